@@ -1,0 +1,13 @@
+//! Bully leader election, written once as a stateright [`Actor`](stateright::actor::Actor)
+//! ([`protocol::Bully`]), and the exhaustively checked model of it ([`system::BullySystem`]).
+
+pub mod check;
+pub mod liveness;
+pub mod mutants;
+pub mod properties;
+pub mod protocol;
+pub mod system;
+
+pub use mutants::Variant;
+pub use protocol::{Bully, Epoch, Members, Msg, Role, Start, State, Storage, Timer, Timing, Wait};
+pub use stateright::actor::{Id, Out};

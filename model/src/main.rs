@@ -1,0 +1,200 @@
+//! `bully-model`: check, explore or simulate the Bully model.
+
+use bully_model::check::{self, Options, Strategy};
+use bully_model::system::{Config, NetworkKind, StartMode, Timing};
+use bully_model::Variant;
+use clap::{Args, Parser, Subcommand};
+use stateright::{Checker, Model};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "bully-model",
+    version,
+    about = "Exhaustively check the Bully leader-election model"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Explore every reachable state and check every property.
+    Check {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Search order.
+        #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+        strategy: Strategy,
+        /// Checker threads (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve stateright's web Explorer on the model.
+    Explore {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        address: String,
+    },
+    /// Random walks, for sizes beyond exhaustive reach.
+    Simulate {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Seed of the first walk.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Length of each walk.
+        #[arg(long, default_value_t = 200)]
+        depth: usize,
+        /// Number of walks.
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// Number of processes (IDs 0..N; higher ID wins).
+    #[arg(long, short = 'n', default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
+    processes: u8,
+    /// Total crashes over an execution.
+    #[arg(long, default_value_t = 1)]
+    crashes: u8,
+    /// Total recoveries over an execution.
+    #[arg(long, default_value_t = 1)]
+    recoveries: u8,
+    #[arg(long, value_enum, default_value_t = NetworkKind::Reliable)]
+    network: NetworkKind,
+    #[arg(long, value_enum, default_value_t = Timing::Sync)]
+    timing: Timing,
+    #[arg(long, value_enum, default_value_t = StartMode::Full)]
+    start: StartMode,
+    /// A deliberately broken protocol variant (to see the checker reject it).
+    #[arg(long, value_enum, default_value_t = Variant::Correct)]
+    variant: Variant,
+}
+
+impl ModelArgs {
+    fn config(&self) -> Config {
+        Config::new(self.processes as usize)
+            .crashes(self.crashes)
+            .recoveries(self.recoveries)
+            .network(self.network)
+            .timing(self.timing)
+            .start(self.start)
+            .variant(self.variant)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check {
+            model,
+            strategy,
+            threads,
+            json,
+        } => {
+            let cfg = model.config();
+            let mut opts = Options {
+                strategy,
+                progress_every: Some(Duration::from_secs(5)),
+                ..Options::default()
+            };
+            if let Some(t) = threads {
+                opts.threads = t as usize;
+            }
+            if !json {
+                println!("Checking {cfg} …");
+            }
+            let report = check::run(&cfg, &opts);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serialisable")
+                );
+            } else {
+                print!("{}", check::render(&report));
+            }
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Explore { model, address } => {
+            let cfg = model.config();
+            let addr: std::net::SocketAddr = match address.parse() {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("bully-model: invalid --address {address:?}: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            // `serve` panics if it cannot bind: check first, for a clear message.
+            if let Err(e) = std::net::TcpListener::bind(addr) {
+                eprintln!("bully-model: cannot listen on {addr}: {e}");
+                return ExitCode::from(1);
+            }
+            println!("Exploring {cfg}");
+            println!("Explorer: http://{addr}/");
+            cfg.into_model().checker().serve(addr);
+            ExitCode::SUCCESS
+        }
+        Command::Simulate {
+            model,
+            seed,
+            depth,
+            runs,
+        } => {
+            let cfg = model.config();
+            println!("Simulating {cfg}: {runs} walks of up to {depth} steps from seed {seed}");
+            let started = std::time::Instant::now();
+            let mut failed = false;
+            for run in 0..runs {
+                let checker = cfg
+                    .clone()
+                    .into_model()
+                    .checker()
+                    .target_max_depth(depth)
+                    .spawn_simulation(seed + run as u64, stateright::UniformChooser)
+                    .join();
+                for (name, path) in checker.discoveries() {
+                    let m = cfg.clone().into_model();
+                    let prop = m.property(name);
+                    if prop.expectation == stateright::Expectation::Always {
+                        failed = true;
+                        println!("walk {run} (seed {}): `{name}` VIOLATED", seed + run as u64);
+                        for (i, a) in path.into_actions().iter().enumerate() {
+                            println!("  {}. {}", i + 1, m.format_action(a));
+                        }
+                    }
+                }
+                if failed {
+                    break;
+                }
+            }
+            println!(
+                "{} in {:.2}s",
+                if failed {
+                    "FAILED"
+                } else {
+                    "no safety violation found"
+                },
+                started.elapsed().as_secs_f64()
+            );
+            if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}

@@ -1,0 +1,835 @@
+//! The Bully protocol: the only place where protocol decisions are made.
+//!
+//! [`Bully`] is a stateright [`Actor`]. It performs no I/O and reads no clock: every effect is a
+//! command in [`Out`] (send, set/cancel a timer, save durable storage). The model checker executes
+//! those commands on a simulated network; `bully-node` executes the very same commands on ZeroMQ
+//! sockets and real deadlines.
+//!
+//! # The protocol in one screen
+//!
+//! * **Election.** A process that starts, recovers, loses its coordinator or hears an ELECTION from
+//!   a lower process sends [`Msg::Election`] to every higher member it knows. Any [`Msg::Answer`]
+//!   (the textbook OK) means a higher process takes over: the asker waits for the result and
+//!   starts again if none comes in time. No answer before the timeout means no higher process is
+//!   alive, and the asker becomes a candidate.
+//! * **Halt (the safety phase, after Garcia-Molina).** The candidate proposes a new [`Epoch`] and
+//!   sends [`Msg::Halt`] to every lower member. A lower process that accepts the proposal stops
+//!   acting as coordinator or follower, promises never to accept an older epoch (the promise is
+//!   saved) and acknowledges. Only when every live lower member has acknowledged does the
+//!   candidate take office. This is what keeps a recovered higher process and the old coordinator
+//!   from both acting as coordinator at once: the old one was halted before the new one took
+//!   office. A refusal ([`Msg::HaltNack`]) carries the higher epoch the refuser already promised,
+//!   and the candidate retries above it.
+//! * **Coordinator.** The new coordinator announces [`Msg::Coordinator`] with its epoch and member
+//!   list to every member.
+//! * **Heartbeats.** Followers send [`Msg::Heartbeat`] to the coordinator every heartbeat period;
+//!   the reply [`Msg::HeartbeatAck`] carries the replier's member list (stored by the follower) and
+//!   says whether the replier still is coordinator. No reply within the timeout starts an election.
+//! * **Join.** A process that knows only one contact (the exercise's `<port> <coordinator_port>`)
+//!   heartbeats the contact until it answers, learns the members from the reply, then holds an
+//!   election like everyone else. It never elects itself before it has heard from the group:
+//!   a process that knows nobody would crown itself in a group of one.
+//!
+//! Every message that carries a member list lets the receiver learn members; every message's
+//! sender is learned too. Membership only grows (a crashed process may come back).
+//!
+//! The epoch is the fencing token: `(round, leader)`, ordered by round and then by leader ID.
+//! A candidate proposes a round above every epoch it has seen, so epochs only grow, and two
+//! different leaders never share an epoch even when one of them could not learn the other's round
+//! (with crashes, a lone survivor may not know the last round; the leader part keeps them apart).
+
+use crate::mutants::Variant;
+use serde::{Deserialize, Serialize};
+use stateright::actor::{Actor, Id, Out};
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+use std::time::Duration;
+
+/// The fencing token of a coordinator's term: round first, then the leader's ID.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Epoch {
+    pub round: u32,
+    pub leader: Id,
+}
+
+impl Epoch {
+    /// "No coordinator seen yet": below every real epoch (real rounds start at 1).
+    pub fn none() -> Epoch {
+        Epoch::default()
+    }
+}
+
+impl fmt::Debug for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.round, usize::from(self.leader))
+    }
+}
+
+impl fmt::Display for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A sorted, duplicate-free set of process IDs (small: a vector beats a tree here).
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Members(Vec<Id>);
+
+impl Members {
+    pub fn new(ids: impl IntoIterator<Item = Id>) -> Self {
+        let mut v: Vec<Id> = ids.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        Members(v)
+    }
+    pub fn contains(&self, id: Id) -> bool {
+        self.0.binary_search(&id).is_ok()
+    }
+    /// Adds `id`; true if it was new.
+    pub fn insert(&mut self, id: Id) -> bool {
+        match self.0.binary_search(&id) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, id);
+                true
+            }
+        }
+    }
+    pub fn remove(&mut self, id: Id) -> bool {
+        match self.0.binary_search(&id) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+    pub fn extend(&mut self, other: Members) {
+        for id in other.0 {
+            self.insert(id);
+        }
+    }
+    pub fn iter(&self) -> impl Iterator<Item = Id> + '_ {
+        self.0.iter().copied()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn as_slice(&self) -> &[Id] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Members {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.0.iter().map(|id| usize::from(*id)))
+            .finish()
+    }
+}
+
+impl FromIterator<Id> for Members {
+    fn from_iter<T: IntoIterator<Item = Id>>(iter: T) -> Self {
+        Members::new(iter)
+    }
+}
+
+/// Every message of the protocol. Requests and replies are separate messages: nothing in the
+/// protocol relies on a request/reply lockstep, so any transport that delivers datagrams works.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Msg {
+    /// To every higher member: "I am holding an election; are you alive?"
+    Election,
+    /// The textbook OK: "I am higher and alive; I take over." Carries the answerer's members so
+    /// the asker learns higher processes it did not know.
+    Answer { members: Members },
+    /// From a candidate to every lower member: stop, and promise not to accept an epoch below
+    /// `epoch`.
+    Halt { epoch: Epoch },
+    /// "Halted; I promise `epoch`." Carries the acknowledger's members so the candidate can halt
+    /// lower processes it did not know about before it takes office.
+    HaltAck { epoch: Epoch, members: Members },
+    /// "I already promised `promised`, which is not below your proposal."
+    HaltNack { promised: Epoch },
+    /// "I am the coordinator of `epoch` (`epoch.leader` is the sender); these are the members."
+    Coordinator { epoch: Epoch, members: Members },
+    /// From a follower to its coordinator (or from a joiner to its contact).
+    Heartbeat,
+    /// Reply to a heartbeat: the replier's epoch if it is coordinator, the highest epoch it
+    /// promised (so a follower whose coordinator was deposed stops accepting its stale
+    /// announcements), and its member list.
+    HeartbeatAck {
+        coordinator: Option<Epoch>,
+        promised: Epoch,
+        members: Members,
+    },
+    /// A coordinator that shuts down cleanly tells the members, who elect at once instead of
+    /// waiting for a heartbeat timeout.
+    Resign { epoch: Epoch },
+}
+
+impl Msg {
+    /// The message's name, for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Msg::Election => "election",
+            Msg::Answer { .. } => "answer",
+            Msg::Halt { .. } => "halt",
+            Msg::HaltAck { .. } => "halt_ack",
+            Msg::HaltNack { .. } => "halt_nack",
+            Msg::Coordinator { .. } => "coordinator",
+            Msg::Heartbeat => "heartbeat",
+            Msg::HeartbeatAck { .. } => "heartbeat_ack",
+            Msg::Resign { .. } => "resign",
+        }
+    }
+}
+
+/// Timers. Each role sets at most the timers named in its documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timer {
+    /// Follower: time to send the next heartbeat (periodic, not a failure detector).
+    Heartbeat,
+    /// Follower or joiner: the heartbeat reply did not come in time.
+    HeartbeatTimeout,
+    /// Electing: no higher process answered in time, so none is alive.
+    ElectionTimeout,
+    /// Halting: the lower processes that did not acknowledge in time are down.
+    HaltTimeout,
+    /// Waiting: no COORDINATOR arrived in time after an answer or a halt; elect again.
+    CoordinatorTimeout,
+}
+
+/// What a process is doing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    /// Heartbeating `contact` until it replies with the member list. Timer: HeartbeatTimeout.
+    Joining { contact: Id },
+    /// Sent ELECTION to `waiting` (the higher members); no answer yet. Timer: ElectionTimeout.
+    Electing { waiting: Members },
+    /// A higher process answered or halted us; waiting for its COORDINATOR.
+    /// Timer: CoordinatorTimeout.
+    Waiting,
+    /// Candidate for `epoch`; sent HALT to the lower members, `waiting` have not acknowledged.
+    /// Timer: HaltTimeout.
+    Halting { epoch: Epoch, waiting: Members },
+    /// In office for `epoch`. No timer.
+    Coordinator { epoch: Epoch },
+    /// Follows `epoch.leader`. Timer: Heartbeat, or HeartbeatTimeout while a heartbeat is out.
+    Follower { epoch: Epoch },
+}
+
+/// A process's volatile state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct State {
+    pub role: Role,
+    /// Every process this one knows of, itself included.
+    pub members: Members,
+    /// The highest epoch this process has promised or accepted (saved in [`Storage`]).
+    pub promised: Epoch,
+}
+
+impl State {
+    /// The coordinator this process names, if it is in normal operation.
+    pub fn coordinator(&self) -> Option<Id> {
+        match self.role {
+            Role::Coordinator { epoch } | Role::Follower { epoch } => Some(epoch.leader),
+            _ => None,
+        }
+    }
+    pub fn is_coordinator(&self) -> bool {
+        matches!(self.role, Role::Coordinator { .. })
+    }
+    /// The epoch of the coordinator this process is in office for or follows.
+    pub fn epoch(&self) -> Option<Epoch> {
+        match self.role {
+            Role::Coordinator { epoch } | Role::Follower { epoch } => Some(epoch),
+            _ => None,
+        }
+    }
+    /// Whether this process has heard from the group (a joiner has not, yet).
+    pub fn joined(&self) -> bool {
+        !matches!(self.role, Role::Joining { .. })
+    }
+    /// What `timer` waits for, in this role. The checker's synchronous timing rule uses it to
+    /// decide when the timer may fire; the node just waits the configured duration.
+    pub fn wait(&self, timer: Timer) -> Wait {
+        match (timer, &self.role) {
+            (Timer::HeartbeatTimeout, Role::Follower { epoch }) => {
+                Wait::Suspect(Members::new([epoch.leader]))
+            }
+            (Timer::HeartbeatTimeout, Role::Joining { contact }) => {
+                Wait::Retry(Members::new([*contact]))
+            }
+            (Timer::ElectionTimeout, Role::Electing { waiting }) => Wait::Suspect(waiting.clone()),
+            (Timer::HaltTimeout, Role::Halting { waiting, .. }) => Wait::Suspect(waiting.clone()),
+            (Timer::CoordinatorTimeout, _) => Wait::Outcome,
+            _ => Wait::Pace,
+        }
+    }
+    fn storage(&self) -> Storage {
+        Storage {
+            promised: self.promised,
+            members: self.members.clone(),
+            joined: self.joined(),
+        }
+    }
+}
+
+/// What a timer waits for (see [`State::wait`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// A failure detector: firing presumes these peers down (unsafe if one is up).
+    Suspect(Members),
+    /// A retry of a request to these peers: firing presumes nothing, it only asks again.
+    Retry(Members),
+    /// The outcome of an election run by others: firing starts a new election (always safe).
+    Outcome,
+    /// Pacing (the heartbeat period): not a wait at all.
+    Pace,
+}
+
+/// What survives a crash: the epoch promise (so epochs never go back), the members, and whether
+/// this process ever heard from the group.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Storage {
+    pub promised: Epoch,
+    pub members: Members,
+    pub joined: bool,
+}
+
+/// How a process starts (when it has no saved storage).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Start {
+    /// Knows every member (including itself) and holds an election. A process given only itself
+    /// wins at once: the exercise's "start as the first coordinator".
+    Full { members: Members },
+    /// Knows only `contact` and learns the rest from its heartbeat reply.
+    Join { contact: Id },
+}
+
+/// Durations of the timers. The checker ignores them (its timers fire by the timing rule); the
+/// node uses them as real deadlines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Timing {
+    /// Period between a follower's heartbeats.
+    pub heartbeat: Duration,
+    /// How long to wait for any reply (heartbeat ack, answer, halt ack) before presuming the
+    /// peer down. Must exceed the worst round trip (request + processing + reply).
+    pub timeout: Duration,
+}
+
+impl Timing {
+    /// How long to wait for a COORDINATOR after an answer or a halt: the higher process may have
+    /// to wait one timeout for its own election and one for its halt phase.
+    pub fn coordinator_wait(&self) -> Duration {
+        self.timeout * 3
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat: Duration::from_millis(500),
+            timeout: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// The Bully actor: one process's configuration. The handlers below are the protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Bully {
+    pub start: Start,
+    pub timing: Timing,
+    /// [`Variant::Correct`] except in the mutation tests.
+    pub variant: Variant,
+}
+
+impl Bully {
+    pub fn new(start: Start, timing: Timing) -> Self {
+        Bully {
+            start,
+            timing,
+            variant: Variant::Correct,
+        }
+    }
+
+    /// Whether `a` outranks `b`: higher ID wins (the mutant [`Variant::LowestWins`] inverts it).
+    fn outranks(&self, a: Id, b: Id) -> bool {
+        if self.variant == Variant::LowestWins {
+            a < b
+        } else {
+            a > b
+        }
+    }
+
+    fn above(&self, me: Id, members: &Members) -> Members {
+        members.iter().filter(|&m| self.outranks(m, me)).collect()
+    }
+
+    fn below(&self, me: Id, members: &Members) -> Members {
+        members.iter().filter(|&m| self.outranks(me, m)).collect()
+    }
+
+    fn after(&self, d: Duration) -> Range<Duration> {
+        d..d
+    }
+
+    fn cancel_all(o: &mut Out<Self>) {
+        for t in [
+            Timer::Heartbeat,
+            Timer::HeartbeatTimeout,
+            Timer::ElectionTimeout,
+            Timer::HaltTimeout,
+            Timer::CoordinatorTimeout,
+        ] {
+            o.cancel_timer(t);
+        }
+    }
+
+    /// Asks every higher member; with none, becomes a candidate at once.
+    fn start_election(&self, me: Id, s: &mut State, o: &mut Out<Self>) {
+        Self::cancel_all(o);
+        let higher = self.above(me, &s.members);
+        if higher.is_empty() {
+            return self.become_candidate(me, s, o);
+        }
+        o.broadcast(higher.as_slice(), &Msg::Election);
+        if self.variant == Variant::NoWaitForAnswers {
+            return self.become_candidate(me, s, o);
+        }
+        s.role = Role::Electing { waiting: higher };
+        o.set_timer(Timer::ElectionTimeout, self.after(self.timing.timeout));
+    }
+
+    /// Proposes a fresh epoch and halts every lower member.
+    fn become_candidate(&self, me: Id, s: &mut State, o: &mut Out<Self>) {
+        Self::cancel_all(o);
+        let round = if self.variant == Variant::ReuseEpoch {
+            s.promised.round.max(1)
+        } else {
+            s.promised.round + 1
+        };
+        let epoch = Epoch { round, leader: me };
+        s.promised = s.promised.max(epoch);
+        let lower = self.below(me, &s.members);
+        if lower.is_empty() || self.variant == Variant::NoHalt {
+            return self.take_office(me, epoch, s, o);
+        }
+        o.broadcast(lower.as_slice(), &Msg::Halt { epoch });
+        s.role = Role::Halting {
+            epoch,
+            waiting: lower,
+        };
+        o.set_timer(Timer::HaltTimeout, self.after(self.timing.timeout));
+    }
+
+    fn take_office(&self, me: Id, epoch: Epoch, s: &mut State, o: &mut Out<Self>) {
+        Self::cancel_all(o);
+        s.role = Role::Coordinator { epoch };
+        if self.variant != Variant::SkipCoordinatorBroadcast {
+            let msg = Msg::Coordinator {
+                epoch,
+                members: s.members.clone(),
+            };
+            let others: Vec<Id> = s.members.iter().filter(|&m| m != me).collect();
+            o.broadcast(&others, &msg);
+        }
+    }
+
+    fn wait_for_coordinator(&self, s: &mut State, o: &mut Out<Self>) {
+        Self::cancel_all(o);
+        s.role = Role::Waiting;
+        o.set_timer(
+            Timer::CoordinatorTimeout,
+            self.after(self.timing.coordinator_wait()),
+        );
+    }
+
+    fn follow(&self, epoch: Epoch, s: &mut State, o: &mut Out<Self>) {
+        Self::cancel_all(o);
+        s.promised = s.promised.max(epoch);
+        s.role = Role::Follower { epoch };
+        o.set_timer(Timer::Heartbeat, self.after(self.timing.heartbeat));
+    }
+
+    /// A lower process is electing (or, not knowing us, trying to halt us): answer, and take
+    /// over unless we are already coordinator or already running an election ourselves.
+    fn on_lower_election(&self, me: Id, s: &mut State, src: Id, o: &mut Out<Self>) {
+        if self.variant == Variant::NeverAnswer {
+            return;
+        }
+        // A coordinator's answer is its COORDINATOR announcement: it proves it is alive and
+        // higher, and tells the asker whom to follow, in one message.
+        // A candidate still waiting for this process's acknowledgement answers with the halt
+        // itself: the asker is up but has not acknowledged, so it lost our halt (it crashed
+        // and came back); halting it again is better than presuming it down.
+        let answer = match &s.role {
+            Role::Coordinator { epoch } => Msg::Coordinator {
+                epoch: *epoch,
+                members: s.members.clone(),
+            },
+            Role::Halting { epoch, waiting } if waiting.contains(src) => {
+                Msg::Halt { epoch: *epoch }
+            }
+            _ => Msg::Answer {
+                members: s.members.clone(),
+            },
+        };
+        o.send(src, answer);
+        match s.role {
+            Role::Coordinator { .. } => {}
+            // Already in an election (waiting counts: a higher process took it over).
+            Role::Electing { .. } | Role::Halting { .. } | Role::Joining { .. } | Role::Waiting => {
+            }
+            Role::Follower { .. } => self.start_election(me, s, o),
+        }
+    }
+
+    /// Members learned while halting: halt new lower ones too; a new higher one means we may not
+    /// be the highest after all, so ask it first.
+    fn learn_while_halting(
+        &self,
+        me: Id,
+        s: &mut State,
+        learned: &Members,
+        o: &mut Out<Self>,
+    ) -> bool {
+        if learned.iter().any(|m| self.outranks(m, me)) {
+            self.start_election(me, s, o);
+            return true;
+        }
+        if let Role::Halting { epoch, waiting } = &mut s.role {
+            for m in learned.iter() {
+                waiting.insert(m);
+                o.send(m, Msg::Halt { epoch: *epoch });
+            }
+        }
+        false
+    }
+
+    /// Adds members; returns the ones that were new.
+    fn learn(s: &mut State, members: impl IntoIterator<Item = Id>) -> Members {
+        members
+            .into_iter()
+            .filter(|&m| s.members.insert(m))
+            .collect()
+    }
+
+    fn save_if_changed(before: &Storage, s: &State, o: &mut Out<Self>) {
+        let after = s.storage();
+        if &after != before {
+            o.save(after);
+        }
+    }
+
+    /// Graceful shutdown (SIGTERM on a node): a coordinator tells the members so they elect at
+    /// once. Not an `Actor` handler because stateright has no "stop" event; the node calls it.
+    pub fn on_shutdown(&self, me: Id, s: &State, o: &mut Out<Self>) {
+        if let Role::Coordinator { epoch } = s.role {
+            let others: Vec<Id> = s.members.iter().filter(|&m| m != me).collect();
+            o.broadcast(&others, &Msg::Resign { epoch });
+        }
+    }
+}
+
+impl Actor for Bully {
+    type Msg = Msg;
+    type Timer = Timer;
+    type State = State;
+    type Storage = Storage;
+    type Random = ();
+
+    fn on_start(&self, id: Id, storage: &Option<Storage>, o: &mut Out<Self>) -> State {
+        let mut s = State {
+            role: Role::Waiting,
+            members: Members::new([id]),
+            promised: Epoch::none(),
+        };
+        let join_contact = match (storage, &self.start) {
+            (Some(saved), _) => {
+                s.members = saved.members.clone();
+                s.members.insert(id);
+                s.promised = saved.promised;
+                match &self.start {
+                    Start::Join { contact } if !saved.joined => Some(*contact),
+                    _ => None,
+                }
+            }
+            (None, Start::Full { members }) => {
+                Self::learn(&mut s, members.iter());
+                None
+            }
+            (None, Start::Join { contact }) => {
+                s.members.insert(*contact);
+                Some(*contact)
+            }
+        };
+        match join_contact {
+            Some(contact) => {
+                s.role = Role::Joining { contact };
+                o.send(contact, Msg::Heartbeat);
+                o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
+            }
+            None => self.start_election(id, &mut s, o),
+        }
+        if storage.as_ref() != Some(&s.storage()) {
+            o.save(s.storage());
+        }
+        s
+    }
+
+    fn on_msg(&self, me: Id, state: &mut Cow<State>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        // Work on a copy and write it back only if it changed: an ignored message must leave
+        // the state borrowed (stateright treats such a delivery as a no-op).
+        let mut s = (**state).clone();
+        let before = s.storage();
+        let mut learned = Self::learn(&mut s, [src]);
+        match msg {
+            Msg::Election => {
+                if self.outranks(me, src) {
+                    self.on_lower_election(me, &mut s, src, o);
+                }
+            }
+            Msg::Answer { members } => {
+                learned.extend(Self::learn(&mut s, members.iter()));
+                match s.role {
+                    Role::Electing { .. } if self.outranks(src, me) => {
+                        self.wait_for_coordinator(&mut s, o)
+                    }
+                    Role::Halting { .. } if self.outranks(src, me) => {
+                        self.wait_for_coordinator(&mut s, o)
+                    }
+                    _ => {}
+                }
+            }
+            Msg::Halt { epoch } => {
+                if !self.outranks(src, me) {
+                    // A lower candidate that did not know us: we outrank it (unless the halt is
+                    // stale: then that candidacy is already over).
+                    if epoch > s.promised {
+                        self.on_lower_election(me, &mut s, src, o);
+                    }
+                } else if epoch >= s.promised && epoch.leader == src {
+                    s.promised = epoch;
+                    o.send(
+                        src,
+                        Msg::HaltAck {
+                            epoch,
+                            members: s.members.clone(),
+                        },
+                    );
+                    self.wait_for_coordinator(&mut s, o);
+                } else {
+                    // We promised at least as much already: refuse, so the candidate retries
+                    // above it. It outranks us all the same, so we stop competing and wait.
+                    o.send(
+                        src,
+                        Msg::HaltNack {
+                            promised: s.promised,
+                        },
+                    );
+                    if !matches!(s.role, Role::Waiting) {
+                        self.wait_for_coordinator(&mut s, o);
+                    }
+                }
+            }
+            Msg::HaltAck { epoch, members } => {
+                learned.extend(Self::learn(&mut s, members.iter()));
+                if let Role::Halting {
+                    epoch: mine,
+                    waiting,
+                } = &mut s.role
+                {
+                    if *mine == epoch {
+                        waiting.remove(src);
+                    }
+                }
+            }
+            Msg::HaltNack { promised } => {
+                // The promised epoch names its candidate: a member we may not have known.
+                if promised != Epoch::none() {
+                    learned.extend(Self::learn(&mut s, [promised.leader]));
+                }
+                if let Role::Coordinator { epoch } = s.role {
+                    if promised > epoch {
+                        // Someone promised a later candidate than us: our term is over. Elect
+                        // again; we win with a higher epoch if that candidate is gone.
+                        s.promised = s.promised.max(promised);
+                        self.start_election(me, &mut s, o);
+                    }
+                } else if let Role::Halting { .. } = s.role {
+                    if promised > s.promised {
+                        s.promised = promised;
+                        if self.outranks(promised.leader, me) {
+                            // A higher process is candidate or coordinator: ask it (and every
+                            // higher member) rather than compete; if it waits for our halt
+                            // acknowledgement, its answer is the halt.
+                            self.start_election(me, &mut s, o);
+                        } else {
+                            // A lower one held office while we were away: bid above it.
+                            self.become_candidate(me, &mut s, o);
+                        }
+                    }
+                }
+            }
+            Msg::Coordinator { epoch, members } => {
+                learned.extend(Self::learn(&mut s, members.iter()));
+                if epoch.leader != src {
+                    // Malformed: only the leader itself announces its epoch.
+                } else if self.outranks(me, src) {
+                    // A lower process crowned itself without halting us: take over. (A stale
+                    // announcement, below what we promised since, is over already.)
+                    if epoch >= s.promised
+                        && !matches!(s.role, Role::Electing { .. } | Role::Halting { .. })
+                    {
+                        self.start_election(me, &mut s, o);
+                    }
+                } else if epoch >= s.promised {
+                    if s.epoch() != Some(epoch) {
+                        self.follow(epoch, &mut s, o);
+                    }
+                } else {
+                    // Stale: we promised a later candidate. Tell the sender, which may still
+                    // think it leads (that candidate may have died before taking office).
+                    o.send(
+                        src,
+                        Msg::HaltNack {
+                            promised: s.promised,
+                        },
+                    );
+                    if matches!(s.role, Role::Electing { .. }) {
+                        // It proves a higher process is alive: that is an answer.
+                        self.wait_for_coordinator(&mut s, o);
+                    }
+                }
+            }
+            Msg::Heartbeat => {
+                let coordinator = match s.role {
+                    Role::Coordinator { epoch } => Some(epoch),
+                    _ => None,
+                };
+                o.send(
+                    src,
+                    Msg::HeartbeatAck {
+                        coordinator,
+                        promised: s.promised,
+                        members: s.members.clone(),
+                    },
+                );
+            }
+            Msg::HeartbeatAck {
+                coordinator,
+                promised,
+                members,
+            } => {
+                learned.extend(Self::learn(&mut s, members.iter()));
+                match s.role {
+                    Role::Follower { epoch } if epoch.leader == src => {
+                        if coordinator == Some(epoch) {
+                            o.cancel_timer(Timer::HeartbeatTimeout);
+                            o.set_timer(Timer::Heartbeat, self.after(self.timing.heartbeat));
+                        } else {
+                            // Our coordinator no longer is one: its term is over (never accept
+                            // it again) and we elect.
+                            s.promised = s.promised.max(promised);
+                            self.start_election(me, &mut s, o);
+                        }
+                    }
+                    Role::Joining { contact } if contact == src => {
+                        self.start_election(me, &mut s, o);
+                    }
+                    _ => {}
+                }
+            }
+            Msg::Resign { epoch } => {
+                if s.epoch() == Some(epoch) && epoch.leader == src {
+                    self.start_election(me, &mut s, o);
+                }
+            }
+        }
+        // New members change what some roles must do.
+        match &s.role {
+            Role::Halting { .. } => {
+                // A candidate must halt every lower member before taking office, including
+                // those it just heard of; a new higher one means we may not be the highest.
+                if !self.learn_while_halting(me, &mut s, &learned, o) {
+                    if let Role::Halting { epoch, waiting } = &s.role {
+                        if waiting.is_empty() {
+                            let epoch = *epoch;
+                            self.take_office(me, epoch, &mut s, o);
+                        }
+                    }
+                }
+            }
+            Role::Electing { .. } => {
+                let higher = self.above(me, &learned);
+                if !higher.is_empty() {
+                    o.broadcast(higher.as_slice(), &Msg::Election);
+                    if let Role::Electing { waiting } = &mut s.role {
+                        for h in higher.iter() {
+                            waiting.insert(h);
+                        }
+                    }
+                }
+            }
+            Role::Coordinator { epoch } => {
+                // Tell newly learned members who leads. A newly learned higher member will
+                // take over through its own election (it learns us from this message).
+                let epoch = *epoch;
+                let msg = Msg::Coordinator {
+                    epoch,
+                    members: s.members.clone(),
+                };
+                let to: Vec<Id> = learned.iter().filter(|&m| m != src).collect();
+                o.broadcast(&to, &msg);
+            }
+            _ => {}
+        }
+        Self::save_if_changed(&before, &s, o);
+        if s != **state {
+            *state = Cow::Owned(s);
+        }
+    }
+
+    fn on_timeout(&self, me: Id, state: &mut Cow<State>, timer: &Timer, o: &mut Out<Self>) {
+        let mut s = (**state).clone();
+        let before = s.storage();
+        match (timer, &s.role) {
+            (Timer::Heartbeat, Role::Follower { epoch }) => {
+                o.send(epoch.leader, Msg::Heartbeat);
+                o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
+            }
+            (Timer::HeartbeatTimeout, Role::Follower { .. }) => {
+                if self.variant != Variant::IgnoreHeartbeatTimeout {
+                    self.start_election(me, &mut s, o);
+                }
+            }
+            (Timer::HeartbeatTimeout, Role::Joining { contact }) => {
+                // Never elect without having heard from the group: retry the contact.
+                o.send(*contact, Msg::Heartbeat);
+                o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
+            }
+            (Timer::ElectionTimeout, Role::Electing { .. }) => self.become_candidate(me, &mut s, o),
+            (Timer::HaltTimeout, Role::Halting { epoch, .. }) => {
+                // Lower members that did not acknowledge are down.
+                let epoch = *epoch;
+                self.take_office(me, epoch, &mut s, o);
+            }
+            (Timer::CoordinatorTimeout, Role::Waiting) => self.start_election(me, &mut s, o),
+            _ => {}
+        }
+        Self::save_if_changed(&before, &s, o);
+        if s != **state {
+            *state = Cow::Owned(s);
+        }
+    }
+}
