@@ -22,8 +22,10 @@ pub struct Options {
     pub threads: usize,
     /// Print progress on stderr every this many seconds (None: quiet).
     pub progress_every: Option<Duration>,
-    /// Run the liveness pass (skipped anyway for bounded runs, where it is not claimed).
+    /// Run the liveness pass.
     pub liveness: bool,
+    /// Stop the safety search at the first counterexample (mutation tests).
+    pub stop_on_violation: bool,
 }
 
 impl Default for Options {
@@ -33,6 +35,7 @@ impl Default for Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             progress_every: None,
             liveness: true,
+            stop_on_violation: false,
         }
     }
 }
@@ -140,11 +143,18 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
     let model = cfg.clone().into_model();
     let properties = model.properties();
     let started = Instant::now();
-    let builder = cfg
+    let mut builder = cfg
         .clone()
         .into_model()
         .checker()
         .threads(opts.threads.max(1));
+    if opts.stop_on_violation {
+        // One thread: with several, a thread that stops early can leave the others waiting
+        // for its work forever (stateright 0.31's job broker).
+        builder = builder
+            .finish_when(stateright::HasDiscoveries::AnyFailures)
+            .threads(1);
+    }
     let checker = match opts.strategy {
         Strategy::Bfs => Box::new(builder.spawn_bfs()) as Box<dyn Checker<BullySystem> + Send>,
         Strategy::Dfs => Box::new(builder.spawn_dfs()),
@@ -193,7 +203,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
     drop(checker);
 
     let mut liveness_seconds = None;
-    let liveness = if opts.liveness && !cfg.is_bounded() {
+    let liveness = if opts.liveness {
         let r: LivenessReport = liveness::check(&model);
         liveness_seconds = Some(r.elapsed.as_secs_f64());
         PropertyReport {

@@ -31,6 +31,8 @@ pub struct LivenessReport {
     pub settled_states: usize,
     /// States from which no fault-free execution reaches a settled state.
     pub trapped_states: usize,
+    /// States beyond the bound of a bounded run (not explored; presumed able to settle).
+    pub cut_at_bound: usize,
     /// The shortest path to a trapped state, as readable steps.
     pub counterexample: Option<Vec<String>>,
     pub elapsed: Duration,
@@ -46,7 +48,10 @@ fn fingerprint(hasher: &ahash::RandomState, s: &SysState) -> u64 {
     hasher.hash_one(s)
 }
 
-/// Explores the whole model (which must be finite: not a bounded run) and checks liveness.
+/// Explores the whole model and checks liveness. In a bounded run (see
+/// [`Config::is_bounded`](crate::system::Config::is_bounded)) states past the bound are not
+/// explored and presumed able to settle: a reported violation is real, "holds" holds within
+/// the bound only.
 pub fn check(model: &BullySystem) -> LivenessReport {
     let start = Instant::now();
     let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
@@ -68,6 +73,7 @@ pub fn check(model: &BullySystem) -> LivenessReport {
         }
     }
     let mut actions = Vec::new();
+    let mut cut = 0usize;
     while let Some((from, s)) = queue.pop_front() {
         actions.clear();
         model.actions(&s, &mut actions);
@@ -83,8 +89,15 @@ pub fn check(model: &BullySystem) -> LivenessReport {
                     let id = parent.len() as u32;
                     e.insert(id);
                     parent.push(from);
-                    settled_flags.push(settled(model, &next));
-                    queue.push_back((id, next));
+                    // A state beyond the bound of a bounded run is not explored; it counts as
+                    // one that may still settle, so every reported trap is a real one.
+                    if model.within_boundary(&next) {
+                        settled_flags.push(settled(model, &next));
+                        queue.push_back((id, next));
+                    } else {
+                        settled_flags.push(true);
+                        cut += 1;
+                    }
                     id
                 }
             };
@@ -130,6 +143,7 @@ pub fn check(model: &BullySystem) -> LivenessReport {
         fault_free_edges: back_edges.len(),
         settled_states: settled_flags.iter().filter(|&&b| b).count(),
         trapped_states: trapped.len(),
+        cut_at_bound: cut,
         counterexample,
         elapsed: start.elapsed(),
     }

@@ -26,7 +26,8 @@ pub enum Variant {
     NeverAnswer,
     /// Lower IDs outrank higher ones: elections settle on the lowest live process.
     LowestWins,
-    /// The winner takes office without announcing COORDINATOR: nobody learns who won.
+    /// The winner never sends COORDINATOR (not on taking office, not in answers): nobody learns
+    /// who won.
     SkipCoordinatorBroadcast,
     /// The asker becomes a candidate right after sending ELECTION, without waiting for answers.
     NoWaitForAnswers,

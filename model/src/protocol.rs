@@ -473,6 +473,11 @@ impl Bully {
         // itself: the asker is up but has not acknowledged, so it lost our halt (it crashed
         // and came back); halting it again is better than presuming it down.
         let answer = match &s.role {
+            Role::Coordinator { .. } if self.variant == Variant::SkipCoordinatorBroadcast => {
+                Msg::Answer {
+                    members: s.members.clone(),
+                }
+            }
             Role::Coordinator { epoch } => Msg::Coordinator {
                 epoch: *epoch,
                 members: s.members.clone(),
@@ -756,19 +761,27 @@ impl Actor for Bully {
                 }
             }
         }
-        // New members change what some roles must do.
-        match &s.role {
-            Role::Halting { .. } => {
-                // A candidate must halt every lower member before taking office, including
-                // those it just heard of; a new higher one means we may not be the highest.
-                if !self.learn_while_halting(me, &mut s, &learned, o) {
-                    if let Role::Halting { epoch, waiting } = &s.role {
-                        if waiting.is_empty() {
-                            let epoch = *epoch;
-                            self.take_office(me, epoch, &mut s, o);
-                        }
+        // New members change what some roles must do. A candidate must halt every lower
+        // member before taking office, including those it just heard of; a new higher one
+        // means we may not be the highest.
+        if let Role::Halting { .. } = s.role {
+            if !self.learn_while_halting(me, &mut s, &learned, o) {
+                if let Role::Halting { epoch, waiting } = &s.role {
+                    if waiting.is_empty() {
+                        let epoch = *epoch;
+                        self.take_office(me, epoch, &mut s, o);
                     }
                 }
+            }
+            learned = Members::default();
+        }
+        match &s.role {
+            Role::Waiting => {
+                // A higher process we did not know may be a candidate waiting for our halt
+                // acknowledgement (we lost its halt in a crash): make ourselves known. Its
+                // answer is the halt, or an answer, or its COORDINATOR.
+                let higher = self.above(me, &learned);
+                o.broadcast(higher.as_slice(), &Msg::Election);
             }
             Role::Electing { .. } => {
                 let higher = self.above(me, &learned);
@@ -781,6 +794,7 @@ impl Actor for Bully {
                     }
                 }
             }
+            Role::Coordinator { .. } if self.variant == Variant::SkipCoordinatorBroadcast => {}
             Role::Coordinator { epoch } => {
                 // Tell newly learned members who leads. A newly learned higher member will
                 // take over through its own election (it learns us from this message).
@@ -808,10 +822,10 @@ impl Actor for Bully {
                 o.send(epoch.leader, Msg::Heartbeat);
                 o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
             }
-            (Timer::HeartbeatTimeout, Role::Follower { .. }) => {
-                if self.variant != Variant::IgnoreHeartbeatTimeout {
-                    self.start_election(me, &mut s, o);
-                }
+            (Timer::HeartbeatTimeout, Role::Follower { .. })
+                if self.variant != Variant::IgnoreHeartbeatTimeout =>
+            {
+                self.start_election(me, &mut s, o);
             }
             (Timer::HeartbeatTimeout, Role::Joining { contact }) => {
                 // Never elect without having heard from the group: retry the contact.

@@ -114,9 +114,12 @@ impl Config {
         self.variant = v;
         self
     }
-    /// Whether the run needs the `max_round`/`max_in_flight` bound to be finite.
+    /// Whether the run needs the `max_round`/`max_in_flight` bound to be finite (a mutant may
+    /// elect forever, so mutants are bounded too).
     pub fn is_bounded(&self) -> bool {
-        self.timing == Timing::Async || self.network != NetworkKind::Reliable
+        self.timing == Timing::Async
+            || self.network != NetworkKind::Reliable
+            || self.variant != Variant::Correct
     }
     /// The actor of process `i`: the same [`Bully`] the node runs.
     pub fn actor(&self, i: usize) -> Bully {
@@ -275,9 +278,11 @@ impl BullySystem {
         };
         let c = usize::from(epoch.leader);
         let coordinator = &s.actor_states[c];
+        // The coordinator learns only the sender; the follower learns the coordinator's list.
         s.crashed[c]
             || coordinator.role != (Role::Coordinator { epoch })
-            || coordinator.members != me.members
+            || !coordinator.members.contains(p)
+            || coordinator.members.iter().any(|m| !me.members.contains(m))
     }
 
     fn purge_to_crashed(s: &mut SysState) {
