@@ -1,0 +1,29 @@
+//! Exhaustive checks of the correct protocol under Bully's assumptions (sync timing, reliable
+//! network), with one crash and one recovery, in both start modes.
+
+mod common;
+use bully_model::system::{Config, StartMode};
+use common::assert_all_hold;
+
+#[test]
+fn three_processes_full_start() {
+    let r = assert_all_hold(Config::new(3));
+    println!("{}", bully_model::check::render(&r));
+}
+
+#[test]
+fn three_processes_join_start() {
+    let r = assert_all_hold(Config::new(3).start(StartMode::Join));
+    println!("{}", bully_model::check::render(&r));
+}
+
+#[test]
+fn four_processes_full_start_one_crash() {
+    let r = assert_all_hold(Config::new(4).recoveries(0));
+    println!("{}", bully_model::check::render(&r));
+}
+
+#[test]
+fn two_processes_two_crashes_two_recoveries() {
+    assert_all_hold(Config::new(2).crashes(2).recoveries(2));
+}
