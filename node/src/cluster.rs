@@ -1,0 +1,676 @@
+//! `bully-node cluster`: a local cluster of child processes, watched through `status`, driven
+//! from stdin or a script.
+//!
+//! Children are this same binary (`run`, full membership, ID = port on 127.0.0.1), each in its
+//! own process group (so a terminal's Ctrl-C reaches only the launcher) and with
+//! `PR_SET_PDEATHSIG = SIGKILL` (so none outlives the launcher, even if it is killed with -9).
+
+use crate::cli::{parse_duration, Failure};
+use crate::status::StatusClient;
+use clap::Args;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufRead, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    /// Number of nodes.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub nodes: u16,
+    /// Port (= ID) of the first node; the others follow.
+    #[arg(long, default_value_t = 5001)]
+    pub base_port: u16,
+    #[arg(long, value_parser = parse_duration, default_value = "500ms")]
+    pub heartbeat: Duration,
+    #[arg(long, value_parser = parse_duration, default_value = "1500ms")]
+    pub timeout: Duration,
+    /// Where the nodes keep their state and logs (node-<ID>.log) [default: a temporary
+    /// directory, removed at the end].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Commands to run at given times, one per line: `at 3s kill 5003` (`#` starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// How often every node is asked for its status.
+    #[arg(long, value_parser = parse_duration, default_value = "20ms")]
+    pub poll: Duration,
+    /// Also pass `--log-format json` to the nodes (their step logs go to node-<ID>.steps).
+    #[arg(long)]
+    pub step_logs: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    Kill(u64),
+    Restart(u64),
+    Pause(u64),
+    Resume(u64),
+    Status,
+    Quit,
+    Help,
+}
+
+fn parse_action(line: &str) -> Result<Option<Action>, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let id = |w: Option<&&str>| -> Result<u64, String> {
+        w.ok_or("missing node ID")?
+            .parse::<u64>()
+            .map_err(|_| "the node ID must be a number".to_string())
+    };
+    Ok(Some(match words.first().copied() {
+        None => return Ok(None),
+        Some("kill") => Action::Kill(id(words.get(1))?),
+        Some("restart") => Action::Restart(id(words.get(1))?),
+        Some("pause") => Action::Pause(id(words.get(1))?),
+        Some("resume") => Action::Resume(id(words.get(1))?),
+        Some("status") => Action::Status,
+        Some("quit") | Some("exit") => Action::Quit,
+        Some("help") | Some("?") => Action::Help,
+        Some(other) => return Err(format!("unknown command {other:?} (try help)")),
+    }))
+}
+
+/// `at 3s kill 5003` lines, sorted by time.
+fn parse_script(text: &str) -> Result<Vec<(Duration, Action)>, String> {
+    let mut out = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let err = |m: String| format!("line {}: {m}: {raw:?}", n + 1);
+        let rest = line
+            .strip_prefix("at ")
+            .ok_or_else(|| err("expected `at TIME COMMAND`".into()))?;
+        let (when, cmd) = rest
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| err("expected `at TIME COMMAND`".into()))?;
+        let when = humantime::parse_duration(when).map_err(|e| err(e.to_string()))?;
+        let action = parse_action(cmd)
+            .map_err(err)?
+            .ok_or_else(|| err("missing command".into()))?;
+        out.push((when, action));
+    }
+    out.sort_by_key(|(t, _)| *t);
+    Ok(out)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct View {
+    role: String,
+    role_text: String,
+    coordinator: Option<u64>,
+    epoch: Option<String>,
+    is_coordinator: bool,
+}
+
+impl View {
+    fn from(s: &Value) -> View {
+        let text = |k: &str| s.get(k).and_then(Value::as_str).map(str::to_owned);
+        View {
+            role: text("role").unwrap_or_default(),
+            role_text: text("role_text").unwrap_or_default(),
+            coordinator: s.get("coordinator").and_then(Value::as_u64),
+            epoch: text("epoch_text"),
+            is_coordinator: s
+                .get("is_coordinator")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }
+    }
+    fn key(&self) -> (String, Option<String>) {
+        (self.role.clone(), self.epoch.clone())
+    }
+}
+
+struct Node {
+    id: u64,
+    child: Option<Child>,
+    paused: bool,
+    client: StatusClient,
+    view: Option<View>,
+    last_status: Option<Value>,
+}
+
+struct Cluster {
+    exe: PathBuf,
+    dir: PathBuf,
+    args: ClusterArgs,
+    nodes: BTreeMap<u64, Node>,
+    start: Instant,
+    /// The (coordinator, epoch) everyone agreed on last.
+    agreed: Option<(u64, String)>,
+    /// Since when, and why, the cluster has not agreed.
+    disrupted: Option<(Instant, String)>,
+}
+
+fn stamp(start: Instant) -> String {
+    format!("[{:>9.3}s]", start.elapsed().as_secs_f64())
+}
+
+impl Cluster {
+    fn say(&self, line: impl AsRef<str>) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{} {}", stamp(self.start), line.as_ref());
+        let _ = out.flush();
+    }
+
+    fn spawn(&mut self, id: u64) -> Result<(), String> {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        let dur = |d: Duration| humantime::format_duration(d).to_string();
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("run")
+            .args(["--id", &id.to_string()])
+            .args(["--listen", &format!("tcp://127.0.0.1:{id}")])
+            .args(["--heartbeat", &dur(self.args.heartbeat)])
+            .args(["--timeout", &dur(self.args.timeout)])
+            .arg("--data-dir")
+            .arg(&self.dir);
+        for p in ids.iter().filter(|&&p| p != id) {
+            cmd.args(["--peer", &format!("{p}=tcp://127.0.0.1:{p}")]);
+        }
+        if self.args.step_logs {
+            cmd.args(["--log-format", "json", "--step-log"])
+                .arg(self.dir.join(format!("node-{id}.steps")));
+        }
+        let log_path = self.dir.join(format!("node-{id}.log"));
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
+        let parent = std::process::id();
+        // SAFETY: only async-signal-safe libc calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setpgid(0, 0);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() as u32 != parent {
+                    libc::_exit(1); // the launcher died before the line above
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
+        let node = self.nodes.get_mut(&id).expect("known node");
+        node.child = Some(child);
+        node.paused = false;
+        node.view = None;
+        Ok(())
+    }
+
+    fn signal(&self, id: u64, sig: libc::c_int) -> bool {
+        match self.nodes.get(&id).and_then(|n| n.child.as_ref()) {
+            Some(c) => unsafe { libc::kill(c.id() as libc::pid_t, sig) == 0 },
+            None => false,
+        }
+    }
+
+    fn disrupt(&mut self, why: String) {
+        if self.disrupted.is_none() {
+            self.disrupted = Some((Instant::now(), why));
+        }
+    }
+
+    fn act(&mut self, action: Action) -> bool {
+        let known = |c: &Cluster, id: u64| {
+            if c.nodes.contains_key(&id) {
+                true
+            } else {
+                c.say(format!("no node {id}"));
+                false
+            }
+        };
+        match action {
+            Action::Kill(id) if known(self, id) => {
+                if self.signal(id, libc::SIGKILL) {
+                    let n = self.nodes.get_mut(&id).expect("known");
+                    if let Some(mut c) = n.child.take() {
+                        let _ = c.wait();
+                    }
+                    n.view = None;
+                    n.paused = false;
+                    self.say(format!("killed {id} (SIGKILL)"));
+                    self.disrupt(format!("kill {id}"));
+                } else {
+                    self.say(format!("{id} is not running"));
+                }
+            }
+            Action::Restart(id) if known(self, id) => {
+                if self.signal(id, libc::SIGKILL) {
+                    if let Some(mut c) = self.nodes.get_mut(&id).and_then(|n| n.child.take()) {
+                        let _ = c.wait();
+                    }
+                }
+                match self.spawn(id) {
+                    Ok(()) => {
+                        let pid = self.nodes[&id].child.as_ref().map_or(0, Child::id);
+                        self.say(format!("restarted {id} (pid {pid})"));
+                        self.disrupt(format!("restart {id}"));
+                    }
+                    Err(e) => self.say(format!("restart {id} failed: {e}")),
+                }
+            }
+            Action::Pause(id) if known(self, id) => {
+                if self.signal(id, libc::SIGSTOP) {
+                    self.nodes.get_mut(&id).expect("known").paused = true;
+                    self.say(format!("paused {id} (SIGSTOP)"));
+                    self.disrupt(format!("pause {id}"));
+                } else {
+                    self.say(format!("{id} is not running"));
+                }
+            }
+            Action::Resume(id) if known(self, id) => {
+                if self.signal(id, libc::SIGCONT) {
+                    self.nodes.get_mut(&id).expect("known").paused = false;
+                    self.say(format!("resumed {id} (SIGCONT)"));
+                    self.disrupt(format!("resume {id}"));
+                } else {
+                    self.say(format!("{id} is not running"));
+                }
+            }
+            Action::Status => self.print_status(),
+            Action::Help => {
+                self.say("commands: kill ID | restart ID | pause ID | resume ID | status | quit")
+            }
+            Action::Quit => return false,
+            _ => {}
+        }
+        true
+    }
+
+    fn print_status(&self) {
+        self.say(format!(
+            "{:<7} {:<8} {:<8} {:<40} {:<6} {:<12} {:<8} {}",
+            "ID", "PID", "PROCESS", "ROLE", "COORD", "EPOCH", "DROPPED", "MEMBERS"
+        ));
+        for n in self.nodes.values() {
+            let process = match (&n.child, n.paused) {
+                (None, _) => "down",
+                (Some(_), true) => "paused",
+                (Some(_), false) => "running",
+            };
+            let pid = n
+                .child
+                .as_ref()
+                .map_or("-".to_string(), |c| c.id().to_string());
+            let s = n.last_status.as_ref().filter(|_| n.child.is_some());
+            let field = |k: &str| {
+                s.and_then(|s| s.get(k))
+                    .map(|v| match v {
+                        Value::String(t) => t.clone(),
+                        Value::Null => "-".into(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_else(|| "-".into())
+            };
+            let members = s
+                .and_then(|s| s.get("members"))
+                .and_then(Value::as_array)
+                .map(|a| a.len().to_string())
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "            {:<7} {:<8} {:<8} {:<40} {:<6} {:<12} {:<8} {}",
+                n.id,
+                pid,
+                process,
+                field("role_text"),
+                field("coordinator"),
+                field("epoch_text"),
+                field("dropped_total"),
+                members
+            );
+        }
+    }
+
+    /// Reaps children that exited on their own.
+    fn reap(&mut self) {
+        let mut exited = Vec::new();
+        for n in self.nodes.values_mut() {
+            if let Some(c) = &mut n.child {
+                if let Ok(Some(status)) = c.try_wait() {
+                    n.child = None;
+                    n.view = None;
+                    exited.push((n.id, status));
+                }
+            }
+        }
+        for (id, status) in exited {
+            self.say(format!(
+                "{id} exited ({status}); see {}",
+                self.dir.join(format!("node-{id}.log")).display()
+            ));
+            self.disrupt(format!("{id} exited"));
+        }
+    }
+
+    /// Asks every running node for its status; prints role changes and elections.
+    fn observe(&mut self) {
+        let timeout = self.args.timeout.min(Duration::from_millis(200));
+        let mut changes = Vec::new();
+        for n in self.nodes.values_mut() {
+            if n.child.is_none() || n.paused {
+                continue;
+            }
+            let Ok(s) = n.client.query(timeout) else {
+                continue;
+            };
+            let view = View::from(&s);
+            if n.view.as_ref().map(View::key) != Some(view.key()) {
+                let from = n
+                    .view
+                    .as_ref()
+                    .map_or("(started)".to_string(), |v| v.role_text.clone());
+                changes.push(format!("{}: {from} -> {}", n.id, view.role_text));
+            }
+            n.view = Some(view);
+            n.last_status = Some(s);
+        }
+        for c in changes {
+            self.say(c);
+        }
+        // Agreement: every running, unpaused node names the same coordinator and epoch, and
+        // that coordinator is running, unpaused and in office.
+        let live: Vec<&Node> = self
+            .nodes
+            .values()
+            .filter(|n| n.child.is_some() && !n.paused)
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let first = live[0].view.as_ref();
+        let agreed = first.and_then(|f| Some((f.coordinator?, f.epoch.clone()?)));
+        let unanimous = agreed.as_ref().is_some_and(|(c, e)| {
+            live.iter().all(|n| {
+                n.view
+                    .as_ref()
+                    .is_some_and(|v| v.coordinator == Some(*c) && v.epoch.as_ref() == Some(e))
+            }) && live
+                .iter()
+                .any(|n| n.id == *c && n.view.as_ref().is_some_and(|v| v.is_coordinator))
+        });
+        if !unanimous {
+            self.disrupt("disagreement".into());
+            return;
+        }
+        let agreed = agreed.expect("unanimous");
+        if self.agreed.as_ref() != Some(&agreed) {
+            let took = match &self.disrupted {
+                Some((t, why)) => format!("{} ms after {why}", t.elapsed().as_millis()),
+                None => "at once".into(),
+            };
+            self.say(format!(
+                "==> {} elected (epoch {}): all {} running nodes agree, {took}",
+                agreed.0,
+                agreed.1,
+                live.len()
+            ));
+            self.agreed = Some(agreed);
+        }
+        self.disrupted = None;
+    }
+
+    /// SIGCONT + SIGTERM to every child, then SIGKILL what is left after a grace period.
+    fn stop_all(&mut self) {
+        for n in self.nodes.values() {
+            if let Some(c) = &n.child {
+                unsafe {
+                    libc::kill(c.id() as libc::pid_t, libc::SIGCONT);
+                    libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for n in self.nodes.values_mut() {
+            if let Some(mut c) = n.child.take() {
+                loop {
+                    match c.try_wait() {
+                        Ok(Some(_)) => break,
+                        Ok(None) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(10))
+                        }
+                        _ => {
+                            let _ = c.kill();
+                            let _ = c.wait();
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in self.nodes.values_mut() {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+enum Input {
+    Line(String),
+    Eof,
+}
+
+fn ports_free(ids: &[u64]) -> Result<(), String> {
+    for &id in ids {
+        if std::net::TcpListener::bind(("127.0.0.1", id as u16)).is_err() {
+            return Err(format!(
+                "port {id} on 127.0.0.1 is in use (choose --base-port)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), Failure> {
+    fs::create_dir_all(dir)
+        .map_err(|e| Failure::Usage(format!("--data-dir {}: {e}", dir.display())))?;
+    let probe = dir.join(".cluster.probe");
+    File::create(&probe)
+        .map_err(|e| Failure::Usage(format!("--data-dir {}: {e}", dir.display())))?;
+    let _ = fs::remove_file(probe);
+    Ok(())
+}
+
+/// `bully-node cluster`.
+pub fn main(args: ClusterArgs) -> Result<(), Failure> {
+    let last = u64::from(args.base_port) + u64::from(args.nodes) - 1;
+    if args.base_port == 0 || last > 65535 {
+        return Err(Failure::Usage(format!(
+            "ports {}..={last} are not all valid TCP ports",
+            args.base_port
+        )));
+    }
+    let ids: Vec<u64> = (u64::from(args.base_port)..=last).collect();
+    let script = match &args.script {
+        Some(p) => {
+            let text = fs::read_to_string(p)
+                .map_err(|e| Failure::Usage(format!("--script {}: {e}", p.display())))?;
+            parse_script(&text)
+                .map_err(|e| Failure::Usage(format!("--script {}: {e}", p.display())))?
+        }
+        None => Vec::new(),
+    };
+    for (_, a) in &script {
+        if let Action::Kill(id) | Action::Restart(id) | Action::Pause(id) | Action::Resume(id) = a {
+            if !ids.contains(id) {
+                return Err(Failure::Usage(format!(
+                    "--script: no node {id} (nodes are {}..={last})",
+                    args.base_port
+                )));
+            }
+        }
+    }
+    ports_free(&ids).map_err(Failure::Usage)?;
+    let (dir, temporary) = match &args.data_dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("bully-cluster-{}", std::process::id())),
+            true,
+        ),
+    };
+    prepare_dir(&dir)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::Runtime(format!("cannot find this executable: {e}")))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| Failure::Runtime(format!("signal handler: {e}")))?;
+    }
+
+    let ctx = zmq::Context::new();
+    let mut nodes = BTreeMap::new();
+    for &id in &ids {
+        let endpoint = format!("tcp://127.0.0.1:{id}");
+        let client =
+            StatusClient::connect(&ctx, &endpoint).map_err(|e| Failure::Runtime(e.to_string()))?;
+        nodes.insert(
+            id,
+            Node {
+                id,
+                child: None,
+                paused: false,
+                client,
+                view: None,
+                last_status: None,
+            },
+        );
+    }
+    let poll = args.poll;
+    let (h, t) = (args.heartbeat, args.timeout);
+    let mut cluster = Cluster {
+        exe,
+        dir: dir.clone(),
+        args,
+        nodes,
+        start: Instant::now(),
+        agreed: None,
+        disrupted: Some((Instant::now(), "start".into())),
+    };
+    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    cluster.say(format!(
+        "cluster of {} nodes ({}..={last}), heartbeat {}, timeout {}; state and logs in {}",
+        ids.len(),
+        ids[0],
+        fmt(h),
+        fmt(t),
+        dir.display()
+    ));
+    cluster.say(format!(
+        "failover bound after kill -9 of the coordinator: heartbeat + 2 x timeout + 4 one-way delays = {} + delays",
+        fmt(h + 2 * t)
+    ));
+    cluster.say("commands: kill ID | restart ID | pause ID | resume ID | status | quit");
+    for &id in &ids {
+        if let Err(e) = cluster.spawn(id) {
+            cluster.stop_all();
+            return Err(Failure::Runtime(e));
+        }
+    }
+
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            match line {
+                Ok(l) => {
+                    if tx.send(Input::Line(l)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(Input::Eof);
+    });
+
+    let mut script = script.into_iter().peekable();
+    let mut stdin_open = true;
+    'main: loop {
+        if stop.load(Ordering::SeqCst) {
+            cluster.say("interrupted: stopping every node");
+            break;
+        }
+        while let Some((at, _)) = script.peek() {
+            if cluster.start.elapsed() < *at {
+                break;
+            }
+            let (_, action) = script.next().expect("peeked");
+            if !cluster.act(action) {
+                break 'main;
+            }
+        }
+        cluster.reap();
+        cluster.observe();
+        if !stdin_open && script.peek().is_none() {
+            cluster.say("end of input: stopping every node");
+            break;
+        }
+        match rx.recv_timeout(poll) {
+            Ok(Input::Line(l)) => match parse_action(&l) {
+                Ok(Some(a)) => {
+                    if !cluster.act(a) {
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => cluster.say(e),
+            },
+            Ok(Input::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                stdin_open = false;
+                if script.peek().is_some() {
+                    std::thread::sleep(poll);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+    cluster.stop_all();
+    cluster.say("all nodes stopped");
+    if temporary {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_parses() {
+        let s = parse_script("# demo\nat 3s kill 5003\n\nat 1s pause 5002 # comment\nat 5s quit\n")
+            .unwrap();
+        assert_eq!(
+            s,
+            vec![
+                (Duration::from_secs(1), Action::Pause(5002)),
+                (Duration::from_secs(3), Action::Kill(5003)),
+                (Duration::from_secs(5), Action::Quit),
+            ]
+        );
+        assert!(parse_script("kill 5003").is_err());
+        assert!(parse_script("at soon kill 5003").is_err());
+        assert!(parse_script("at 1s explode 5003").is_err());
+        assert!(parse_script("at 1s kill").is_err());
+    }
+}

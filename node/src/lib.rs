@@ -1,0 +1,14 @@
+//! `bully-node`: runs the model's [`Bully`](bully_model::Bully) actor on ZeroMQ sockets.
+//!
+//! This crate moves bytes and timers and nothing else: every protocol decision is made by the
+//! handlers in `bully_model::protocol`, which the model checker verified. See `PROTOCOL.md` for
+//! the wire, and `README-section.md` for running nodes and the failover bound.
+
+pub mod cli;
+pub mod cluster;
+pub mod runtime;
+pub mod status;
+pub mod steplog;
+pub mod storage;
+pub mod transport;
+pub mod wire;

@@ -1,0 +1,399 @@
+//! The event loop: wait for frames or the next timer, call the model's handler, execute its
+//! commands. No protocol decision is made here.
+//!
+//! Data path of one message: socket → `wire::decode` (typed error → counted, dropped) →
+//! [`Inbound::Msg`] → `Bully::on_msg` → commands → `Send` → transport, `SetTimer`/`CancelTimer`
+//! → the deadline table, `Save` → [`Store`].
+
+use crate::steplog::{timer_name, Cmd, Event, StepLog};
+use crate::storage::{Store, StoreError};
+use crate::transport::{Inbound, Transport};
+use crate::wire;
+use bully_model::{Bully, Epoch, Members, Role, State, Storage, Timer};
+use serde_json::{json, Value};
+use stateright::actor::{Actor, Command, Id, Out};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tracing::{error, info, warn};
+
+/// Longest sleep without a timer due (the loop also wakes on frames and signals).
+const IDLE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A `Save` that could not be made durable. The node stops: going on would let it break the
+    /// promise it just made after its next restart (a crash is within the fault model; a
+    /// forgotten promise is not).
+    #[error("{0}; stopping: a promise that cannot be saved must not be acted on")]
+    Save(#[from] StoreError),
+    #[error("transport: {0}")]
+    Transport(#[from] anyhow::Error),
+}
+
+/// Static facts shown by `status`.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub listen: String,
+    pub advertise: String,
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn ids(m: &Members) -> String {
+    let v: Vec<String> = m.iter().map(|i| usize::from(i).to_string()).collect();
+    v.join(", ")
+}
+
+/// A role in words, for log lines and the cluster view.
+pub fn describe_role(role: &Role) -> String {
+    match role {
+        Role::Joining { contact } => format!("joining via {}", usize::from(*contact)),
+        Role::Electing { waiting } => format!("electing (asked {})", ids(waiting)),
+        Role::Waiting => "waiting for a coordinator".into(),
+        Role::Halting { epoch, waiting } => {
+            format!("candidate for epoch {epoch} (halting {})", ids(waiting))
+        }
+        Role::Coordinator { epoch } => format!("COORDINATOR (epoch {epoch})"),
+        Role::Follower { epoch } => {
+            format!("follower of {} (epoch {epoch})", usize::from(epoch.leader))
+        }
+    }
+}
+
+/// The role's name (`status` field `role`).
+pub fn role_name(role: &Role) -> &'static str {
+    match role {
+        Role::Joining { .. } => "joining",
+        Role::Electing { .. } => "electing",
+        Role::Waiting => "waiting",
+        Role::Halting { .. } => "halting",
+        Role::Coordinator { .. } => "coordinator",
+        Role::Follower { .. } => "follower",
+    }
+}
+
+/// What counts as a role change for logs: another role, or the same role at another epoch.
+fn role_key(role: &Role) -> (&'static str, Option<Epoch>) {
+    let epoch = match role {
+        Role::Halting { epoch, .. } | Role::Coordinator { epoch } | Role::Follower { epoch } => {
+            Some(*epoch)
+        }
+        _ => None,
+    };
+    (role_name(role), epoch)
+}
+
+fn in_election(role: &Role) -> bool {
+    matches!(role, Role::Electing { .. } | Role::Halting { .. })
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    sent: BTreeMap<&'static str, u64>,
+    received: BTreeMap<&'static str, u64>,
+    timeouts: BTreeMap<String, u64>,
+    elections_started: u64,
+    elections_seen: u64,
+    role_changes: u64,
+    status_requests: u64,
+    last_role_change: Option<Value>,
+    epoch_since_unix_ms: Option<u64>,
+    highest_epoch: Option<Epoch>,
+}
+
+pub struct Runtime<T: Transport> {
+    id: u64,
+    me: Id,
+    actor: Bully,
+    transport: T,
+    store: Option<Store>,
+    info: NodeInfo,
+    state: Option<State>,
+    timers: BTreeMap<Timer, Instant>,
+    steplog: Option<StepLog>,
+    seq: u64,
+    stats: Stats,
+    started: Instant,
+    started_unix_ms: u64,
+    last_saved: Option<Storage>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl<T: Transport> Runtime<T> {
+    pub fn new(
+        id: u64,
+        actor: Bully,
+        transport: T,
+        store: Option<Store>,
+        info: NodeInfo,
+        steplog: Option<StepLog>,
+        shutdown: Arc<AtomicBool>,
+    ) -> Self {
+        Runtime {
+            id,
+            me: wire::id(id),
+            actor,
+            transport,
+            store,
+            info,
+            state: None,
+            timers: BTreeMap::new(),
+            steplog,
+            seq: 0,
+            stats: Stats::default(),
+            started: Instant::now(),
+            started_unix_ms: unix_ms(),
+            last_saved: None,
+            shutdown,
+        }
+    }
+
+    /// Runs until SIGINT/SIGTERM (the `shutdown` flag), then lets the protocol say goodbye.
+    pub fn run(mut self, saved: Option<Storage>) -> Result<(), RunError> {
+        self.last_saved = saved.clone();
+        self.step(Event::Start(saved))?;
+        let mut inbound = Vec::new();
+        while !self.shutdown.load(Ordering::SeqCst) {
+            self.fire_due_timers()?;
+            let now = Instant::now();
+            let wait = self
+                .timers
+                .values()
+                .min()
+                .map_or(IDLE, |at| at.saturating_duration_since(now))
+                .min(IDLE);
+            self.transport.wait(wait, &mut inbound)?;
+            for item in inbound.drain(..) {
+                match item {
+                    Inbound::Msg { from, msg } => {
+                        *self.stats.received.entry(msg.kind()).or_default() += 1;
+                        self.step(Event::Msg(from, msg))?;
+                    }
+                    Inbound::Status { reply, nonce } => {
+                        self.stats.status_requests += 1;
+                        let status = self.status();
+                        self.transport.reply_status(reply, nonce, &status);
+                    }
+                }
+            }
+            if self.transport.take_book_changed() {
+                self.persist_book();
+            }
+        }
+        info!(node = self.id, "signal received: stopping");
+        self.step(Event::Shutdown)?;
+        let timeout = self.actor.timing.timeout;
+        self.transport
+            .close((timeout / 2).min(Duration::from_millis(300)));
+        Ok(())
+    }
+
+    fn fire_due_timers(&mut self) -> Result<(), RunError> {
+        loop {
+            let now = Instant::now();
+            let due = self
+                .timers
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .min_by_key(|(_, at)| **at)
+                .map(|(t, _)| *t);
+            let Some(timer) = due else { return Ok(()) };
+            self.timers.remove(&timer);
+            *self.stats.timeouts.entry(timer_name(&timer)).or_default() += 1;
+            self.step(Event::Timeout(timer))?;
+        }
+    }
+
+    /// One handler call: run it, log it, execute its commands.
+    fn step(&mut self, event: Event) -> Result<(), RunError> {
+        let mut out = Out::<Bully>::new();
+        let after = match (&event, &self.state) {
+            (Event::Start(storage), _) => self.actor.on_start(self.me, storage, &mut out),
+            (Event::Msg(src, msg), Some(s)) => {
+                let mut cow = Cow::Borrowed(s);
+                self.actor
+                    .on_msg(self.me, &mut cow, *src, msg.clone(), &mut out);
+                cow.into_owned()
+            }
+            (Event::Timeout(timer), Some(s)) => {
+                let mut cow = Cow::Borrowed(s);
+                self.actor.on_timeout(self.me, &mut cow, timer, &mut out);
+                cow.into_owned()
+            }
+            (Event::Shutdown, Some(s)) => {
+                self.actor.on_shutdown(self.me, s, &mut out);
+                s.clone()
+            }
+            (_, None) => return Ok(()),
+        };
+        let commands: Vec<Cmd> = out.into_iter().collect();
+        let before = self.state.take();
+        if let Some(log) = &mut self.steplog {
+            let t_ms = self.started.elapsed().as_millis() as u64;
+            if let Err(e) = log.write(
+                self.me,
+                self.seq,
+                t_ms,
+                &event,
+                &self.actor,
+                before.as_ref(),
+                &after,
+                &commands,
+            ) {
+                warn!(
+                    node = self.id,
+                    "step log failed ({e}); no more steps are logged"
+                );
+                self.steplog = None;
+            }
+        }
+        self.seq += 1;
+        self.observe(before.as_ref(), &after, &event);
+        self.state = Some(after);
+        for c in commands {
+            self.execute(c)?;
+        }
+        Ok(())
+    }
+
+    /// Counters and the one readable log line per role change.
+    fn observe(&mut self, before: Option<&State>, after: &State, event: &Event) {
+        let was = before.map(|s| &s.role);
+        if !was.is_some_and(in_election) && in_election(&after.role) {
+            self.stats.elections_started += 1;
+        }
+        if let Some(e) = after.epoch() {
+            if !matches!(self.stats.highest_epoch, Some(h) if h >= e) {
+                self.stats.highest_epoch = Some(e);
+                self.stats.elections_seen += 1;
+                self.stats.epoch_since_unix_ms = Some(unix_ms());
+            }
+        }
+        if was.map(role_key) == Some(role_key(&after.role)) {
+            return;
+        }
+        self.stats.role_changes += 1;
+        let to = describe_role(&after.role);
+        let why = event.describe();
+        let from = was.map(describe_role);
+        self.stats.last_role_change = Some(json!({
+            "unix_ms": unix_ms(),
+            "uptime_ms": self.started.elapsed().as_millis() as u64,
+            "from": was.map(role_name),
+            "to": role_name(&after.role),
+            "why": why,
+        }));
+        match from {
+            None => {
+                info!(node = self.id, promised = %after.promised, "{} -> {to} ({why})", self.id)
+            }
+            Some(from) => info!(
+                node = self.id,
+                promised = %after.promised,
+                "{}: {from} -> {to} ({why})",
+                self.id
+            ),
+        }
+    }
+
+    fn execute(&mut self, c: Cmd) -> Result<(), RunError> {
+        match c {
+            Command::Send(dst, msg) => {
+                *self.stats.sent.entry(msg.kind()).or_default() += 1;
+                self.transport.send(dst, &msg);
+            }
+            Command::SetTimer(timer, range) => {
+                self.timers.insert(timer, Instant::now() + range.start);
+            }
+            Command::CancelTimer(timer) => {
+                self.timers.remove(&timer);
+            }
+            Command::Save(storage) => {
+                if let Some(store) = &self.store {
+                    store.save(&storage, &self.transport.address_book())?;
+                }
+                self.last_saved = Some(storage);
+            }
+            Command::ChooseRandom(..) => {}
+        }
+        Ok(())
+    }
+
+    /// The address book is saved next to the storage, so a restarted joiner can reach members.
+    fn persist_book(&mut self) {
+        if let (Some(store), Some(saved)) = (&self.store, &self.last_saved) {
+            if let Err(e) = store.save(saved, &self.transport.address_book()) {
+                error!(node = self.id, "saving the address book failed: {e}");
+            }
+        }
+    }
+
+    /// The `status` reply.
+    pub fn status(&self) -> Value {
+        let now = Instant::now();
+        let state = self.state.as_ref();
+        let role = state.map(|s| &s.role);
+        let tc = self.transport.counters();
+        let dropped_total: u64 = tc.dropped.values().sum();
+        json!({
+            "id": self.id,
+            "pid": std::process::id(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "listen": self.info.listen,
+            "advertise": self.info.advertise,
+            "role": role.map(role_name),
+            "role_detail": role,
+            "role_text": role.map(describe_role),
+            "coordinator": state.and_then(State::coordinator),
+            "is_coordinator": state.is_some_and(State::is_coordinator),
+            "epoch": state.and_then(State::epoch),
+            "epoch_text": state.and_then(State::epoch).map(|e| e.to_string()),
+            "promised": state.map(|s| s.promised),
+            "members": state.map(|s| &s.members),
+            "endpoints": self.transport.address_book(),
+            "timers": self.timers.iter()
+                .map(|(t, at)| (timer_name(t), at.saturating_duration_since(now).as_millis() as u64))
+                .collect::<BTreeMap<_, _>>(),
+            "elections_started": self.stats.elections_started,
+            "elections_seen": self.stats.elections_seen,
+            "role_changes": self.stats.role_changes,
+            "last_role_change": self.stats.last_role_change,
+            "epoch_since_unix_ms": self.stats.epoch_since_unix_ms,
+            "messages": {
+                "sent": self.stats.sent,
+                "received": self.stats.received,
+                "sent_total": self.stats.sent.values().sum::<u64>(),
+                "received_total": self.stats.received.values().sum::<u64>(),
+            },
+            "timeouts": self.stats.timeouts,
+            "dropped": tc.dropped,
+            "dropped_total": dropped_total,
+            "transport": {
+                "deferred": tc.deferred,
+                "frames_in": tc.frames_in,
+                "frames_out": tc.frames_out,
+                "bytes_in": tc.bytes_in,
+                "bytes_out": tc.bytes_out,
+            },
+            "status_requests": self.stats.status_requests,
+            "steps": self.seq,
+            "timing": {
+                "heartbeat_ms": self.actor.timing.heartbeat.as_secs_f64() * 1000.0,
+                "timeout_ms": self.actor.timing.timeout.as_secs_f64() * 1000.0,
+            },
+            "storage": self.store.as_ref().map(|s| s.path().display().to_string()),
+            "saved": self.last_saved,
+            "started_unix_ms": self.started_unix_ms,
+            "now_unix_ms": unix_ms(),
+            "uptime_ms": self.started.elapsed().as_millis() as u64,
+        })
+    }
+}

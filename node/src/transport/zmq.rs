@@ -1,0 +1,484 @@
+//! JSON envelopes over ZeroMQ: one ROUTER to receive, one DEALER per peer to send.
+//!
+//! * The ROUTER is bound on the node's endpoint. Protocol messages and status requests arrive
+//!   there; status requests are answered through it (a DEALER or REQ client gets the reply).
+//!   `MAXMSGSIZE` caps frames at the libzmq level (a peer sending more is disconnected); the
+//!   application limit (`--max-frame`, lower) is checked on every frame and counted.
+//! * Each peer gets its own DEALER, connected to the peer's endpoint with `LINGER 0`,
+//!   `IMMEDIATE 1` (nothing is queued toward a peer that is not connected, so nothing stale is
+//!   delivered after it restarts) and a small `SNDHWM`. Sends never block (`DONTWAIT`).
+//! * A send that cannot leave at once because the first connection to the peer is not up yet
+//!   (both just started) waits in a short per-peer queue for at most `pending_ttl` (half the
+//!   protocol timeout: a message that waited that long and its reply still fit in one timeout)
+//!   and leaves as soon as the DEALER becomes writable; after that it is dropped and counted as
+//!   `expired`. Once a peer has been connected, a send that cannot leave is dropped at once
+//!   (`peer_down`): the peer crashed (or stalls), and a message sent to a crashed process is
+//!   lost, exactly as the checked model assumes — it must not reach the peer's next incarnation.
+//! * One thread owns every socket and waits on all of them with `zmq::poll`.
+//!
+//! The address book (ID → endpoint) is transport data: it comes from the command line, from
+//! the `from_endpoint` of every envelope (authoritative: the sender says where it is), and from
+//! the `peers` map of every envelope (only fills in IDs this node cannot reach yet). It rides
+//! along on every message so that a node that joined through a single contact learns where the
+//! members it hears about can be reached.
+
+use super::{worth_logging, Inbound, ReplyTo, Transport, TransportCounters};
+use crate::wire::{self, Envelope, Frame};
+use bully_model::Msg;
+use serde_json::Value;
+use stateright::actor::Id;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+/// Most messages waiting for one peer's connection; older ones are dropped first.
+const MAX_PENDING: usize = 64;
+/// Most frames taken off the ROUTER per `wait`, so timers are never starved by a flood.
+const MAX_BATCH: usize = 256;
+/// High-water mark of a peer's DEALER queue (frames).
+const PEER_SNDHWM: i32 = 64;
+
+#[derive(Debug, Clone)]
+pub struct ZmqOptions {
+    /// Endpoint to bind, e.g. `tcp://127.0.0.1:5003` or `tcp://*:5003`.
+    pub listen: String,
+    /// Endpoint peers use to reach this node (sent as `from_endpoint`).
+    pub advertise: String,
+    /// Largest accepted payload, in bytes.
+    pub max_frame: usize,
+    /// How long a send may wait for a peer's connection before it is dropped.
+    pub pending_ttl: Duration,
+    /// Reach IDs with no known endpoint at `tcp://127.0.0.1:<ID>` (the exercise's convention).
+    pub localhost_ports: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("invalid endpoint {0:?}")]
+    BadEndpoint(String),
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind {
+        endpoint: String,
+        source: ::zmq::Error,
+    },
+    #[error("ZeroMQ: {0}")]
+    Zmq(#[from] ::zmq::Error),
+}
+
+struct Link {
+    endpoint: String,
+    socket: ::zmq::Socket,
+    /// A frame has left on this DEALER: the peer was up (with `IMMEDIATE`, a send succeeds
+    /// only on a completed connection).
+    connected: bool,
+    /// Frames waiting for the connection, with the instant they expire.
+    pending: VecDeque<(Instant, Vec<u8>)>,
+}
+
+pub struct ZmqTransport {
+    ctx: ::zmq::Context,
+    me: u64,
+    opts: ZmqOptions,
+    router: ::zmq::Socket,
+    book: BTreeMap<u64, String>,
+    links: BTreeMap<u64, Link>,
+    book_changed: bool,
+    counters: TransportCounters,
+    /// Read end of a self-pipe that signal handlers write to: wakes `wait` at once.
+    wake: Option<UnixStream>,
+}
+
+impl ZmqTransport {
+    /// Binds the ROUTER. `book` holds the endpoints known from configuration.
+    pub fn bind(
+        me: u64,
+        opts: ZmqOptions,
+        book: BTreeMap<u64, String>,
+        wake: Option<UnixStream>,
+    ) -> Result<ZmqTransport, TransportError> {
+        if !wire::valid_bind_endpoint(&opts.listen) {
+            return Err(TransportError::BadEndpoint(opts.listen.clone()));
+        }
+        if !wire::valid_connect_endpoint(&opts.advertise) {
+            return Err(TransportError::BadEndpoint(opts.advertise.clone()));
+        }
+        let ctx = ::zmq::Context::new();
+        let router = ctx.socket(::zmq::ROUTER)?;
+        router.set_linger(0)?;
+        // Hard cap in libzmq; the application limit below it is counted per frame.
+        router.set_maxmsgsize((opts.max_frame as i64 * 4).max(1 << 20))?;
+        router
+            .bind(&opts.listen)
+            .map_err(|source| TransportError::Bind {
+                endpoint: opts.listen.clone(),
+                source,
+            })?;
+        if let Some(w) = &wake {
+            w.set_nonblocking(true).map_err(|_| ::zmq::Error::EINVAL)?;
+        }
+        let mut t = ZmqTransport {
+            ctx,
+            me,
+            opts,
+            router,
+            book: BTreeMap::new(),
+            links: BTreeMap::new(),
+            book_changed: false,
+            counters: TransportCounters::default(),
+            wake,
+        };
+        for (id, e) in book {
+            t.learn(id, e, true);
+        }
+        t.book_changed = false;
+        Ok(t)
+    }
+
+    /// Where `id` lives, from configuration (replaces what was known).
+    pub fn add_peer(&mut self, id: u64, endpoint: String) {
+        self.learn(id, endpoint, true);
+    }
+
+    /// Records where `id` lives. An authoritative entry (the sender's own `from_endpoint`, or
+    /// configuration) replaces an old one; a second-hand one only fills a gap.
+    fn learn(&mut self, id: u64, endpoint: String, authoritative: bool) {
+        if id == self.me {
+            return;
+        }
+        match self.book.get(&id) {
+            Some(old) if *old == endpoint => {}
+            Some(_) if !authoritative => {}
+            Some(old) => {
+                debug!(peer = id, old = %old, new = %endpoint, "peer moved");
+                self.links.remove(&id);
+                self.book.insert(id, endpoint);
+                self.book_changed = true;
+            }
+            None => {
+                self.book.insert(id, endpoint);
+                self.book_changed = true;
+            }
+        }
+    }
+
+    fn count_drop(&mut self, reason: &'static str, what: impl FnOnce() -> String) {
+        let n = self.counters.drop_one(reason);
+        if worth_logging(n) {
+            warn!(node = self.me, reason, count = n, "dropped: {}", what());
+        }
+    }
+
+    /// The DEALER toward `id`, created on first use.
+    fn link(&mut self, id: u64) -> Option<&mut Link> {
+        if !self.links.contains_key(&id) {
+            let endpoint = match self.book.get(&id) {
+                Some(e) => e.clone(),
+                None if self.opts.localhost_ports => {
+                    let e = wire::localhost_endpoint(id)?;
+                    self.book.insert(id, e.clone());
+                    self.book_changed = true;
+                    e
+                }
+                None => return None,
+            };
+            let socket = match self.dealer(&endpoint) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.count_drop("bad_endpoint", || format!("connect {endpoint}: {e}"));
+                    self.book.remove(&id);
+                    self.book_changed = true;
+                    return None;
+                }
+            };
+            self.links.insert(
+                id,
+                Link {
+                    endpoint,
+                    socket,
+                    connected: false,
+                    pending: VecDeque::new(),
+                },
+            );
+        }
+        self.links.get_mut(&id)
+    }
+
+    fn dealer(&self, endpoint: &str) -> Result<::zmq::Socket, ::zmq::Error> {
+        let s = self.ctx.socket(::zmq::DEALER)?;
+        s.set_linger(0)?;
+        s.set_immediate(true)?;
+        s.set_sndhwm(PEER_SNDHWM)?;
+        s.set_reconnect_ivl(50)?;
+        s.connect(endpoint)?;
+        Ok(s)
+    }
+
+    /// Sends what waits for `id` until the DEALER would block.
+    fn flush(&mut self, id: u64) {
+        let Some(link) = self.links.get_mut(&id) else {
+            return;
+        };
+        while let Some((_, frame)) = link.pending.front() {
+            match link.socket.send(&frame[..], ::zmq::DONTWAIT) {
+                Ok(()) => {
+                    self.counters.frames_out += 1;
+                    self.counters.bytes_out += frame.len() as u64;
+                    link.connected = true;
+                    link.pending.pop_front();
+                }
+                Err(::zmq::Error::EAGAIN) => break,
+                Err(e) => {
+                    link.pending.pop_front();
+                    let n = self.counters.drop_one("send_error");
+                    if worth_logging(n) {
+                        warn!(node = self.me, peer = id, "send failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (&id, link) in &mut self.links {
+            while link.pending.front().is_some_and(|(at, _)| *at <= now) {
+                link.pending.pop_front();
+                expired.push(id);
+            }
+        }
+        for id in expired {
+            let endpoint = self.book.get(&id).cloned().unwrap_or_default();
+            self.count_drop("expired", || {
+                format!("message to {id} at {endpoint}: not connected in time")
+            });
+        }
+    }
+
+    fn on_frames(&mut self, mut frames: Vec<Vec<u8>>, inbound: &mut Vec<Inbound>) {
+        self.counters.frames_in += 1;
+        self.counters.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+        // ROUTER frames: [routing id, payload] from a DEALER, [routing id, "", payload] from REQ.
+        let req = frames.len() == 3 && frames[1].is_empty();
+        if frames.len() != 2 && !req {
+            let n = frames.len().saturating_sub(1);
+            self.count_drop("framing", || wire::DecodeError::Framing(n).to_string());
+            return;
+        }
+        let payload = frames.pop().expect("checked length");
+        let route = ReplyTo(frames);
+        match wire::decode(&payload, self.me, self.opts.max_frame) {
+            Err(e) => {
+                self.count_drop(e.reason(), || e.to_string());
+                if req {
+                    self.reply(&route, wire::req_ack(Some(&e)));
+                }
+            }
+            Ok(Frame::Status { nonce }) => inbound.push(Inbound::Status {
+                reply: route,
+                nonce,
+            }),
+            Ok(Frame::Peer(env)) => {
+                if let Some(e) = env.from_endpoint {
+                    self.learn(env.from, e, true);
+                }
+                for (id, e) in env.peers {
+                    self.learn(id, e, false);
+                }
+                if req {
+                    self.reply(&route, wire::req_ack(None));
+                }
+                inbound.push(Inbound::Msg {
+                    from: wire::id(env.from),
+                    msg: env.msg,
+                });
+            }
+        }
+    }
+
+    fn reply(&mut self, route: &ReplyTo, payload: Vec<u8>) {
+        let mut parts = route.0.clone();
+        parts.push(payload);
+        if let Err(e) = self.router.send_multipart(parts, ::zmq::DONTWAIT) {
+            let n = self.counters.drop_one("reply_failed");
+            if worth_logging(n) {
+                warn!(node = self.me, "reply failed: {e}");
+            }
+        }
+    }
+}
+
+impl Transport for ZmqTransport {
+    fn send(&mut self, to: Id, msg: &Msg) {
+        let to = wire::num(to);
+        if to == self.me {
+            self.count_drop("to_self", || format!("{} to itself", msg.kind()));
+            return;
+        }
+        let env = Envelope {
+            v: wire::VERSION,
+            from: self.me,
+            from_endpoint: Some(self.opts.advertise.clone()),
+            peers: self.book.clone(),
+            msg: msg.clone(),
+        };
+        let frame = wire::encode(&env);
+        if frame.len() > self.opts.max_frame {
+            let len = frame.len();
+            self.count_drop("oversized_out", || {
+                format!("{} to {to} is {len} bytes", msg.kind())
+            });
+            return;
+        }
+        let ttl = self.opts.pending_ttl;
+        let Some(link) = self.link(to) else {
+            self.count_drop("no_route", || {
+                format!("{} to {to}: no known endpoint", msg.kind())
+            });
+            return;
+        };
+        if link.pending.is_empty() {
+            match link.socket.send(&frame[..], ::zmq::DONTWAIT) {
+                Ok(()) => {
+                    link.connected = true;
+                    self.counters.frames_out += 1;
+                    self.counters.bytes_out += frame.len() as u64;
+                    return;
+                }
+                Err(::zmq::Error::EAGAIN) if link.connected => {
+                    self.count_drop("peer_down", || {
+                        format!(
+                            "{} to {to}: connection lost (peer down or stalled)",
+                            msg.kind()
+                        )
+                    });
+                    return;
+                }
+                Err(::zmq::Error::EAGAIN) => {}
+                Err(e) => {
+                    let endpoint = link.endpoint.clone();
+                    self.count_drop("send_error", || {
+                        format!("{} to {to} at {endpoint}: {e}", msg.kind())
+                    });
+                    return;
+                }
+            }
+        }
+        let overflow = if link.pending.len() >= MAX_PENDING {
+            link.pending.pop_front();
+            true
+        } else {
+            false
+        };
+        link.pending.push_back((Instant::now() + ttl, frame));
+        self.counters.deferred += 1;
+        if overflow {
+            self.count_drop("queue_full", || format!("queue toward {to} is full"));
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration, inbound: &mut Vec<Inbound>) -> anyhow::Result<()> {
+        let now = Instant::now();
+        self.expire(now);
+        let mut timeout = timeout;
+        for link in self.links.values() {
+            if let Some((at, _)) = link.pending.front() {
+                timeout = timeout.min(at.saturating_duration_since(now));
+            }
+        }
+        let waiting: Vec<u64> = self
+            .links
+            .iter()
+            .filter(|(_, l)| !l.pending.is_empty())
+            .map(|(&id, _)| id)
+            .collect();
+        let (router_ready, wake_ready, writable) = {
+            let mut items = vec![self.router.as_poll_item(::zmq::POLLIN)];
+            if let Some(w) = &self.wake {
+                items.push(::zmq::PollItem::from_fd(w.as_raw_fd(), ::zmq::POLLIN));
+            }
+            let first_link = items.len();
+            for id in &waiting {
+                items.push(self.links[id].socket.as_poll_item(::zmq::POLLOUT));
+            }
+            // Round up: a 0.4 ms wait must not become a busy 0 ms poll loop.
+            let ms = timeout.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64;
+            match ::zmq::poll(&mut items, ms) {
+                Ok(_) | Err(::zmq::Error::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let writable: Vec<u64> = waiting
+                .iter()
+                .zip(&items[first_link..])
+                .filter(|(_, it)| it.is_writable())
+                .map(|(&id, _)| id)
+                .collect();
+            (
+                items[0].is_readable(),
+                self.wake.is_some() && items[1].is_readable(),
+                writable,
+            )
+        };
+        if wake_ready {
+            if let Some(w) = &mut self.wake {
+                let mut buf = [0u8; 64];
+                while matches!(w.read(&mut buf), Ok(n) if n > 0) {}
+            }
+        }
+        for id in writable {
+            self.flush(id);
+        }
+        if router_ready {
+            for _ in 0..MAX_BATCH {
+                match self.router.recv_multipart(::zmq::DONTWAIT) {
+                    Ok(frames) => self.on_frames(frames, inbound),
+                    Err(::zmq::Error::EAGAIN) | Err(::zmq::Error::EINTR) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reply_status(&mut self, to: ReplyTo, nonce: Option<u64>, status: &Value) {
+        self.reply(&to, wire::status_reply(nonce, status));
+    }
+
+    fn address_book(&self) -> BTreeMap<u64, String> {
+        self.book.clone()
+    }
+
+    fn take_book_changed(&mut self) -> bool {
+        std::mem::take(&mut self.book_changed)
+    }
+
+    fn counters(&self) -> &TransportCounters {
+        &self.counters
+    }
+
+    fn close(&mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        let mut scratch = Vec::new();
+        while self.links.values().any(|l| !l.pending.is_empty()) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            // Frames that arrive now are not processed any more.
+            if self.wait(deadline - now, &mut scratch).is_err() {
+                break;
+            }
+            scratch.clear();
+        }
+        // Let frames already handed to libzmq leave before the context terminates.
+        let ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .max(10) as i32;
+        for link in self.links.values() {
+            let _ = link.socket.set_linger(ms);
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The JSON wire: a versioned envelope around the model's [`Msg`], and the status request/reply.
+//!
+//! Every frame is one JSON object (see `node/PROTOCOL.md`):
+//!
+//! * protocol message: `{"v":1,"from":5003,"from_endpoint":"tcp://127.0.0.1:5003",
+//!   "peers":{"5001":"tcp://127.0.0.1:5001"},"msg":{"type":"election"}}`
+//! * status request: `{"v":1,"request":"status","nonce":7}`, answered by
+//!   `{"v":1,"reply":"status","nonce":7,"status":{...}}`.
+//!
+//! `from_endpoint` and `peers` are transport data (where to reach whom), not protocol: the
+//! protocol only ever sees `from` and `msg`. Decoding never panics: every defect is a typed
+//! [`DecodeError`] with a short [`reason`](DecodeError::reason) used as a counter key.
+
+use bully_model::Msg;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use stateright::actor::Id;
+use std::collections::BTreeMap;
+
+/// The only envelope version this node speaks.
+pub const VERSION: u64 = 1;
+
+/// Default limit on one frame's payload, in bytes (`run --max-frame`).
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+
+/// A protocol message with its sender and the sender's address book.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u64,
+    /// The sender's process ID.
+    pub from: u64,
+    /// Where the sender can be reached (so the receiver can reply without prior configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_endpoint: Option<String>,
+    /// The sender's address book: ID → endpoint of the members it knows how to reach.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peers: BTreeMap<u64, String>,
+    /// The protocol message, exactly as the model serialises it (`{"type":"election"}`, ...).
+    pub msg: Msg,
+}
+
+/// A decoded frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    /// A protocol message, with the address-book entries that were valid.
+    Peer(Envelope),
+    /// A status request; the reply echoes the nonce.
+    Status { nonce: Option<u64> },
+}
+
+/// Why a frame was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("frame of {size} bytes exceeds the {limit}-byte limit")]
+    Oversized { size: usize, limit: usize },
+    #[error("unexpected framing: {0} ZeroMQ frames after the routing id (expected 1, or an empty delimiter and 1)")]
+    Framing(usize),
+    #[error("malformed JSON: {0}")]
+    Malformed(String),
+    #[error("missing version field \"v\"")]
+    MissingVersion,
+    #[error("unknown version {0} (this node speaks {VERSION})")]
+    UnknownVersion(String),
+    #[error("missing sender field \"from\"")]
+    MissingSender,
+    #[error("invalid sender {0} (expected a process ID: an unsigned integer)")]
+    InvalidSender(String),
+    #[error("sender {0} claims to be this node")]
+    SelfSender(u64),
+    #[error("invalid sender endpoint {0}")]
+    InvalidEndpoint(String),
+    #[error("unknown request {0}")]
+    UnknownRequest(String),
+    #[error("bad message: {0}")]
+    BadMessage(String),
+}
+
+impl DecodeError {
+    /// Counter key for `status` (`dropped.<reason>`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::Oversized { .. } => "oversized",
+            DecodeError::Framing(_) => "framing",
+            DecodeError::Malformed(_) => "malformed",
+            DecodeError::MissingVersion | DecodeError::UnknownVersion(_) => "unknown_version",
+            DecodeError::MissingSender => "missing_sender",
+            DecodeError::InvalidSender(_) | DecodeError::SelfSender(_) => "invalid_sender",
+            DecodeError::InvalidEndpoint(_) => "invalid_endpoint",
+            DecodeError::UnknownRequest(_) => "unknown_request",
+            DecodeError::BadMessage(_) => "bad_message",
+        }
+    }
+}
+
+/// Shortens untrusted text for error messages and logs.
+fn clip(s: impl std::fmt::Display) -> String {
+    let s = s.to_string();
+    if s.chars().count() <= 80 {
+        s
+    } else {
+        let mut t: String = s.chars().take(77).collect();
+        t.push_str("...");
+        t
+    }
+}
+
+/// Decodes one payload. `me` is this node's ID (a frame claiming to come from it is rejected).
+pub fn decode(payload: &[u8], me: u64, max_frame: usize) -> Result<Frame, DecodeError> {
+    if payload.len() > max_frame {
+        return Err(DecodeError::Oversized {
+            size: payload.len(),
+            limit: max_frame,
+        });
+    }
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| DecodeError::Malformed(clip(e)))?;
+    let Value::Object(mut obj) = value else {
+        return Err(DecodeError::Malformed("not a JSON object".into()));
+    };
+    match obj.get("v") {
+        None => return Err(DecodeError::MissingVersion),
+        Some(v) if v.as_u64() == Some(VERSION) => {}
+        Some(v) => return Err(DecodeError::UnknownVersion(clip(v))),
+    }
+    if let Some(request) = obj.get("request") {
+        return match request.as_str() {
+            Some("status") => Ok(Frame::Status {
+                nonce: obj.get("nonce").and_then(Value::as_u64),
+            }),
+            _ => Err(DecodeError::UnknownRequest(clip(request))),
+        };
+    }
+    let from = match obj.get("from") {
+        None | Some(Value::Null) => return Err(DecodeError::MissingSender),
+        Some(f) => f
+            .as_u64()
+            .filter(|&id| usize::try_from(id).is_ok())
+            .ok_or_else(|| DecodeError::InvalidSender(clip(f)))?,
+    };
+    if from == me {
+        return Err(DecodeError::SelfSender(from));
+    }
+    let from_endpoint = match obj.remove("from_endpoint") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(e)) if valid_connect_endpoint(&e) => Some(e),
+        Some(other) => return Err(DecodeError::InvalidEndpoint(clip(other))),
+    };
+    // The address book is advisory: entries that do not parse are skipped, not fatal.
+    let mut peers = BTreeMap::new();
+    if let Some(Value::Object(book)) = obj.remove("peers") {
+        for (k, v) in book {
+            if let (Ok(id), Value::String(e)) = (k.parse::<u64>(), v) {
+                if valid_connect_endpoint(&e) && usize::try_from(id).is_ok() {
+                    peers.insert(id, e);
+                }
+            }
+        }
+    }
+    let msg = obj
+        .remove("msg")
+        .ok_or_else(|| DecodeError::BadMessage("missing field \"msg\"".into()))?;
+    let msg: Msg = serde_json::from_value(msg).map_err(|e| DecodeError::BadMessage(clip(e)))?;
+    Ok(Frame::Peer(Envelope {
+        v: VERSION,
+        from,
+        from_endpoint,
+        peers,
+        msg,
+    }))
+}
+
+/// Encodes a protocol envelope.
+pub fn encode(env: &Envelope) -> Vec<u8> {
+    serde_json::to_vec(env).expect("an envelope always serialises")
+}
+
+/// The status request frame.
+pub fn status_request(nonce: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"v": VERSION, "request": "status", "nonce": nonce}))
+        .expect("static JSON")
+}
+
+/// The status reply frame.
+pub fn status_reply(nonce: Option<u64>, status: &Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "v": VERSION, "reply": "status", "nonce": nonce, "status": status
+    }))
+    .expect("JSON value")
+}
+
+/// The reply a REQ-socket client gets for a protocol frame (REQ must receive exactly one reply
+/// per request, or it wedges): `{"v":1,"reply":"accepted"}` or `{"v":1,"reply":"error",...}`.
+pub fn req_ack(error: Option<&DecodeError>) -> Vec<u8> {
+    let v = match error {
+        None => serde_json::json!({"v": VERSION, "reply": "accepted"}),
+        Some(e) => serde_json::json!({
+            "v": VERSION, "reply": "error", "reason": e.reason(), "error": e.to_string()
+        }),
+    };
+    serde_json::to_vec(&v).expect("JSON value")
+}
+
+/// Whether `e` is an endpoint a peer can connect to: `tcp://HOST:PORT` (HOST not `*`),
+/// `ipc://PATH` or `inproc://NAME`.
+pub fn valid_connect_endpoint(e: &str) -> bool {
+    valid_endpoint(e, false)
+}
+
+/// Whether `e` can be bound: like [`valid_connect_endpoint`], and `tcp://*:PORT` too.
+pub fn valid_bind_endpoint(e: &str) -> bool {
+    valid_endpoint(e, true)
+}
+
+fn valid_endpoint(e: &str, bind: bool) -> bool {
+    if e.len() > 256 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    if let Some(rest) = e.strip_prefix("tcp://") {
+        let Some((host, port)) = rest.rsplit_once(':') else {
+            return false;
+        };
+        let port_ok = port.parse::<u16>().is_ok_and(|p| p != 0 || bind);
+        let host_ok = !host.is_empty() && (bind || host != "*");
+        return port_ok && host_ok;
+    }
+    if let Some(rest) = e
+        .strip_prefix("ipc://")
+        .or_else(|| e.strip_prefix("inproc://"))
+    {
+        return !rest.is_empty();
+    }
+    false
+}
+
+/// The exercise's convention: process ID = TCP port on localhost.
+pub fn localhost_endpoint(id: u64) -> Option<String> {
+    u16::try_from(id)
+        .ok()
+        .filter(|&p| p != 0)
+        .map(|p| format!("tcp://127.0.0.1:{p}"))
+}
+
+/// `Id` ↔ the `u64` on the wire.
+pub fn id(n: u64) -> Id {
+    Id::from(n as usize)
+}
+
+pub fn num(id: Id) -> u64 {
+    usize::from(id) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bully_model::{Epoch, Members};
+
+    fn env(msg: Msg) -> Envelope {
+        Envelope {
+            v: 1,
+            from: 5003,
+            from_endpoint: Some("tcp://127.0.0.1:5003".into()),
+            peers: [(5001, "tcp://127.0.0.1:5001".to_string())].into(),
+            msg,
+        }
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        let e = Epoch {
+            round: 3,
+            leader: id(5005),
+        };
+        let m = Members::new([id(5001), id(5005)]);
+        for msg in [
+            Msg::Election,
+            Msg::Answer { members: m.clone() },
+            Msg::Halt { epoch: e },
+            Msg::HaltAck {
+                epoch: e,
+                members: m.clone(),
+            },
+            Msg::HaltNack { promised: e },
+            Msg::Coordinator {
+                epoch: e,
+                members: m.clone(),
+            },
+            Msg::Heartbeat,
+            Msg::HeartbeatAck {
+                coordinator: Some(e),
+                promised: e,
+                members: m.clone(),
+            },
+            Msg::Resign { epoch: e },
+        ] {
+            let bytes = encode(&env(msg.clone()));
+            assert_eq!(
+                decode(&bytes, 1, DEFAULT_MAX_FRAME),
+                Ok(Frame::Peer(env(msg)))
+            );
+        }
+    }
+
+    #[test]
+    fn documented_example_decodes() {
+        let raw = br#"{"v":1,"from":5003,"from_endpoint":"tcp://127.0.0.1:5003","msg":{"type":"election"}}"#;
+        let Ok(Frame::Peer(e)) = decode(raw, 5005, DEFAULT_MAX_FRAME) else {
+            panic!()
+        };
+        assert_eq!(e.msg, Msg::Election);
+        let raw = br#"{"v":1,"from":5005,"msg":{"type":"halt","epoch":{"round":2,"leader":5005}}}"#;
+        assert!(decode(raw, 5003, DEFAULT_MAX_FRAME).is_ok());
+    }
+
+    #[test]
+    fn defects_are_typed() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"not json", "malformed"),
+            (b"[1,2]", "malformed"),
+            (
+                br#"{"from":1,"msg":{"type":"election"}}"#,
+                "unknown_version",
+            ),
+            (
+                br#"{"v":2,"from":1,"msg":{"type":"election"}}"#,
+                "unknown_version",
+            ),
+            (br#"{"v":1,"msg":{"type":"election"}}"#, "missing_sender"),
+            (
+                br#"{"v":1,"from":"x","msg":{"type":"election"}}"#,
+                "invalid_sender",
+            ),
+            (
+                br#"{"v":1,"from":-4,"msg":{"type":"election"}}"#,
+                "invalid_sender",
+            ),
+            (
+                br#"{"v":1,"from":9,"msg":{"type":"election"}}"#,
+                "invalid_sender",
+            ),
+            (
+                br#"{"v":1,"from":1,"from_endpoint":"http://x","msg":{"type":"election"}}"#,
+                "invalid_endpoint",
+            ),
+            (br#"{"v":1,"from":1}"#, "bad_message"),
+            (br#"{"v":1,"from":1,"msg":{"type":"bogus"}}"#, "bad_message"),
+            (br#"{"v":1,"from":1,"msg":{"type":"halt"}}"#, "bad_message"),
+            (br#"{"v":1,"request":"reboot"}"#, "unknown_request"),
+        ];
+        for (raw, reason) in cases {
+            let err = decode(raw, 9, DEFAULT_MAX_FRAME).unwrap_err();
+            assert_eq!(err.reason(), *reason, "{}", String::from_utf8_lossy(raw));
+        }
+        let big = vec![b' '; 100];
+        assert_eq!(decode(&big, 9, 99).unwrap_err().reason(), "oversized");
+    }
+
+    #[test]
+    fn bad_book_entries_are_skipped() {
+        let raw = br#"{"v":1,"from":1,"peers":{"2":"tcp://h:2","x":"tcp://h:3","4":5,"6":"tcp://*:6"},"msg":{"type":"heartbeat"}}"#;
+        let Ok(Frame::Peer(e)) = decode(raw, 9, DEFAULT_MAX_FRAME) else {
+            panic!()
+        };
+        assert_eq!(e.peers, [(2, "tcp://h:2".to_string())].into());
+    }
+
+    #[test]
+    fn status_request_decodes() {
+        assert_eq!(
+            decode(&status_request(7), 1, DEFAULT_MAX_FRAME),
+            Ok(Frame::Status { nonce: Some(7) })
+        );
+    }
+
+    #[test]
+    fn endpoints() {
+        assert!(valid_connect_endpoint("tcp://127.0.0.1:5001"));
+        assert!(valid_connect_endpoint("tcp://[::1]:5001"));
+        assert!(valid_connect_endpoint("ipc:///tmp/x"));
+        assert!(!valid_connect_endpoint("tcp://*:5001"));
+        assert!(valid_bind_endpoint("tcp://*:5001"));
+        assert!(!valid_connect_endpoint("tcp://127.0.0.1"));
+        assert!(!valid_connect_endpoint("tcp://127.0.0.1:99999"));
+        assert!(!valid_connect_endpoint("udp://x:1"));
+        assert_eq!(
+            localhost_endpoint(5001).as_deref(),
+            Some("tcp://127.0.0.1:5001")
+        );
+        assert_eq!(localhost_endpoint(70000), None);
+    }
+}
