@@ -1,0 +1,798 @@
+//! A deterministic simulator over the model's own checked system.
+//!
+//! The simulator never decides anything about the protocol, the timing or the network: it asks
+//! [`BullySystem`] (a `stateright::Model`) which actions are enabled — that already applies the
+//! synchronous timing rule, the fault budgets and the network's semantics — and only picks
+//! **which** of them happens next. `next_state` then runs the very same [`bully_model::Bully`]
+//! handlers the node runs. So a schedule is just a list of [`Choice`]s, which proptest
+//! generates and shrinks.
+//!
+//! A run has two phases:
+//!
+//! 1. **Schedule.** Each [`Choice`] names a class of action (deliver, timer, loss, crash,
+//!    recovery) and a pick among the enabled actions of that class, in a canonical (sorted)
+//!    order, so a schedule replays identically in every process. A class with nothing enabled
+//!    falls back to deliveries, then timers; if only faults are left the step does nothing.
+//! 2. **Settle** (optional). Faults stop; a fair deterministic scheduler delivers messages
+//!    before it fires timers (bounded delay, shorter than every timeout), each kind least
+//!    recently taken first (ties in canonical order), until nothing is enabled or a step limit
+//!    is hit. Then [`properties::settled`] must hold: one coordinator,
+//!    the highest live ID, named by every live process.
+//!
+//! After the initial state and after every step (in both phases), the model's `always`
+//! properties ([`SAFETY`]) are evaluated with the same functions the model checker registers.
+//! The first violation ends the run. An [`Outcome`] renders as numbered readable steps.
+
+use bully_model::check::describe_state;
+use bully_model::properties::{self, describe_action};
+use bully_model::system::{
+    BullySystem, Config, NetworkKind, StartMode, SysAction, SysState, Timing,
+};
+use bully_model::Variant;
+use proptest::prelude::*;
+use proptest::test_runner::{
+    Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
+use stateright::actor::ActorModelAction;
+use stateright::Model;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+/// A property of a system state, in the model's signature.
+pub type Check = fn(&BullySystem, &SysState) -> bool;
+
+/// The model's `always` properties, under the names the model checker reports them with.
+pub const SAFETY: [(&str, Check); 3] = [
+    ("single coordinator", properties::single_coordinator),
+    ("agreement", properties::agreement),
+    ("epoch order", properties::epoch_order),
+];
+
+/// The kinds of action a schedule chooses between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// Deliver a message in flight.
+    Deliver,
+    /// Fire a timer (only those the timing rule enables).
+    Timer,
+    /// Lose a message in flight (lossy network only).
+    Drop,
+    /// Crash a live process (within the crash budget).
+    Crash,
+    /// Recover a crashed process (within the recovery budget).
+    Recover,
+}
+
+impl Class {
+    pub const ALL: [Class; 5] = [
+        Class::Deliver,
+        Class::Timer,
+        Class::Drop,
+        Class::Crash,
+        Class::Recover,
+    ];
+
+    pub fn of(a: &SysAction) -> Option<Class> {
+        match a {
+            ActorModelAction::Deliver { .. } => Some(Class::Deliver),
+            ActorModelAction::Timeout(..) => Some(Class::Timer),
+            ActorModelAction::Drop(_) => Some(Class::Drop),
+            ActorModelAction::Crash(_) => Some(Class::Crash),
+            ActorModelAction::Recover(_) => Some(Class::Recover),
+            ActorModelAction::SelectRandom { .. } => None,
+        }
+    }
+
+    fn letter(self) -> char {
+        match self {
+            Class::Deliver => 'd',
+            Class::Timer => 't',
+            Class::Drop => 'l',
+            Class::Crash => 'x',
+            Class::Recover => 'r',
+        }
+    }
+
+    fn from_letter(c: char) -> Option<Class> {
+        Class::ALL.into_iter().find(|k| k.letter() == c)
+    }
+}
+
+/// One scheduling decision: the `pick % k`-th of the `k` enabled actions of `class` (in
+/// canonical order). Written compactly: `d3` (deliver), `t0` (timer), `l1` (lose), `x2`
+/// (crash), `r0` (recover).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Choice {
+    pub class: Class,
+    pub pick: u16,
+}
+
+impl fmt::Debug for Choice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.class.letter(), self.pick)
+    }
+}
+
+impl fmt::Display for Choice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl FromStr for Choice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut chars = s.chars();
+        let class = chars
+            .next()
+            .and_then(Class::from_letter)
+            .ok_or_else(|| format!("bad choice {s:?}: expected d, t, l, x or r then a number"))?;
+        let pick = chars
+            .as_str()
+            .parse()
+            .map_err(|_| format!("bad choice {s:?}: expected a number after the letter"))?;
+        Ok(Choice { class, pick })
+    }
+}
+
+/// Relative weights of the classes, in the order of [`Class::ALL`] (deliver, timer, lose,
+/// crash, recover). The default makes faults rarer than deliveries and timers.
+pub const WEIGHTS: [u32; 5] = [70, 20, 4, 3, 3];
+
+/// A class drawn with `weights` (zero weights are never drawn). Shrinks towards
+/// [`Class::Deliver`] (proptest's union shrinks to earlier alternatives).
+pub fn class(weights: [u32; 5]) -> impl Strategy<Value = Class> {
+    let alternatives: Vec<(u32, Just<Class>)> = Class::ALL
+        .into_iter()
+        .zip(weights)
+        .filter(|&(_, w)| w > 0)
+        .map(|(k, w)| (w, Just(k)))
+        .collect();
+    proptest::strategy::Union::new_weighted(alternatives)
+}
+
+pub fn choice(weights: [u32; 5]) -> impl Strategy<Value = Choice> {
+    (class(weights), any::<u16>()).prop_map(|(class, pick)| Choice { class, pick })
+}
+
+pub fn schedule(
+    len: RangeInclusive<usize>,
+    weights: [u32; 5],
+) -> impl Strategy<Value = Vec<Choice>> {
+    proptest::collection::vec(choice(weights), len)
+}
+
+/// A configuration of the model plus a schedule: one proptest input. `Display`/`FromStr` give a
+/// one-line form that [`replay`](Scenario::from_str) accepts, e.g.
+/// `n=3 full crashes=1 recoveries=1 sync reliable correct: d0 t1 x2`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Scenario {
+    pub processes: usize,
+    pub start: StartMode,
+    pub crashes: u8,
+    pub recoveries: u8,
+    pub timing: Timing,
+    pub network: NetworkKind,
+    pub variant: Variant,
+    pub schedule: Vec<Choice>,
+}
+
+impl Scenario {
+    pub fn config(&self) -> Config {
+        Config::new(self.processes)
+            .crashes(self.crashes)
+            .recoveries(self.recoveries)
+            .network(self.network)
+            .timing(self.timing)
+            .start(self.start)
+            .variant(self.variant)
+    }
+
+    pub fn model(&self) -> BullySystem {
+        self.config().into_model()
+    }
+
+    /// What the model claims for this scenario: liveness only with sync timing on a reliable
+    /// network (the model's finite, unbounded configurations); safety everywhere.
+    pub fn default_options(&self) -> Options {
+        if self.timing == Timing::Sync && self.network == NetworkKind::Reliable {
+            Options::full()
+        } else {
+            Options::safety_only()
+        }
+    }
+
+    /// The scenario without the trailing choices `outcome` did not use (they changed nothing).
+    pub fn trimmed(&self, outcome: &Outcome) -> Scenario {
+        let used = outcome
+            .trace
+            .iter()
+            .filter_map(|s| s.choice)
+            .max()
+            .map_or(0, |i| i + 1);
+        Scenario {
+            schedule: self.schedule[..used.min(self.schedule.len())].to_vec(),
+            ..self.clone()
+        }
+    }
+
+    pub fn run(&self, opts: Options) -> Outcome {
+        run(&self.model(), &self.schedule, opts, |_| {})
+    }
+
+    /// Runs the scenario and turns a failure into a proptest failure whose message is the
+    /// numbered steps.
+    pub fn check(&self, opts: Options) -> Result<(), TestCaseError> {
+        let outcome = self.run(opts);
+        if outcome.failure.is_some() {
+            Err(TestCaseError::fail(outcome.report(self)))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn lower(s: impl fmt::Debug) -> String {
+    format!("{s:?}").to_lowercase()
+}
+
+fn variants() -> impl Iterator<Item = Variant> {
+    std::iter::once(Variant::Correct).chain(Variant::MUTANTS)
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "n={} {} crashes={} recoveries={} {} {} {}:",
+            self.processes,
+            lower(self.start),
+            self.crashes,
+            self.recoveries,
+            lower(self.timing),
+            lower(self.network),
+            lower(self.variant),
+        )?;
+        for c in &self.schedule {
+            write!(f, " {c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim().trim_matches('"');
+        let (head, tail) = s
+            .split_once(':')
+            .ok_or("expected `<configuration>: <choices>`")?;
+        let mut sc = Scenario {
+            processes: 0,
+            start: StartMode::Full,
+            crashes: 0,
+            recoveries: 0,
+            timing: Timing::Sync,
+            network: NetworkKind::Reliable,
+            variant: Variant::Correct,
+            schedule: Vec::new(),
+        };
+        fn num<T: FromStr>(v: &str) -> Result<T, String> {
+            v.parse()
+                .map_err(|_| format!("{v:?} is not a valid number here"))
+        }
+        for word in head.split_whitespace() {
+            match word.split_once('=') {
+                Some(("n", v)) => sc.processes = num(v)?,
+                Some(("crashes", v)) => sc.crashes = num(v)?,
+                Some(("recoveries", v)) => sc.recoveries = num(v)?,
+                Some(_) => return Err(format!("unknown setting {word:?}")),
+                None => {
+                    if let Some(x) = [StartMode::Full, StartMode::Join]
+                        .into_iter()
+                        .find(|x| lower(x) == word)
+                    {
+                        sc.start = x;
+                    } else if let Some(x) = [Timing::Sync, Timing::Async]
+                        .into_iter()
+                        .find(|x| lower(x) == word)
+                    {
+                        sc.timing = x;
+                    } else if let Some(x) = [
+                        NetworkKind::Reliable,
+                        NetworkKind::Lossy,
+                        NetworkKind::Duplicating,
+                    ]
+                    .into_iter()
+                    .find(|x| lower(x) == word)
+                    {
+                        sc.network = x;
+                    } else if let Some(x) = variants().find(|x| lower(x) == word) {
+                        sc.variant = x;
+                    } else {
+                        return Err(format!("unknown word {word:?}"));
+                    }
+                }
+            }
+        }
+        if sc.processes == 0 {
+            return Err("missing n=<processes>".into());
+        }
+        sc.schedule = tail
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        Ok(sc)
+    }
+}
+
+/// The space proptest draws [`Scenario`]s from. Every range shrinks towards its low end.
+#[derive(Clone, Debug)]
+pub struct Space {
+    pub processes: RangeInclusive<usize>,
+    pub start: StartMode,
+    pub crashes: RangeInclusive<u8>,
+    pub recoveries: RangeInclusive<u8>,
+    pub timing: Timing,
+    pub network: NetworkKind,
+    pub variant: Variant,
+    pub steps: RangeInclusive<usize>,
+    /// Class weights (see [`WEIGHTS`]).
+    pub weights: [u32; 5],
+}
+
+impl Space {
+    /// Sync timing, reliable network, the correct protocol, no faults, up to 300 steps.
+    pub fn new(processes: RangeInclusive<usize>, start: StartMode) -> Space {
+        Space {
+            processes,
+            start,
+            crashes: 0..=0,
+            recoveries: 0..=0,
+            timing: Timing::Sync,
+            network: NetworkKind::Reliable,
+            variant: Variant::Correct,
+            steps: 0..=300,
+            weights: WEIGHTS,
+        }
+    }
+    pub fn faults(mut self, crashes: RangeInclusive<u8>, recoveries: RangeInclusive<u8>) -> Self {
+        self.crashes = crashes;
+        self.recoveries = recoveries;
+        self
+    }
+    pub fn timing(mut self, t: Timing) -> Self {
+        self.timing = t;
+        self
+    }
+    pub fn network(mut self, n: NetworkKind) -> Self {
+        self.network = n;
+        self
+    }
+    pub fn variant(mut self, v: Variant) -> Self {
+        self.variant = v;
+        self
+    }
+    pub fn steps(mut self, steps: RangeInclusive<usize>) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    pub fn weights(mut self, weights: [u32; 5]) -> Self {
+        self.weights = weights;
+        self
+    }
+
+    pub fn strategy(&self) -> impl Strategy<Value = Scenario> {
+        let (start, timing, network, variant) =
+            (self.start, self.timing, self.network, self.variant);
+        (
+            self.processes.clone(),
+            self.crashes.clone(),
+            self.recoveries.clone(),
+            schedule(self.steps.clone(), self.weights),
+        )
+            .prop_map(move |(processes, crashes, recoveries, schedule)| Scenario {
+                processes,
+                start,
+                crashes,
+                recoveries,
+                timing,
+                network,
+                variant,
+                schedule,
+            })
+    }
+}
+
+/// How a run ends.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Settle after the schedule and require [`properties::settled`].
+    pub settle: bool,
+    /// At most this many settling steps (0: a default that grows with the number of processes).
+    pub settle_limit: usize,
+}
+
+impl Options {
+    /// Safety after every step, then settle and check the liveness goal.
+    pub fn full() -> Options {
+        Options {
+            settle: true,
+            settle_limit: 0,
+        }
+    }
+    /// Safety after every step only (for networks where liveness is not claimed).
+    pub fn safety_only() -> Options {
+        Options {
+            settle: false,
+            settle_limit: 0,
+        }
+    }
+    fn limit(&self, processes: usize) -> usize {
+        if self.settle_limit > 0 {
+            self.settle_limit
+        } else {
+            500 + 20 * processes * processes
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Schedule,
+    Settle,
+}
+
+/// One action taken.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub phase: Phase,
+    /// The index in the schedule of the choice that took it (schedule phase only).
+    pub choice: Option<usize>,
+    pub action: SysAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// An `always` property was false after `after_step` steps (0: in the initial state).
+    Safety {
+        property: &'static str,
+        after_step: usize,
+    },
+    /// Fault-free settling ended (nothing left to do, or the step limit) in a state that is not
+    /// settled.
+    NotSettled { quiescent: bool },
+}
+
+impl Failure {
+    /// The name of the violated property (`"settled"` for the liveness goal).
+    pub fn property(&self) -> &'static str {
+        match self {
+            Failure::Safety { property, .. } => property,
+            Failure::NotSettled { .. } => "settled",
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone)]
+pub struct Outcome {
+    pub description: String,
+    pub trace: Vec<Step>,
+    pub failure: Option<Failure>,
+    /// The last state (the violating one, if a safety property failed).
+    pub last: SysState,
+    /// Choices that found nothing but faults enabled (and did not choose a fault).
+    pub idle_choices: usize,
+    pub settle_steps: usize,
+    /// Settling ended because no fault-free action was left.
+    pub quiescent: bool,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    pub fn schedule_steps(&self) -> usize {
+        self.trace.len() - self.settle_steps
+    }
+
+    /// The run as numbered readable steps (with the scenario line for replaying it).
+    pub fn report(&self, scenario: &Scenario) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.description);
+        let _ = match &self.failure {
+            None => writeln!(out, "No violation."),
+            Some(Failure::Safety {
+                property,
+                after_step,
+            }) => writeln!(out, "VIOLATED `{property}` after step {after_step}:"),
+            Some(Failure::NotSettled { quiescent }) => writeln!(
+                out,
+                "NOT SETTLED after the schedule and {} fault-free step(s) ({}):",
+                self.settle_steps,
+                if *quiescent {
+                    "nothing left to do"
+                } else {
+                    "step limit reached"
+                }
+            ),
+        };
+        const KEEP: usize = 60;
+        let mut settling = false;
+        let n = self.trace.len();
+        for (i, step) in self.trace.iter().enumerate() {
+            if step.phase == Phase::Settle && !settling {
+                settling = true;
+                let _ = writeln!(
+                    out,
+                    "   -- schedule over; settling (no faults; messages before timers, least recently taken first) --"
+                );
+            }
+            // Long settling runs: keep the start and the end.
+            if settling && n > 2 * KEEP + 1 && i >= KEEP && i + KEEP < n {
+                if i == KEEP {
+                    let _ = writeln!(out, "   ... {} step(s) elided ...", n - 2 * KEEP);
+                }
+                continue;
+            }
+            let _ = writeln!(out, "{:>4}. {}", i + 1, describe_action(&step.action));
+        }
+        let _ = writeln!(out, "   then: {}", describe_state(&self.last));
+        let _ = writeln!(
+            out,
+            "Replay: BULLY_SCENARIO='{}' \\",
+            scenario.trimmed(self)
+        );
+        let _ = writeln!(
+            out,
+            "  cargo test -p bully-proptests --test schedules replay -- --ignored --nocapture"
+        );
+        out
+    }
+}
+
+/// Canonically ordered enabled actions of `model` in `state`.
+pub fn enabled(model: &BullySystem, state: &SysState, into: &mut Vec<SysAction>) {
+    into.clear();
+    model.actions(state, into);
+    into.sort();
+}
+
+fn violated(model: &BullySystem, state: &SysState) -> Option<&'static str> {
+    SAFETY
+        .iter()
+        .find(|(_, holds)| !holds(model, state))
+        .map(|(name, _)| *name)
+}
+
+/// Takes one enabled action of `class` (the `pick % k`-th, skipping actions the model turns
+/// into no transition), or `None` if there is none.
+fn take(
+    model: &BullySystem,
+    state: &SysState,
+    actions: &[SysAction],
+    class: Class,
+    pick: u16,
+) -> Option<(SysAction, SysState)> {
+    let mut candidates: Vec<&SysAction> = actions
+        .iter()
+        .filter(|a| Class::of(a) == Some(class))
+        .collect();
+    while !candidates.is_empty() {
+        let i = pick as usize % candidates.len();
+        if let Some(next) = model.next_state(state, candidates[i].clone()) {
+            return Some((candidates[i].clone(), next));
+        }
+        candidates.remove(i);
+    }
+    None
+}
+
+/// Runs `schedule` on `model` from its (single) initial state. `observe` sees every state
+/// reached, the initial one included.
+pub fn run(
+    model: &BullySystem,
+    schedule: &[Choice],
+    opts: Options,
+    mut observe: impl FnMut(&SysState),
+) -> Outcome {
+    let mut inits = model.init_states();
+    assert_eq!(inits.len(), 1, "the model has one initial state");
+    let mut state = inits.pop().expect("an initial state");
+    observe(&state);
+    let mut out = Outcome {
+        description: model.cfg.to_string(),
+        trace: Vec::new(),
+        failure: None,
+        last: state.clone(),
+        idle_choices: 0,
+        settle_steps: 0,
+        quiescent: false,
+    };
+    if let Some(property) = violated(model, &state) {
+        out.failure = Some(Failure::Safety {
+            property,
+            after_step: 0,
+        });
+        return out;
+    }
+    let mut actions = Vec::new();
+
+    // Phase 1: the schedule.
+    for (ci, c) in schedule.iter().enumerate() {
+        enabled(model, &state, &mut actions);
+        let order = [c.class, Class::Deliver, Class::Timer];
+        let Some((action, next)) = order
+            .iter()
+            .find_map(|&k| take(model, &state, &actions, k, c.pick))
+        else {
+            out.idle_choices += 1;
+            continue;
+        };
+        state = next;
+        observe(&state);
+        out.trace.push(Step {
+            phase: Phase::Schedule,
+            choice: Some(ci),
+            action,
+        });
+        if let Some(property) = violated(model, &state) {
+            out.failure = Some(Failure::Safety {
+                property,
+                after_step: out.trace.len(),
+            });
+            out.last = state;
+            return out;
+        }
+    }
+
+    // Phase 2: settle without faults. Messages are delivered before any timer fires (the
+    // bounded delay is much shorter than every timeout), and within each kind the scheduler
+    // takes the action taken least recently (never-taken ones count from when they were first
+    // seen; ties in canonical order), so no message or timer is starved. Draining the network
+    // first never disables a timer under the sync timing rule (every rule only asks for
+    // *fewer* messages in flight), so this is one of the model's own executions.
+    if opts.settle {
+        let limit = opts.limit(model.cfg.processes);
+        let mut stamp: HashMap<SysAction, usize> = HashMap::new();
+        for clock in 0..limit {
+            enabled(model, &state, &mut actions);
+            actions.retain(|a| !BullySystem::is_fault(a));
+            for a in &actions {
+                stamp.entry(a.clone()).or_insert(clock);
+            }
+            let mut by_age: Vec<&SysAction> = actions.iter().collect();
+            // Stable: ties stay in canonical order.
+            by_age.sort_by_key(|a| (Class::of(a) != Some(Class::Deliver), stamp[*a]));
+            let Some((action, next)) = by_age
+                .into_iter()
+                .find_map(|a| model.next_state(&state, a.clone()).map(|n| (a.clone(), n)))
+            else {
+                out.quiescent = true;
+                break;
+            };
+            stamp.insert(action.clone(), clock + 1);
+            state = next;
+            observe(&state);
+            out.settle_steps += 1;
+            out.trace.push(Step {
+                phase: Phase::Settle,
+                choice: None,
+                action,
+            });
+            if let Some(property) = violated(model, &state) {
+                out.failure = Some(Failure::Safety {
+                    property,
+                    after_step: out.trace.len(),
+                });
+                out.last = state;
+                return out;
+            }
+        }
+        if !properties::settled(model, &state) {
+            out.failure = Some(Failure::NotSettled {
+                quiescent: out.quiescent,
+            });
+        }
+    }
+    out.last = state;
+    out
+}
+
+/// A fingerprint of a system state that is the same in every process (fixed seeds), for
+/// comparing the states the simulator reaches with an exhaustive exploration.
+pub fn fingerprint(s: &SysState) -> u64 {
+    ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(s)
+}
+
+/// Cases from `PROPTEST_CASES` when set (for soak runs), else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A violation found by [`hunt`]: the shrunk scenario and its run.
+pub struct Found {
+    pub scenario: Scenario,
+    pub outcome: Outcome,
+    /// How many generated cases ran before the first failing one (1-based: the failing one).
+    pub first_failure_case: usize,
+}
+
+impl Found {
+    pub fn property(&self) -> &'static str {
+        self.outcome
+            .failure
+            .as_ref()
+            .expect("a found violation")
+            .property()
+    }
+    pub fn report(&self) -> String {
+        format!(
+            "found at generated case {}; shrunk to {} choice(s)\n{}",
+            self.first_failure_case,
+            self.scenario.schedule.len(),
+            self.outcome.report(&self.scenario)
+        )
+    }
+}
+
+/// Searches `space` for a schedule that violates a property within `cases` generated cases,
+/// with a fixed seed (so the search is reproducible), and returns it shrunk.
+pub fn hunt(space: &Space, cases: u32, opts: Options) -> Option<Found> {
+    hunt_with(
+        space,
+        cases,
+        opts,
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    )
+}
+
+/// [`hunt`] with a given random generator (e.g. `TestRng::from_seed`).
+pub fn hunt_with(space: &Space, cases: u32, opts: Options, rng: TestRng) -> Option<Found> {
+    let config = ProptestConfig {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 2_000,
+        ..ProptestConfig::default()
+    };
+    let mut runner = TestRunner::new_with_rng(config, rng);
+    let generated = std::cell::Cell::new(0usize);
+    let first = std::cell::Cell::new(None);
+    let result = runner.run(&space.strategy(), |sc| {
+        if first.get().is_none() {
+            generated.set(generated.get() + 1);
+        }
+        let r = sc.check(opts);
+        if r.is_err() && first.get().is_none() {
+            first.set(Some(generated.get()));
+        }
+        r
+    });
+    match result {
+        Ok(()) => None,
+        Err(TestError::Fail(_, scenario)) => {
+            let outcome = scenario.run(opts);
+            assert!(!outcome.ok(), "a shrunk failure replays as a failure");
+            Some(Found {
+                scenario: scenario.trimmed(&outcome),
+                outcome,
+                first_failure_case: first.get().unwrap_or(0),
+            })
+        }
+        Err(TestError::Abort(why)) => panic!("proptest aborted: {why}"),
+    }
+}

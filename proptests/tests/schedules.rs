@@ -1,0 +1,223 @@
+//! Random schedules of the correct protocol, N = 2..=12, beyond the exhaustive checker's reach.
+//!
+//! Every step is checked against the model's `always` properties; after each schedule the
+//! system settles without faults and must reach the model's liveness goal.
+//!
+//! * Default run: `cargo test -p bully-proptests --test schedules` (a few seconds).
+//! * Soak: `PROPTEST_CASES=50000 cargo test -p bully-proptests --release --test schedules`
+//!   (scales every proptest here), and the wider `soak` test:
+//!   `cargo test -p bully-proptests --release --test schedules soak -- --ignored --nocapture`.
+//! * A failure prints the shrunk schedule as numbered steps and a `BULLY_SCENARIO='…'` line;
+//!   replay it with
+//!   `BULLY_SCENARIO='…' cargo test -p bully-proptests --test schedules replay -- --ignored --nocapture`.
+//!   proptest also records the failing seed in `proptests/proptest-regressions/schedules.txt`
+//!   and re-runs it first next time.
+
+use bully_model::system::{NetworkKind, StartMode, Timing};
+use bully_model::Variant;
+use bully_proptests::sim::{self, Options, Scenario, Space, SAFETY};
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+use stateright::{Expectation, Model};
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: sim::cases(cases),
+        max_shrink_iters: 4_000,
+        // Relative to the package directory (cargo runs tests there).
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/schedules.txt",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(6_000))]
+
+    /// Full start: every process knows every member. Up to 2 crashes and 2 recoveries.
+    #[test]
+    fn full_start(sc in Space::new(2..=12, StartMode::Full).faults(0..=2, 0..=2).strategy()) {
+        sc.check(Options::full())?;
+    }
+
+    /// Join start: process 0 starts alone, the others know only process 0. Crashes only: with
+    /// recoveries the model fails (see `join_start_with_recoveries`).
+    #[test]
+    fn join_start(sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=0).strategy()) {
+        sc.check(Options::full())?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1_500))]
+
+    /// A duplicating network keeps safety (liveness is not claimed there: old messages are
+    /// redelivered forever).
+    #[test]
+    fn duplicating_network_keeps_safety(
+        sc in Space::new(2..=12, StartMode::Full)
+            .faults(0..=2, 0..=2)
+            .network(NetworkKind::Duplicating)
+            .strategy()
+    ) {
+        sc.check(Options::safety_only())?;
+    }
+
+    /// Join start: crashes only, as in `join_start`.
+    #[test]
+    fn duplicating_network_keeps_safety_join(
+        sc in Space::new(2..=12, StartMode::Join)
+            .faults(0..=2, 0..=0)
+            .network(NetworkKind::Duplicating)
+            .strategy()
+    ) {
+        sc.check(Options::safety_only())?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1_500))]
+
+    /// KNOWN MODEL FAILURES in join start with recoveries (ignored until the model is fixed):
+    ///
+    /// 1. Deadlock (`settled`, N ≥ 4, 1 crash + 1 recovery). A candidate's HALT to a process
+    ///    is lost when that process crashes; it recovers knowing only the members it had saved
+    ///    (not the candidate), asks a higher member, is answered and waits. The candidate
+    ///    waits for its acknowledgement forever: under the sync timing rule `HaltTimeout`
+    ///    (Suspect) fires only if the awaited process is crashed, and it is up. Nothing is in
+    ///    flight, so everyone waits. Minimal case:
+    ///    `n=4 join crashes=1 recoveries=1 sync reliable correct: d64699 d27000 d44116 d162
+    ///    d14220 d13848 d391 d49117 d41755 d0 d1964 d17909 d3885 x53225 r0`
+    /// 2. Split brain (`single coordinator`, N=3, 2 crashes + 1 recovery). 2 joins via 0
+    ///    (learns {0, 2}) and crashes; 1 joins via 0 (learns {0, 1, 2}); 0 crashes; 1 elects
+    ///    itself (2 and 0 are down). 2 recovers knowing only {0, 2}, halts 0 (down) and takes
+    ///    office: it never heard of 1. Minimal case:
+    ///    `n=3 join crashes=2 recoveries=1 sync reliable correct: d3223 d49080 x4745 d870
+    ///    x30356 d0 d0 d0 r2747 d0`
+    #[test]
+    #[ignore = "known model failures in join start with recoveries; see the comment"]
+    fn join_start_with_recoveries(
+        sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=2).strategy()
+    ) {
+        sc.check(Options::full())?;
+    }
+}
+
+/// Safety is not expected under a lossy network (a lost reply makes a live peer look dead,
+/// which Bully cannot tell from a crash): the simulator must find a violation.
+#[test]
+fn lossy_network_breaks_safety() {
+    let space = Space::new(2..=6, StartMode::Full)
+        .faults(0..=1, 0..=1)
+        .network(NetworkKind::Lossy);
+    let found = sim::hunt(&space, 500, Options::safety_only())
+        .expect("a lossy network lets two processes both act as coordinator");
+    println!("{}", found.report());
+    assert!(matches!(
+        found.property(),
+        "single coordinator" | "agreement" | "epoch order"
+    ));
+}
+
+/// Nor under asynchronous timing (a timeout may fire while the answer is on its way).
+#[test]
+fn async_timing_breaks_safety() {
+    let space = Space::new(2..=6, StartMode::Full)
+        .faults(0..=1, 0..=1)
+        .timing(Timing::Async);
+    let found = sim::hunt(&space, 500, Options::safety_only())
+        .expect("async timing lets two processes both act as coordinator");
+    println!("{}", found.report());
+    assert!(matches!(
+        found.property(),
+        "single coordinator" | "agreement" | "epoch order"
+    ));
+}
+
+/// The simulator checks exactly the model's `always` properties: if the model gains one,
+/// `sim::SAFETY` must list it too.
+#[test]
+fn safety_properties_are_the_models() {
+    for (start, crashes) in [(StartMode::Full, 0), (StartMode::Join, 1)] {
+        let model = bully_model::system::Config::new(3)
+            .crashes(crashes)
+            .start(start)
+            .into_model();
+        let always: Vec<&str> = model
+            .properties()
+            .iter()
+            .filter(|p| p.expectation == Expectation::Always)
+            .map(|p| p.name)
+            .collect();
+        let ours: Vec<&str> = SAFETY.iter().map(|(name, _)| *name).collect();
+        assert_eq!(always, ours, "the model's `always` properties changed");
+    }
+}
+
+/// A scenario replays identically (the simulator orders enabled actions canonically, so the
+/// network's hash order does not matter) and its one-line form round-trips.
+#[test]
+fn replay_is_deterministic() {
+    let text = "n=5 full crashes=1 recoveries=1 sync reliable correct: \
+                d3 d17 t2 d5 d9 x4 d1 d1 d2 t0 d7 r0 d3 d3 d8 t1 d0 d4";
+    let sc: Scenario = text.parse().expect("parses");
+    assert_eq!(sc.to_string(), text);
+    let a = sc.run(Options::full());
+    let b = sc.run(Options::full());
+    assert!(a.ok(), "{}", a.report(&sc));
+    let steps = |o: &sim::Outcome| -> Vec<String> {
+        o.trace
+            .iter()
+            .map(|s| bully_model::properties::describe_action(&s.action))
+            .collect()
+    };
+    assert_eq!(steps(&a), steps(&b));
+    assert_eq!(sim::fingerprint(&a.last), sim::fingerprint(&b.last));
+    assert!(a.settle_steps > 0 || a.schedule_steps() > 0);
+
+    let mutant: Scenario = "n=2 join crashes=0 recoveries=0 sync duplicating nohalt: d0"
+        .parse()
+        .expect("parses");
+    assert_eq!(mutant.variant, Variant::NoHalt);
+    assert_eq!(mutant.network, NetworkKind::Duplicating);
+    assert_eq!(mutant.start, StartMode::Join);
+}
+
+/// Replays `BULLY_SCENARIO` (the line a failure prints) and prints its steps.
+#[test]
+#[ignore = "a tool: set BULLY_SCENARIO"]
+fn replay() {
+    let Ok(text) = std::env::var("BULLY_SCENARIO") else {
+        panic!("set BULLY_SCENARIO to a scenario line printed by a failure");
+    };
+    let sc: Scenario = text.parse().expect("a scenario line");
+    let outcome = sc.run(sc.default_options());
+    println!("{}", outcome.report(&sc));
+    assert!(
+        outcome.ok(),
+        "the scenario violates a property (steps above)"
+    );
+}
+
+proptest! {
+    #![proptest_config(config(20_000))]
+
+    /// A longer, wider soak: up to 16 processes, 3 crashes and 3 recoveries (full start),
+    /// schedules up to 1000 choices.
+    #[test]
+    #[ignore = "soak: run explicitly (see the module docs)"]
+    fn soak_full_start(
+        sc in Space::new(2..=16, StartMode::Full).faults(0..=3, 0..=3).steps(0..=1_000).strategy()
+    ) {
+        sc.check(Options::full())?;
+    }
+
+    #[test]
+    #[ignore = "soak: run explicitly (see the module docs)"]
+    fn soak_join_start(
+        sc in Space::new(2..=16, StartMode::Join).faults(0..=3, 0..=0).steps(0..=1_000).strategy()
+    ) {
+        sc.check(Options::full())?;
+    }
+}
