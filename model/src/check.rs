@@ -267,9 +267,12 @@ pub fn render(r: &Report) -> String {
             Verdict::Violated => "VIOLATED",
             Verdict::Reached => "reached",
             Verdict::NotReached => "NOT REACHED",
-            Verdict::NotChecked => {
-                "not checked (bounded run: liveness is claimed for sync + reliable only)"
-            }
+            Verdict::NotChecked => "not checked in this run",
+        };
+        let verdict = if p.kind == "liveness" && r.config.is_bounded() {
+            format!("{verdict} (within the bound; a trap found is real)")
+        } else {
+            verdict.to_string()
         };
         let _ = writeln!(out, "  {:<10} {:<58} {verdict}", p.kind, p.name);
         if p.verdict == Verdict::Violated {

@@ -776,13 +776,6 @@ impl Actor for Bully {
             learned = Members::default();
         }
         match &s.role {
-            Role::Waiting => {
-                // A higher process we did not know may be a candidate waiting for our halt
-                // acknowledgement (we lost its halt in a crash): make ourselves known. Its
-                // answer is the halt, or an answer, or its COORDINATOR.
-                let higher = self.above(me, &learned);
-                o.broadcast(higher.as_slice(), &Msg::Election);
-            }
             Role::Electing { .. } => {
                 let higher = self.above(me, &learned);
                 if !higher.is_empty() {

@@ -8,7 +8,10 @@ use common::assert_violated;
 #[test]
 fn asynchronous_timing_elects_two_coordinators() {
     let r = assert_violated(
-        Config::new(2).crashes(0).recoveries(0).timing(Timing::Async),
+        Config::new(2)
+            .crashes(0)
+            .recoveries(0)
+            .timing(Timing::Async),
         "single coordinator",
         true,
     );

@@ -7,7 +7,10 @@ use bully_model::Variant;
 use common::assert_violated;
 
 fn n3(crashes: u8, recoveries: u8, v: Variant) -> Config {
-    Config::new(3).crashes(crashes).recoveries(recoveries).variant(v)
+    Config::new(3)
+        .crashes(crashes)
+        .recoveries(recoveries)
+        .variant(v)
 }
 
 #[test]
@@ -24,7 +27,11 @@ fn lowest_wins_is_not_the_highest_live() {
 
 #[test]
 fn skipping_the_coordinator_broadcast_leaves_nobody_following() {
-    assert_violated(n3(0, 0, Variant::SkipCoordinatorBroadcast), "liveness", false);
+    assert_violated(
+        n3(0, 0, Variant::SkipCoordinatorBroadcast),
+        "liveness",
+        false,
+    );
 }
 
 #[test]
