@@ -14,6 +14,10 @@
 //!   `expired`. Once a peer has been connected, a send that cannot leave is dropped at once
 //!   (`peer_down`): the peer crashed (or stalls), and a message sent to a crashed process is
 //!   lost, exactly as the checked model assumes — it must not reach the peer's next incarnation.
+//!   The exception is a peer we heard from within `pending_ttl`: it is up (a new incarnation
+//!   whose connection our DEALER has not re-established yet), so the frame waits as above —
+//!   dropping it would lose a reply between two live processes (a HALT_ACK to a restarted
+//!   candidate, which would then presume us down).
 //! * One thread owns every socket and waits on all of them with `zmq::poll`.
 //!
 //! The address book (ID → endpoint) is transport data: it comes from the command line, from
@@ -76,6 +80,10 @@ struct Link {
     connected: bool,
     /// Frames waiting for the connection, with the instant they expire.
     pending: VecDeque<(Instant, Vec<u8>)>,
+    /// When a frame from this peer last arrived: a peer we just heard from is up, so a send
+    /// that cannot leave yet is waiting for our DEALER to reconnect to its new incarnation,
+    /// not sent toward a dead process.
+    last_heard: Option<Instant>,
 }
 
 pub struct ZmqTransport {
@@ -200,6 +208,7 @@ impl ZmqTransport {
                     socket,
                     connected: false,
                     pending: VecDeque::new(),
+                    last_heard: None,
                 },
             );
         }
@@ -284,6 +293,9 @@ impl ZmqTransport {
                 if let Some(e) = env.from_endpoint {
                     self.learn(env.from, e, true);
                 }
+                if let Some(link) = self.links.get_mut(&env.from) {
+                    link.last_heard = Some(Instant::now());
+                }
                 for (id, e) in env.peers {
                     self.learn(id, e, false);
                 }
@@ -347,7 +359,9 @@ impl Transport for ZmqTransport {
                     self.counters.bytes_out += frame.len() as u64;
                     return;
                 }
-                Err(::zmq::Error::EAGAIN) if link.connected => {
+                Err(::zmq::Error::EAGAIN)
+                    if link.connected && !link.last_heard.is_some_and(|at| at.elapsed() < ttl) =>
+                {
                     self.count_drop("peer_down", || {
                         format!(
                             "{} to {to}: connection lost (peer down or stalled)",
