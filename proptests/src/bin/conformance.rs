@@ -1,0 +1,75 @@
+//! `conformance [--variant VARIANT] LOG...`: validates `bully-node` NDJSON step logs against the
+//! model (see `bully_proptests::conformance` for exactly what is checked).
+//!
+//! Exit status: 0 the logs conform, 1 a violation (the first bad step is named), 2 usage or I/O
+//! error (including a line that is not a step).
+
+use bully_model::Variant;
+use bully_proptests::conformance::{validate_files, Options};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: conformance [--variant VARIANT] LOG...
+
+Validates bully-node step logs (`bully-node run --log-format json [--step-log FILE]`, or
+`bully-node cluster --step-logs`: DIR/node-<ID>.steps) against the model:
+  1. every step is reproduced exactly by the model's handler;
+  2. every received message was sent by its logged sender, and not received more often;
+  3. epoch order, term order, single coordinator and agreement on consistent cuts.
+A node's lines may be spread over several files, and a file may hold several nodes.
+
+  --variant VARIANT   replay with this protocol variant instead of the logged one
+                      (correct, never-answer, lowest-wins, ...): a mutant must fail.
+
+Exit status: 0 conforms, 1 violation, 2 usage or I/O error.";
+
+fn main() -> ExitCode {
+    let mut opts = Options::default();
+    let mut files = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            "--variant" => {
+                let Some(v) = args.next() else {
+                    eprintln!("--variant needs a value\n\n{USAGE}");
+                    return ExitCode::from(2);
+                };
+                match serde_json::from_value::<Variant>(serde_json::Value::String(v.clone())) {
+                    Ok(v) => opts.variant = Some(v),
+                    Err(_) => {
+                        eprintln!("unknown variant {v:?}\n\n{USAGE}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            "--" => files.extend(args.by_ref().map(PathBuf::from)),
+            s if s.starts_with('-') && s.len() > 1 => {
+                eprintln!("unknown option {s}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            _ => files.push(PathBuf::from(a)),
+        }
+    }
+    if files.is_empty() {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    match validate_files(&files, &opts) {
+        Ok(verdict) => {
+            println!("{verdict}");
+            if verdict.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
