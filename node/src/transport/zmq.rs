@@ -360,7 +360,7 @@ impl Transport for ZmqTransport {
                     return;
                 }
                 Err(::zmq::Error::EAGAIN)
-                    if link.connected && !link.last_heard.is_some_and(|at| at.elapsed() < ttl) =>
+                    if link.connected && link.last_heard.is_none_or(|at| at.elapsed() >= ttl) =>
                 {
                     self.count_drop("peer_down", || {
                         format!(
