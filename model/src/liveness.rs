@@ -8,11 +8,14 @@
 //!
 //! Why that is the liveness we want: the graph is finite (the fault budget is total, and the
 //! synchronous timing rule keeps the network finite). Take any execution in which faults stop
-//! and every transition that stays enabled is eventually taken (the usual fairness of a
-//! scheduler that does not starve a message or a timer forever). From some point on it only
-//! visits states it visits infinitely often; each of them can reach a settled state, and under
-//! that fairness the execution follows such a path. So every fair execution reaches a settled
-//! state. Conversely, a state that cannot reach one is a real trap: no schedule gets out.
+//! and the scheduler is *strongly* fair: a transition enabled infinitely often is eventually
+//! taken (real timers are: a timeout that keeps coming due fires). From some point on it only
+//! visits states it visits infinitely often; each of them can reach a settled state, and
+//! strong fairness drives the execution along such a path. So every such execution reaches a
+//! settled state. Conversely, a state that cannot reach one is a real trap: no schedule gets
+//! out. Weak fairness (only transitions enabled *continuously* must be taken) is not enough:
+//! the proptest simulator found a heartbeat loop that keeps disabling another process's
+//! outcome timer, which the model enables only when no message is in flight.
 //!
 //! The check runs a breadth-first search recording each state's fingerprint, its parent (for
 //! the counterexample) and its fault-free edges, then walks those edges backwards from every
