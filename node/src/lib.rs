@@ -2,7 +2,7 @@
 //!
 //! This crate moves bytes and timers and nothing else: every protocol decision is made by the
 //! handlers in `bully_model::protocol`, which the model checker verified. See `PROTOCOL.md` for
-//! the wire, and `README-section.md` for running nodes and the failover bound.
+//! the wire, and the top-level README (section "Running nodes") for running nodes and the failover bound.
 
 pub mod cli;
 pub mod cluster;

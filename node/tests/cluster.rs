@@ -15,7 +15,7 @@ const T: u64 = 300;
 /// this harness's own polling (one round of status requests).
 const SLACK: Duration = Duration::from_millis(400);
 
-/// The failover bound after kill -9 of the coordinator (see node/README-section.md):
+/// The failover bound after kill -9 of the coordinator (see README.md, "The failover bound"):
 /// heartbeat + 2 × timeout + 4 one-way delays.
 fn failover_bound() -> Duration {
     Duration::from_millis(H + 2 * T) + SLACK
