@@ -6,7 +6,7 @@ use crate::steplog::StepLog;
 use crate::storage::{Store, StoreError};
 use crate::transport::zmq::{TransportError, ZmqOptions, ZmqTransport};
 use crate::wire::{self, DEFAULT_MAX_FRAME};
-use bully_model::{Bully, Members, Start, Timing};
+use bully_model::{Bully, Members, Start, Timing, Variant};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixStream;
@@ -118,6 +118,10 @@ pub struct RunArgs {
     /// Largest accepted frame, in bytes; larger ones are dropped and counted.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
+    /// Testing only: run a deliberately broken protocol variant (a mutant of the model), so
+    /// the conformance checker can be seen rejecting it.
+    #[arg(long, value_enum, default_value_t = Variant::Correct, hide = true)]
+    pub variant: Variant,
 }
 
 #[derive(Args, Debug)]
@@ -438,7 +442,8 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
             }
         }
     };
-    let actor = Bully::new(start, setup.timing);
+    let mut actor = Bully::new(start, setup.timing);
+    actor.variant = a.variant;
     info!(
         node = setup.id,
         listen = %setup.listen,

@@ -44,6 +44,9 @@ pub struct ClusterArgs {
     /// Also pass `--log-format json` to the nodes (their step logs go to node-<ID>.steps).
     #[arg(long)]
     pub step_logs: bool,
+    /// Testing only: the protocol variant every node runs (see `run --variant`).
+    #[arg(long, value_enum, default_value_t = bully_model::Variant::Correct, hide = true)]
+    pub variant: bully_model::Variant,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +179,10 @@ impl Cluster {
             .arg(&self.dir);
         for p in ids.iter().filter(|&&p| p != id) {
             cmd.args(["--peer", &format!("{p}=tcp://127.0.0.1:{p}")]);
+        }
+        if self.args.variant != bully_model::Variant::Correct {
+            let v = clap::ValueEnum::to_possible_value(&self.args.variant).expect("named");
+            cmd.args(["--variant", v.get_name()]);
         }
         if self.args.step_logs {
             cmd.args(["--log-format", "json", "--step-log"])

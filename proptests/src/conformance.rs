@@ -194,8 +194,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Step>, LoadError> {
 /// Validator options.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Replay with this variant instead of the logged one (how the tests give the validator a
-    /// mutant handler: real logs must then fail replay).
+    /// Replay with this variant instead of the verified protocol (`None`: `Variant::Correct`,
+    /// whatever the log's `actor` says). The tests use it to give the validator a mutant
+    /// handler: real logs must then fail replay.
     pub variant: Option<Variant>,
 }
 
@@ -452,10 +453,10 @@ fn replay_node(log: &NodeLog<'_>, opts: &Options) -> Option<Violation> {
                         ));
                     }
                 }
+                // Replay with the verified protocol whatever variant the log claims: a node
+                // running anything else must fail conformance.
                 let mut a = a.clone();
-                if let Some(v) = opts.variant {
-                    a.variant = v;
-                }
+                a.variant = opts.variant.unwrap_or(Variant::Correct);
                 let st = a.on_start(s.node, storage, &mut out);
                 actor = Some(a);
                 st

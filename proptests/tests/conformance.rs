@@ -107,6 +107,15 @@ struct Run {
 
 /// Runs `bully-node cluster` with `script` (a function of the base port) and loads the logs.
 fn run_cluster(name: &str, script: impl Fn(u64) -> String) -> Result<Run, String> {
+    run_cluster_with(name, &[], script)
+}
+
+/// `run_cluster` with extra `cluster` arguments (e.g. a mutant `--variant`).
+fn run_cluster_with(
+    name: &str,
+    extra: &[&str],
+    script: impl Fn(u64) -> String,
+) -> Result<Run, String> {
     let bin = node_binary()?;
     let base = free_base_port() as u64;
     let dir = std::env::temp_dir().join(format!("bully-conformance-{}-{name}", std::process::id()));
@@ -119,6 +128,7 @@ fn run_cluster(name: &str, script: impl Fn(u64) -> String) -> Result<Run, String
         .args(["cluster", "--nodes", &NODES.to_string()])
         .args(["--base-port", &base.to_string()])
         .args(["--heartbeat", "100ms", "--timeout", "300ms", "--step-logs"])
+        .args(extra)
         .arg("--data-dir")
         .arg(&data)
         .arg("--script")
@@ -368,4 +378,21 @@ fn restarted_coordinator_conforms() {
     println!("{verdict}");
     assert!(verdict.ok(), "{verdict}\nlogs: {}", run.dir.display());
     assert_eq!(verdict.summary.incarnations, NODES as usize + 1);
+}
+
+/// A cluster whose nodes really run a mutant handler (`--variant`, a test-only flag) fails
+/// conformance against the verified protocol, at the first step where the mutant differs.
+#[test]
+fn nodes_running_a_mutant_fail_conformance() {
+    let run = run_cluster_with("mutant-node", &["--variant", "lowest-wins"], |b| {
+        format!("at 1s kill {}\nat 2s quit\n", b + NODES - 1)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let verdict = conformance::validate(&run.steps, &Options::default());
+    let v = verdict
+        .violation
+        .expect("a mutant node must fail conformance");
+    assert_eq!(v.check, CheckKind::Replay, "{v}");
+    // Under LowestWins the lowest node outranks everyone from its very first step.
+    assert_eq!((v.node, v.seq), (run.base, 0), "{v}");
 }
