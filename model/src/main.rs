@@ -157,30 +157,30 @@ fn main() -> ExitCode {
             let cfg = model.config();
             println!("Simulating {cfg}: {runs} walks of up to {depth} steps from seed {seed}");
             let started = std::time::Instant::now();
+            // One simulation checker: random walks of up to `depth` steps from the initial
+            // state, until about `runs * depth` states have been visited (stateright's
+            // simulation otherwise walks forever) or a safety property fails.
+            let checker = cfg
+                .clone()
+                .into_model()
+                .checker()
+                .target_max_depth(depth)
+                .target_state_count(runs.saturating_mul(depth).max(1))
+                .finish_when(stateright::HasDiscoveries::AnyFailures)
+                .spawn_simulation(seed, stateright::UniformChooser)
+                .join();
+            let m = cfg.clone().into_model();
             let mut failed = false;
-            for run in 0..runs {
-                let checker = cfg
-                    .clone()
-                    .into_model()
-                    .checker()
-                    .target_max_depth(depth)
-                    .spawn_simulation(seed + run as u64, stateright::UniformChooser)
-                    .join();
-                for (name, path) in checker.discoveries() {
-                    let m = cfg.clone().into_model();
-                    let prop = m.property(name);
-                    if prop.expectation == stateright::Expectation::Always {
-                        failed = true;
-                        println!("walk {run} (seed {}): `{name}` VIOLATED", seed + run as u64);
-                        for (i, a) in path.into_actions().iter().enumerate() {
-                            println!("  {}. {}", i + 1, m.format_action(a));
-                        }
+            for (name, path) in checker.discoveries() {
+                if m.property(name).expectation == stateright::Expectation::Always {
+                    failed = true;
+                    println!("`{name}` VIOLATED:");
+                    for (i, a) in path.into_actions().iter().enumerate() {
+                        println!("  {}. {}", i + 1, m.format_action(a));
                     }
                 }
-                if failed {
-                    break;
-                }
             }
+            println!("{} states visited", checker.state_count());
             println!(
                 "{} in {:.2}s",
                 if failed {

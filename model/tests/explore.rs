@@ -123,3 +123,26 @@ fn check_exits_1_on_a_violation_and_0_when_all_hold() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON report");
     assert!(v["unique_states"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn simulate_finishes_and_finds_a_mutant() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_bully-model"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&["simulate", "-n", "5", "--runs", "20", "--depth", "100"]);
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let bad = run(&[
+        "simulate",
+        "-n",
+        "3",
+        "--runs",
+        "5000",
+        "--variant",
+        "no-halt",
+    ]);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("VIOLATED"));
+}
