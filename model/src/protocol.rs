@@ -18,8 +18,9 @@
 //!   saved) and acknowledges. Only when every live lower member has acknowledged does the
 //!   candidate take office. This is what keeps a recovered higher process and the old coordinator
 //!   from both acting as coordinator at once: the old one was halted before the new one took
-//!   office. A refusal ([`Msg::HaltNack`]) carries the higher epoch the refuser already promised,
-//!   and the candidate retries above it.
+//!   office. A refusal ([`Msg::HaltNack`]) carries the higher epoch the refuser already promised;
+//!   the candidate retries above it, or, if that promise names a higher process, asks that
+//!   process instead of competing with it.
 //! * **Coordinator.** The new coordinator announces [`Msg::Coordinator`] with its epoch and member
 //!   list to every member.
 //! * **Heartbeats.** Followers send [`Msg::Heartbeat`] to the coordinator every heartbeat period;
