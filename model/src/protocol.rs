@@ -41,6 +41,7 @@
 
 use crate::mutants::Variant;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::fmt;
@@ -73,14 +74,31 @@ impl fmt::Display for Epoch {
     }
 }
 
-/// A sorted, duplicate-free set of process IDs (small: a vector beats a tree here).
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Members(Vec<Id>);
+/// A sorted, duplicate-free set of process IDs. Small groups are stored inline: the checker
+/// clones and hashes member lists in every state and every in-flight message, and a heap
+/// allocation per clone was its largest single cost. On the wire it is a plain list; a
+/// received list is sorted and deduplicated, whatever the sender did.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Members(SmallVec<[Id; Members::INLINE]>);
+
+impl Serialize for Members {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Id>::deserialize(d).map(Members::new)
+    }
+}
 
 impl Members {
+    /// Groups up to this size need no allocation (covers every exhaustively checked size).
+    pub const INLINE: usize = 6;
+
     pub fn new(ids: impl IntoIterator<Item = Id>) -> Self {
-        let mut v: Vec<Id> = ids.into_iter().collect();
+        let mut v: SmallVec<[Id; Members::INLINE]> = ids.into_iter().collect();
         v.sort_unstable();
         v.dedup();
         Members(v)
@@ -839,5 +857,29 @@ impl Actor for Bully {
         if s != **state {
             *state = Cow::Owned(s);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_from_the_wire_are_sorted_and_deduplicated() {
+        let m: Members = serde_json::from_str("[7, 3, 7, 1]").unwrap();
+        assert_eq!(m.as_slice(), &[Id::from(1), Id::from(3), Id::from(7)]);
+        assert!(m.contains(Id::from(3)) && !m.contains(Id::from(2)));
+        assert_eq!(serde_json::to_string(&m).unwrap(), "[1,3,7]");
+    }
+
+    #[test]
+    fn members_beyond_the_inline_size_still_work() {
+        let big = Members::new((0..3 * Members::INLINE).rev().map(Id::from));
+        assert_eq!(big.len(), 3 * Members::INLINE);
+        assert!(big.as_slice().windows(2).all(|w| w[0] < w[1]));
+        let mut m = big.clone();
+        assert!(m.remove(Id::from(4)) && !m.contains(Id::from(4)));
+        assert!(m.insert(Id::from(4)));
+        assert_eq!(m, big);
     }
 }
