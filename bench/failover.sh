@@ -9,12 +9,14 @@
 #
 # Configurations: n5-100ms (5 nodes, 100ms/300ms, + 10 s idle cost), n5-500ms (defaults),
 # n16-100ms, n64-100ms (+ 10 s idle cost), n5-5s (the exercise's 5s/5s).
-# Env: TRIALS (default 20).
+# Env: BULLY_NODE_BIN (the binary; default target/release, built if missing), BENCH_OUT (results
+# directory, default bench/results; the smoke test in `cargo test` writes to a temporary one),
+# TRIALS (default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN=$ROOT/target/release/bully-node
-OUT=$ROOT/bench/results
+BIN=${BULLY_NODE_BIN:-$ROOT/target/release/bully-node}
+OUT=${BENCH_OUT:-$ROOT/bench/results}
 RAW=$OUT/failover
 TRIALS=${TRIALS:-20}
 [[ -x $BIN ]] || cargo build --release -p bully-node

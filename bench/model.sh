@@ -8,13 +8,15 @@
 #   bench/model.sh --beyond   # N=4 and N=5 full with 1 crash / 1 recovery, 2 threads, cut at
 #                             # MODEL_TIMEOUT: reports the partial state count
 #
-# Env: MODEL_TIMEOUT (s, default 180) bounds each run; MODEL_MAX_RSS_MIB (default 7168) kills a
+# Env: BULLY_MODEL_BIN (the binary; default target/release, built if missing), BENCH_OUT (results
+# directory, default bench/results; the smoke test in `cargo test` writes to a temporary one),
+# MODEL_TIMEOUT (s, default 180) bounds each run; MODEL_MAX_RSS_MIB (default 7168) kills a
 # run whose checker holds more resident memory; THREADS (default "1 2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN=$ROOT/target/release/bully-model
-OUT=$ROOT/bench/results
+BIN=${BULLY_MODEL_BIN:-$ROOT/target/release/bully-model}
+OUT=${BENCH_OUT:-$ROOT/bench/results}
 RAW=$OUT/model
 LIMIT=${MODEL_TIMEOUT:-180}
 MAXRSS=${MODEL_MAX_RSS_MIB:-7168}
