@@ -10,11 +10,15 @@
 //!   from `bully-node status`) are answered on the same socket.
 //! * **REQ, one per peer, lockstep.** Messages to a peer wait in a short queue; one request is
 //!   in flight at a time, with a deadline of one protocol timeout. The socket has `LINGER 0`
-//!   and `IMMEDIATE 1` (a request leaves only on a completed connection, so nothing is queued
-//!   toward a dead peer and delivered to its next incarnation). No reply by the deadline: the
-//!   socket is closed and a new one opened for the next request (the zguide's Lazy Pirate), and
-//!   the model is told nothing — its own timers detect the failure. Queued requests that waited
-//!   longer than one timeout are dropped (`expired`).
+//!   and `IMMEDIATE 1`: a request leaves only on a completed connection, so nothing is queued
+//!   toward a dead peer and delivered to its next incarnation. As on the native wire, a request
+//!   to a peer that was up (reached or heard from) and is not reachable now (and that we have
+//!   not heard from within half a timeout) is dropped at once (`peer_down`: a message to a crashed process is lost, as the
+//!   model assumes); otherwise it may wait half a timeout for the connection (`expired`
+//!   after that). No reply by the deadline: the socket is closed and a new one opened for the
+//!   next request (the zguide's Lazy Pirate), and the model is told nothing — its own timers
+//!   detect the failure. Queued requests that waited longer than one timeout are dropped
+//!   (`expired`).
 //! * One thread owns every socket and waits on all of them with `zmq::poll`: a slow or dead
 //!   peer never blocks the event loop.
 
@@ -84,6 +88,10 @@ struct Peer {
     current: Option<InFlight>,
     /// Whether the peer is a plain exercise node (no `bully` key), once heard from.
     plain: Option<bool>,
+    /// A request has left toward this peer (with `IMMEDIATE`: it was connected).
+    connected: bool,
+    /// When a request or reply from this peer last arrived.
+    last_heard: Option<Instant>,
 }
 
 /// The request the REP socket owes a reply to.
@@ -210,16 +218,24 @@ impl ExerciseTransport {
             let mut drops: Vec<(&'static str, String)> = Vec::new();
             let new_socket = {
                 let peer = self.peers.get_mut(&id).expect("listed");
-                if let Some(c) = &peer.current {
-                    if c.deadline <= now {
-                        // No reply in time: close (LINGER 0) and reopen for the next request.
-                        drops.push((
-                            "no_reply",
-                            format!("{} to {id}: no reply in time", c.out.msg.kind()),
-                        ));
+                match &peer.current {
+                    Some(c) if c.deadline <= now => {
+                        let kind = c.out.msg.kind();
+                        if matches!(c.phase, Phase::Waiting) {
+                            // No reply in time: close (LINGER 0), reopen for the next request.
+                            drops.push(("no_reply", format!("{kind} to {id}: no reply in time")));
+                            peer.socket = None;
+                        } else {
+                            // Never left: the connection did not come up in time. The socket
+                            // stays and keeps connecting.
+                            drops.push((
+                                "expired",
+                                format!("{kind} to {id}: not connected in time"),
+                            ));
+                        }
                         peer.current = None;
-                        peer.socket = None;
                     }
+                    _ => {}
                 }
                 while peer.current.is_none() {
                     let Some(out) = peer.queue.pop_front() else {
@@ -235,7 +251,7 @@ impl ExerciseTransport {
                     peer.current = Some(InFlight {
                         out,
                         phase: Phase::Connecting,
-                        deadline: now + timeout,
+                        deadline: now + timeout / 2,
                     });
                 }
                 peer.current.is_some() && peer.socket.is_none()
@@ -259,6 +275,7 @@ impl ExerciseTransport {
 
     /// Sends the current request of `id` if it has not left yet and the connection is up.
     fn try_send(&mut self, id: u64, drops: &mut Vec<(&'static str, String)>) {
+        let ttl = self.opts.timeout / 2;
         let peer = self.peers.get_mut(&id).expect("listed");
         let (Some(c), Some(socket)) = (&mut peer.current, &peer.socket) else {
             return;
@@ -269,8 +286,23 @@ impl ExerciseTransport {
         match socket.send(&c.out.frame[..], ::zmq::DONTWAIT) {
             Ok(()) => {
                 c.phase = Phase::Waiting;
+                c.deadline = Instant::now() + self.opts.timeout;
+                peer.connected = true;
                 self.counters.frames_out += 1;
                 self.counters.bytes_out += c.out.frame.len() as u64;
+            }
+            Err(::zmq::Error::EAGAIN)
+                if (peer.connected || peer.last_heard.is_some())
+                    && peer.last_heard.is_none_or(|at| at.elapsed() >= ttl) =>
+            {
+                // It was up (we reached it or heard from it), is not reachable now, and we
+                // have not heard from it lately: it is down. The message is lost, as a message to a crashed process is in the
+                // model; it must not reach the peer's next incarnation late.
+                drops.push((
+                    "peer_down",
+                    format!("{} to {id}: not connected (peer down)", c.out.msg.kind()),
+                ));
+                peer.current = None;
             }
             Err(::zmq::Error::EAGAIN) => {}
             Err(e) => {
@@ -298,6 +330,7 @@ impl ExerciseTransport {
         };
         if let Some(p) = self.peers.get_mut(&id) {
             p.plain = Some(frame.ext == Ext::Plain);
+            p.last_heard = Some(Instant::now());
         }
         match adapter::reply_msg(id, &c.out.msg, &frame, self.state.as_ref()) {
             Ok(Some(msg)) => inbound.push(Inbound::Msg {
@@ -366,7 +399,9 @@ impl ExerciseTransport {
                 format!("sender {from} is this node"),
             );
         }
-        self.peers.entry(from).or_default().plain = Some(frame.ext == Ext::Plain);
+        let peer = self.peers.entry(from).or_default();
+        peer.plain = Some(frame.ext == Ext::Plain);
+        peer.last_heard = Some(Instant::now());
         debug!(node = self.me, from, kind = frame.kind.name(), "request");
         self.owed = Some(Owed::Request {
             from,
