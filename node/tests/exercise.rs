@@ -68,12 +68,18 @@ impl Mixed {
         self.dir.join(format!("node-{id}.log"))
     }
 
+    fn steps(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("node-{id}.steps"))
+    }
+
     /// `bully-node run --wire exercise ID [CONTACT]` with durable state.
     fn rust(&mut self, id: u64, contact: Option<u64>) {
         let mut args: Vec<String> = vec!["run".into(), "--wire".into(), "exercise".into()];
         args.push(id.to_string());
         args.extend(contact.map(|c| c.to_string()));
         for a in [
+            "--step-log",
+            &self.steps(id).display().to_string(),
             "--data-dir",
             &self.dir.display().to_string(),
             "--heartbeat",
@@ -355,6 +361,83 @@ fn all_rust_cluster_on_the_exercise_wire_keeps_epochs_and_the_halt_phase() {
         assert_eq!(epoch(&c, id), Some(e3), "{id} names the same epoch");
     }
     eprintln!("all-rust: {top} back in office at {e3:?} after {took:?}");
+
+    // The step log works on this wire too: each step's `before` is the previous `after`
+    // (one chain per incarnation: the restart appends a new `start`).
+    let text = fs::read_to_string(c.steps(top)).unwrap();
+    let steps: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| s["event"]["kind"] == "start")
+            .count(),
+        2
+    );
+    for w in steps.windows(2) {
+        if w[1]["event"]["kind"] != "start" {
+            assert_eq!(w[1]["before"], w[0]["after"], "step {}", w[1]["seq"]);
+        }
+    }
+}
+
+fn run_cli(args: &[&str]) -> (i32, String) {
+    let out = Command::new(common::BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn exercise_wire_arguments_are_checked() {
+    let port = free_ports(1)[0].to_string();
+    for (args, needle) in [
+        (
+            vec![
+                "run",
+                "--wire",
+                "exercise",
+                "--id",
+                "5",
+                "--listen",
+                "tcp://127.0.0.1:5",
+            ],
+            "PORT",
+        ),
+        (
+            vec![
+                "run",
+                "--wire",
+                "exercise",
+                &port,
+                "--peer",
+                "2=tcp://127.0.0.1:2",
+            ],
+            "--peer",
+        ),
+        (vec!["run", &port, "--host", "127.0.0.1"], "--host"),
+        (
+            vec!["run", "--wire", "exercise", &port, "--host", "bad host"],
+            "--host",
+        ),
+        (
+            vec!["run", "--wire", "carrier-pigeon", &port],
+            "carrier-pigeon",
+        ),
+    ] {
+        let (code, err) = run_cli(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // A port that is taken: a usage error too, one line.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = taken.local_addr().unwrap().port().to_string();
+    let (code, err) = run_cli(&["run", "--wire", "exercise", &p]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot bind"), "{err}");
 }
 
 /// A REQ socket to `id`, as the exercise's peers use (LINGER 0, receive timeout).
