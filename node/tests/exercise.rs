@@ -383,6 +383,52 @@ fn all_rust_cluster_on_the_exercise_wire_keeps_epochs_and_the_halt_phase() {
     }
 }
 
+#[test]
+fn all_rust_paused_coordinator_resumes_into_one_coordinator() {
+    let ids = free_ports(3);
+    let top = ids[2];
+    let mut c = Mixed::new("pause");
+    c.rust(ids[0], None);
+    std::thread::sleep(Duration::from_millis(300));
+    for &id in &ids[1..] {
+        c.rust(id, Some(ids[0]));
+    }
+    c.wait_all_name(top, SETTLE);
+    let e1 = common::epoch_of(&c.status(top).unwrap()["epoch"]).unwrap();
+    // Let the followers connect and settle into their heartbeat rhythm (a process paused
+    // before anyone connected to it is indistinguishable from a crashed one, on either wire).
+    std::thread::sleep(Duration::from_millis(3 * H_MS));
+
+    // Paused past the timeout, the others elect the next highest; resumed, the old coordinator
+    // must hear of it (its connection survived the pause: nothing was closed under it) and
+    // take over at a higher epoch, not stay a second coordinator nobody follows.
+    let pid = c.procs[&top].id() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let others = &ids[..2];
+    let t0 = Instant::now();
+    loop {
+        let v: Vec<Option<u64>> = others.iter().map(|&i| c.view(i)).collect();
+        if v.iter().all(|x| *x == Some(ids[1])) {
+            break;
+        }
+        if t0.elapsed() > SETTLE {
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+            panic!(
+                "the others did not elect {} while {top} was paused: {v:?}",
+                ids[1]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    c.wait_all_name(top, SETTLE);
+    let e2 = common::epoch_of(&c.status(top).unwrap()["epoch"]).unwrap();
+    assert!(e2 > e1, "{e2:?} > {e1:?}");
+    // And it stays single.
+    std::thread::sleep(Duration::from_millis(3 * T_MS));
+    c.wait_all_name(top, Duration::from_millis(1));
+}
+
 fn run_cli(args: &[&str]) -> (i32, String) {
     let out = Command::new(common::BIN).args(args).output().unwrap();
     (

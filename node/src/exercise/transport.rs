@@ -9,16 +9,22 @@
 //!   request is answered exactly once and the REP socket never wedges. Status requests (JSON,
 //!   from `bully-node status`) are answered on the same socket.
 //! * **REQ, one per peer, lockstep.** Messages to a peer wait in a short queue; one request is
-//!   in flight at a time, with a deadline of one protocol timeout. The socket has `LINGER 0`
-//!   and `IMMEDIATE 1`: a request leaves only on a completed connection, so nothing is queued
-//!   toward a dead peer and delivered to its next incarnation. As on the native wire, a request
-//!   to a peer that was up (reached or heard from) and is not reachable now (and that we have
-//!   not heard from within half a timeout) is dropped at once (`peer_down`: a message to a crashed process is lost, as the
-//!   model assumes); otherwise it may wait half a timeout for the connection (`expired`
-//!   after that). No reply by the deadline: the socket is closed and a new one opened for the
-//!   next request (the zguide's Lazy Pirate), and the model is told nothing — its own timers
-//!   detect the failure. Queued requests that waited longer than one timeout are dropped
-//!   (`expired`).
+//!   in flight at a time, with a deadline of one protocol timeout. No reply by the deadline:
+//!   the request is abandoned and the model is told nothing (its own timers detect failures),
+//!   so a dead peer costs one timeout. The socket is never stuck: it has `REQ_RELAXED` and
+//!   `REQ_CORRELATE`, libzmq's built-in form of the Lazy Pirate's close-and-reopen (the next
+//!   request leaves at once; a late reply to the abandoned one is discarded), and `LINGER 0`.
+//!   Unlike a closed and reopened socket it keeps its connection, so a peer that was only
+//!   paused gets later requests when it resumes, as on the native wire (a reopened socket could
+//!   not connect to a paused process, and a resumed coordinator would never hear that it was
+//!   deposed). `IMMEDIATE 1`: a request leaves only on a live connection, so nothing is queued
+//!   toward a crashed peer and delivered to its next incarnation. As on the native wire, a
+//!   request that cannot leave because the connection is gone (or because the peer is presumed
+//!   down: its last request got no reply or could not connect, and nothing was heard from it
+//!   since) is dropped at once (`peer_down`: a message to a crashed process is lost, as the
+//!   model assumes). A request on a new socket may wait half a timeout for the first
+//!   connection (`expired` after that), and queued requests that waited longer than one
+//!   timeout are dropped (`expired`).
 //! * One thread owns every socket and waits on all of them with `zmq::poll`: a slow or dead
 //!   peer never blocks the event loop.
 
@@ -88,8 +94,11 @@ struct Peer {
     current: Option<InFlight>,
     /// Whether the peer is a plain exercise node (no `bully` key), once heard from.
     plain: Option<bool>,
-    /// A request has left toward this peer (with `IMMEDIATE`: it was connected).
-    connected: bool,
+    /// A request has left on the current socket (with `IMMEDIATE`: it was connected).
+    socket_connected: bool,
+    /// The last request to this peer got no reply, or could not connect, and nothing has
+    /// been heard from it since: it is presumed down.
+    suspect: bool,
     /// When a request or reply from this peer last arrived.
     last_heard: Option<Instant>,
 }
@@ -204,6 +213,8 @@ impl ExerciseTransport {
         let s = self.ctx.socket(::zmq::REQ)?;
         s.set_linger(0)?;
         s.set_immediate(true)?;
+        s.set_req_relaxed(true)?;
+        s.set_req_correlate(true)?;
         s.set_reconnect_ivl(50)?;
         s.set_maxmsgsize((self.opts.max_frame as i64 * 4).max(1 << 20))?;
         s.connect(&self.endpoint(to))?;
@@ -222,9 +233,10 @@ impl ExerciseTransport {
                     Some(c) if c.deadline <= now => {
                         let kind = c.out.msg.kind();
                         if matches!(c.phase, Phase::Waiting) {
-                            // No reply in time: close (LINGER 0), reopen for the next request.
+                            // No reply in time: abandon the request. The socket is not stuck
+                            // (REQ_RELAXED): the next request leaves on it at once, and a late
+                            // reply to this one is discarded (REQ_CORRELATE).
                             drops.push(("no_reply", format!("{kind} to {id}: no reply in time")));
-                            peer.socket = None;
                         } else {
                             // Never left: the connection did not come up in time. The socket
                             // stays and keeps connecting.
@@ -234,6 +246,7 @@ impl ExerciseTransport {
                             ));
                         }
                         peer.current = None;
+                        peer.suspect = true;
                     }
                     _ => {}
                 }
@@ -254,11 +267,15 @@ impl ExerciseTransport {
                         deadline: now + timeout / 2,
                     });
                 }
-                peer.current.is_some() && peer.socket.is_none()
+                (peer.current.is_some() || peer.suspect) && peer.socket.is_none()
             };
             if new_socket {
                 match self.req_socket(id) {
-                    Ok(s) => self.peers.get_mut(&id).expect("listed").socket = Some(s),
+                    Ok(s) => {
+                        let peer = self.peers.get_mut(&id).expect("listed");
+                        peer.socket = Some(s);
+                        peer.socket_connected = false;
+                    }
                     Err(e) => {
                         let peer = self.peers.get_mut(&id).expect("listed");
                         peer.current = None;
@@ -287,22 +304,24 @@ impl ExerciseTransport {
             Ok(()) => {
                 c.phase = Phase::Waiting;
                 c.deadline = Instant::now() + self.opts.timeout;
-                peer.connected = true;
+                peer.socket_connected = true;
+                peer.suspect = false;
                 self.counters.frames_out += 1;
                 self.counters.bytes_out += c.out.frame.len() as u64;
             }
             Err(::zmq::Error::EAGAIN)
-                if (peer.connected || peer.last_heard.is_some())
+                if (peer.socket_connected || peer.suspect)
                     && peer.last_heard.is_none_or(|at| at.elapsed() >= ttl) =>
             {
-                // It was up (we reached it or heard from it), is not reachable now, and we
-                // have not heard from it lately: it is down. The message is lost, as a message to a crashed process is in the
-                // model; it must not reach the peer's next incarnation late.
+                // The connection is gone, or the peer was presumed down already, and we have
+                // not heard from it lately: it is down. The message is lost, as a message to a
+                // crashed process is in the model; it must not reach its next incarnation late.
                 drops.push((
                     "peer_down",
                     format!("{} to {id}: not connected (peer down)", c.out.msg.kind()),
                 ));
                 peer.current = None;
+                peer.suspect = true;
             }
             Err(::zmq::Error::EAGAIN) => {}
             Err(e) => {
@@ -331,6 +350,7 @@ impl ExerciseTransport {
         if let Some(p) = self.peers.get_mut(&id) {
             p.plain = Some(frame.ext == Ext::Plain);
             p.last_heard = Some(Instant::now());
+            p.suspect = false;
         }
         match adapter::reply_msg(id, &c.out.msg, &frame, self.state.as_ref()) {
             Ok(Some(msg)) => inbound.push(Inbound::Msg {
@@ -402,6 +422,7 @@ impl ExerciseTransport {
         let peer = self.peers.entry(from).or_default();
         peer.plain = Some(frame.ext == Ext::Plain);
         peer.last_heard = Some(Instant::now());
+        peer.suspect = false;
         debug!(node = self.me, from, kind = frame.kind.name(), "request");
         self.owed = Some(Owed::Request {
             from,
