@@ -105,8 +105,13 @@ struct Peer {
 
 /// The request the REP socket owes a reply to.
 enum Owed {
-    /// A protocol request from `from`, being handled.
-    Request { from: u64, kind: Kind },
+    /// A protocol request from `from`; `handling` once the handler's step for it has begun
+    /// (only that step's messages to `from` can be the reply).
+    Request {
+        from: u64,
+        kind: Kind,
+        handling: bool,
+    },
     /// A status request.
     Status,
 }
@@ -427,11 +432,17 @@ impl ExerciseTransport {
         self.owed = Some(Owed::Request {
             from,
             kind: frame.kind,
+            handling: false,
         });
-        inbound.push(Inbound::Msg {
-            from: wire::id(from),
-            msg,
-        });
+        // First, so that the runtime's next step is this request's: every later step (other
+        // arrivals, timers) finds the reply settled.
+        inbound.insert(
+            0,
+            Inbound::Msg {
+                from: wire::id(from),
+                msg,
+            },
+        );
     }
 
     /// Pays a reply still owed (the handler had nothing to say to the requester).
@@ -457,7 +468,12 @@ impl Transport for ExerciseTransport {
             self.count_drop("to_self", || format!("{} to itself", msg.kind()));
             return;
         }
-        if let Some(Owed::Request { from, kind }) = self.owed {
+        if let Some(Owed::Request {
+            from,
+            kind,
+            handling: true,
+        }) = self.owed
+        {
             if from == to {
                 // The handler's first message back to the requester is the reply.
                 self.owed = None;
@@ -489,6 +505,15 @@ impl Transport for ExerciseTransport {
 
     fn observe(&mut self, state: &State) {
         self.state = Some(state.clone());
+        // Called once per step, before its commands run. The first step after a request is
+        // its own; a later one means the handler had nothing to say back: pay the neutral reply
+        // now, so that a message from a later step (a timer's heartbeat, say) is never taken
+        // for the reply — a plain peer would not read it there.
+        match &mut self.owed {
+            Some(Owed::Request { handling, .. }) if !*handling => *handling = true,
+            Some(Owed::Request { .. }) => self.settle(),
+            _ => {}
+        }
     }
 
     fn wait(&mut self, timeout: Duration, inbound: &mut Vec<Inbound>) -> anyhow::Result<()> {
