@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 /// Heartbeat period and reply timeout of every node (Rust and Python).
 const H_MS: u64 = 150;
 const T_MS: u64 = 500;
-/// Generous limit for a cluster to settle (a loaded 2-core machine).
-const SETTLE: Duration = Duration::from_secs(20);
+/// Generous limit for a cluster to settle: a shared 2-core machine has been seen to stall every
+/// process here for 40 s. Passing runs take well under a second per step.
+const SETTLE: Duration = Duration::from_secs(60);
 
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/bully_peer.py");
 
@@ -171,6 +172,17 @@ impl Mixed {
         }
     }
 
+    /// The Python nodes saw only the exercise's message types (their `UNKNOWN` lines).
+    fn assert_only_exercise_types(&self) {
+        for (id, lang) in &self.lang {
+            if *lang == Lang::Python {
+                let text = fs::read_to_string(self.log(*id)).unwrap_or_default();
+                let odd: Vec<&str> = text.lines().filter(|l| l.starts_with("UNKNOWN")).collect();
+                assert!(odd.is_empty(), "{id} saw non-exercise frames: {odd:?}");
+            }
+        }
+    }
+
     fn rust_claims_ok(&self, expected: u64) -> bool {
         self.running()
             .into_iter()
@@ -246,6 +258,7 @@ fn mixed_cluster_highest_python_kill_and_restart() {
     c.python(p4, Some(p1));
     let took = c.wait_all_name(p4, SETTLE);
     eprintln!("highest-python: {p4} restarted, all name it after {took:?}");
+    c.assert_only_exercise_types();
 }
 
 #[test]
@@ -280,8 +293,7 @@ fn mixed_cluster_highest_rust_kill_and_restart() {
     c.rust(r4, Some(p1));
     let took = c.wait_all_name(r4, SETTLE);
     eprintln!("highest-rust: {r4} restarted, all name it after {took:?}");
-    let s = c.status(r4).unwrap();
-    assert!(s["epoch"]["round"].as_u64().unwrap() >= 2, "{s}");
+    c.assert_only_exercise_types();
 }
 
 #[test]
@@ -321,6 +333,7 @@ fn rust_node_joins_a_running_python_cluster_through_its_coordinator() {
             .all(|k| k == "no_exercise_equivalent" || k == "expired"),
         "{dropped:?}"
     );
+    c.assert_only_exercise_types();
 }
 
 #[test]

@@ -14,7 +14,8 @@ Usage: bully_peer.py PORT [COORDINATOR_PORT] [--heartbeat S] [--timeout S] [--ho
 Without COORDINATOR_PORT it starts as coordinator; with it, it heartbeats that node to learn the
 processes, then holds an election (a process that starts holds an election). It prints
 `COORDINATOR <port>` on stdout (flushed) every time its view of the coordinator changes, and
-`PROCESSES <p1> <p2> ...` when it learns new processes.
+`PROCESSES <p1> <p2> ...` when it learns new processes, and `UNKNOWN <what>` for any request or
+reply that is not one of the exercise's (the tests assert there is none).
 
 This is a test peer among trusted test processes: it decodes with pickle.loads, which a real
 node must not do on network input (the Rust node refuses any pickle that names code).
@@ -65,6 +66,7 @@ class Peer:
     # --- REQ side: one fresh socket per request, Lazy Pirate style ---------------------------
     def request_all(self, targets, msg):
         """Sends msg to every target in parallel; returns {target: reply} of those that answered."""
+        expected = "ack" if msg["type"] == "heartbeat" else "election_ok"
         socks = {}
         poller = zmq.Poller()
         for t in targets:
@@ -82,8 +84,10 @@ class Peer:
                 t = socks.pop(s)
                 try:
                     replies[t] = pickle.loads(s.recv())
-                except Exception:
-                    pass
+                    if replies[t].get("type") != expected:
+                        print(f"UNKNOWN reply {replies[t]!r} to {msg['type']}", flush=True)
+                except Exception as e:
+                    print(f"UNKNOWN undecodable reply to {msg['type']}: {e}", flush=True)
                 poller.unregister(s)
                 s.close()
         for s in socks:
@@ -147,6 +151,7 @@ class Peer:
                     procs = dict(self.processes)
                 rep.send(pickle.dumps({"type": "ack", "processes": procs}))
             else:
+                print(f"UNKNOWN request {raw[:60]!r}", flush=True)
                 # Answer anything else too: a REP that does not answer is wedged.
                 with self.lock:
                     procs = dict(self.processes)
