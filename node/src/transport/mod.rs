@@ -71,8 +71,9 @@ pub trait Transport {
     /// Whether the address book changed since the last call.
     fn take_book_changed(&mut self) -> bool;
     fn counters(&self) -> &TransportCounters;
-    /// The handler's state after each step (a wire that must fill fields a peer cannot send,
-    /// like the exercise's, reads it; others ignore it).
+    /// The handler's state after each step, given before the step's commands are executed (a
+    /// wire that must fill in fields a peer cannot send, like the exercise's, reads it; others
+    /// ignore it).
     fn observe(&mut self, _state: &State) {}
     /// Gives queued messages up to `grace` to leave; called once before the process exits.
     fn close(&mut self, grace: Duration);
