@@ -52,6 +52,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which wire a node speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Wire {
+    /// JSON envelopes over ROUTER/DEALER (node/PROTOCOL.md).
+    Native,
+    /// The course exercise's pickled dicts over REQ/REP, port = ID (node/PROTOCOL.md,
+    /// "Exercise wire"): joins a cluster of Python exercise nodes.
+    Exercise,
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 1.5s, 2s)"))?;
     if d.is_zero() {
@@ -118,6 +128,13 @@ pub struct RunArgs {
     /// Largest accepted frame, in bytes; larger ones are dropped and counted.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
+    /// The wire: `native`, or `exercise` to speak the Python exercise's protocol (then give
+    /// PORT [COORDINATOR_PORT]).
+    #[arg(long, value_enum, default_value_t = Wire::Native)]
+    pub wire: Wire,
+    /// With --wire exercise: the host where every peer's port is reached [default: 127.0.0.1].
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
     /// Testing only: run a deliberately broken protocol variant (a mutant of the model), so
     /// the conformance checker can be seen rejecting it.
     #[arg(long, value_enum, default_value_t = Variant::Correct, hide = true)]
@@ -205,6 +222,7 @@ fn default_advertise(listen: &str) -> String {
 
 /// Checks the arguments of `run` (every error here is a usage error: exit 2).
 pub fn setup(a: &RunArgs) -> Result<NodeSetup, String> {
+    crate::exercise::check_args(a)?;
     let (id, listen, localhost_ports) = match (a.port, a.id, &a.listen) {
         (Some(port), _, _) => {
             let listen = wire::localhost_endpoint(port)
@@ -389,6 +407,10 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         reg.map_err(|e| Failure::Runtime(format!("signal handler: {e}")))?;
     }
 
+    if a.wire == Wire::Exercise {
+        let saved = saved.map(|s| s.storage);
+        return crate::exercise::run(&a, &setup, store, saved, steplog, stop, wake_r);
+    }
     // Saved endpoints first; the command line wins where both name an ID.
     let mut book = saved.as_ref().map(|s| s.peers.clone()).unwrap_or_default();
     book.extend(setup.book.clone());

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod exercise;
 pub mod runtime;
 pub mod status;
 pub mod steplog;

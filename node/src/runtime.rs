@@ -257,6 +257,7 @@ impl<T: Transport> Runtime<T> {
         }
         self.seq += 1;
         self.observe(before.as_ref(), &after, &event);
+        self.transport.observe(&after);
         self.state = Some(after);
         for c in commands {
             self.execute(c)?;

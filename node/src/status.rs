@@ -68,10 +68,10 @@ impl StatusClient {
             endpoint: self.endpoint.clone(),
             timeout,
         };
-        match self
-            .socket
-            .send(wire::status_request(self.nonce), zmq::DONTWAIT)
-        {
+        // An empty delimiter first, as a REQ socket sends: a ROUTER accepts it and a REP (the
+        // exercise wire) requires it.
+        let request = [Vec::new(), wire::status_request(self.nonce)];
+        match self.socket.send_multipart(request, zmq::DONTWAIT) {
             Ok(()) => {}
             Err(zmq::Error::EAGAIN) => return Err(timed_out()),
             Err(e) => return Err(e.into()),

@@ -4,11 +4,12 @@
 //! [`Transport::send`] and gets [`Inbound`] items back from [`Transport::wait`]. Everything a
 //! wire needs beyond that — encoding, framing, the address book (which ID lives at which
 //! endpoint), queues and their limits — is the transport's business. [`zmq::ZmqTransport`] is the
-//! JSON-over-ZeroMQ wire; the exercise's pickle-over-REQ/REP wire can be a second implementation.
+//! JSON-over-ZeroMQ wire; [`crate::exercise::transport::ExerciseTransport`] is the exercise's
+//! pickle-over-REQ/REP wire.
 
 pub mod zmq;
 
-use bully_model::Msg;
+use bully_model::{Msg, State};
 use serde::Serialize;
 use serde_json::Value;
 use stateright::actor::Id;
@@ -70,6 +71,10 @@ pub trait Transport {
     /// Whether the address book changed since the last call.
     fn take_book_changed(&mut self) -> bool;
     fn counters(&self) -> &TransportCounters;
+    /// The handler's state after each step, given before the step's commands are executed (a
+    /// wire that must fill in fields a peer cannot send, like the exercise's, reads it; others
+    /// ignore it).
+    fn observe(&mut self, _state: &State) {}
     /// Gives queued messages up to `grace` to leave; called once before the process exits.
     fn close(&mut self, grace: Duration);
 }

@@ -1,0 +1,120 @@
+//! The course exercise's wire: `bully-node run --wire exercise <port> [<coordinator_port>]`.
+//!
+//! The node speaks exactly what the Python exercise nodes speak (pickled dicts on REQ/REP,
+//! port = ID, see `node/PROTOCOL.md`, section "Exercise wire"), and runs the same verified
+//! handler as on the native wire. [`codec`] reads and writes the frames (safely: no pickle ever
+//! runs code), [`adapter`] maps them to and from the model's messages, [`transport`] owns the
+//! sockets.
+
+pub mod adapter;
+pub mod codec;
+pub mod transport;
+
+use crate::cli::{Failure, NodeSetup, RunArgs, StartSpec, Wire};
+use crate::runtime::{NodeInfo, RunError, Runtime};
+use crate::steplog::StepLog;
+use crate::storage::Store;
+use crate::wire;
+use bully_model::{Bully, Members, Start, Storage};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tracing::info;
+use transport::{ExerciseError, ExerciseOptions, ExerciseTransport};
+
+/// The options that make no sense on the exercise wire (where port = ID on one host).
+pub fn check_args(a: &RunArgs) -> Result<(), String> {
+    if a.wire != Wire::Exercise {
+        if a.host.is_some() {
+            return Err("--host is for --wire exercise (the native wire takes endpoints)".into());
+        }
+        return Ok(());
+    }
+    if a.port.is_none() {
+        return Err(
+            "--wire exercise takes the exercise's arguments: PORT [COORDINATOR_PORT]".into(),
+        );
+    }
+    for (given, name) in [
+        (a.id.is_some() || a.listen.is_some(), "--id/--listen"),
+        (a.advertise.is_some(), "--advertise"),
+        (!a.peers.is_empty(), "--peer"),
+        (a.join.is_some(), "--join"),
+    ] {
+        if given {
+            return Err(format!(
+                "{name} is not available with --wire exercise (port = ID, peers at --host)"
+            ));
+        }
+    }
+    if let Some(h) = &a.host {
+        if !wire::valid_connect_endpoint(&format!("tcp://{h}:1")) || h.contains('/') {
+            return Err(format!("--host {h:?}: expected a host name or address"));
+        }
+    }
+    Ok(())
+}
+
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "localhost" | "::1" | "[::1]")
+}
+
+/// `bully-node run --wire exercise ...`, from the point where the native wire would build its
+/// transport (arguments, storage, step log and signals are already set up by `cli::run`).
+pub fn run(
+    a: &RunArgs,
+    setup: &NodeSetup,
+    store: Option<Store>,
+    saved: Option<Storage>,
+    steplog: Option<StepLog>,
+    stop: Arc<AtomicBool>,
+    wake: UnixStream,
+) -> Result<(), Failure> {
+    let host = a.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+    // Like the exercise's `tcp://*:<port>`, but only on loopback when the peers are local.
+    let listen = if is_loopback(&host) {
+        setup.listen.clone()
+    } else {
+        format!("tcp://*:{}", setup.id)
+    };
+    let opts = ExerciseOptions {
+        listen: listen.clone(),
+        host: host.clone(),
+        max_frame: a.max_frame,
+        timeout: setup.timing.timeout,
+    };
+    let transport = ExerciseTransport::bind(setup.id, opts, Some(wake)).map_err(|e| match e {
+        ExerciseError::Bind { .. } => Failure::Usage(e.to_string()),
+        ExerciseError::Zmq(_) => Failure::Runtime(e.to_string()),
+    })?;
+    let start = match &setup.start {
+        StartSpec::Full(ids) => Start::Full {
+            members: Members::new(ids.iter().map(|&i| wire::id(i))),
+        },
+        StartSpec::Join(c) => Start::Join {
+            contact: wire::id(*c),
+        },
+        StartSpec::JoinEndpoint(_) => unreachable!("check_args refuses --join"),
+    };
+    let mut actor = Bully::new(start, setup.timing);
+    actor.variant = a.variant;
+    info!(
+        node = setup.id,
+        listen = %listen,
+        wire = "exercise",
+        heartbeat = ?setup.timing.heartbeat,
+        timeout = ?setup.timing.timeout,
+        restored = saved.is_some(),
+        "starting"
+    );
+    let info = NodeInfo {
+        listen,
+        advertise: format!("tcp://{host}:{}", setup.id),
+    };
+    let rt = Runtime::new(setup.id, actor, transport, store, info, steplog, stop);
+    rt.run(saved).map_err(|e| match e {
+        RunError::Save(_) | RunError::Transport(_) => Failure::Runtime(e.to_string()),
+    })?;
+    info!(node = setup.id, "stopped");
+    Ok(())
+}

@@ -1,0 +1,652 @@
+//! The exercise's sockets: one REP bound on the node's port, one REQ per peer (Lazy Pirate).
+//!
+//! * **REP.** A request is decoded ([`codec::decode`]) and handed to the runtime as the model
+//!   message it means ([`adapter::request_msg`]). While the handler runs, the first message it
+//!   sends back to the requester *is* the reply (`election_ok` / `ack`, carrying that message
+//!   under `bully`). If it sends none, the next [`Transport::wait`] answers with the neutral
+//!   reply of that request type. A frame that cannot be decoded is counted by reason, logged
+//!   sparsely and answered with the neutral `ack` (the exercise knows no error type). So every
+//!   request is answered exactly once and the REP socket never wedges. Status requests (JSON,
+//!   from `bully-node status`) are answered on the same socket.
+//! * **REQ, one per peer, lockstep.** Messages to a peer wait in a short queue; one request is
+//!   in flight at a time, with a deadline of one protocol timeout. No reply by the deadline:
+//!   the request is abandoned and the model is told nothing (its own timers detect failures),
+//!   so a dead peer costs one timeout. The socket is never stuck: it has `REQ_RELAXED` and
+//!   `REQ_CORRELATE`, libzmq's built-in form of the Lazy Pirate's close-and-reopen (the next
+//!   request leaves at once; a late reply to the abandoned one is discarded), and `LINGER 0`.
+//!   Unlike a closed and reopened socket it keeps its connection, so a peer that was only
+//!   paused gets later requests when it resumes, as on the native wire (a reopened socket could
+//!   not connect to a paused process, and a resumed coordinator would never hear that it was
+//!   deposed). `IMMEDIATE 1`: a request leaves only on a live connection, so nothing is queued
+//!   toward a crashed peer and delivered to its next incarnation. As on the native wire, a
+//!   request that cannot leave because the connection is gone (or because the peer is presumed
+//!   down: its last request got no reply or could not connect, and nothing was heard from it
+//!   since) is dropped at once (`peer_down`: a message to a crashed process is lost, as the
+//!   model assumes). A request on a new socket may wait half a timeout for the first
+//!   connection (`expired` after that), and queued requests that waited longer than one
+//!   timeout are dropped (`expired`).
+//! * One thread owns every socket and waits on all of them with `zmq::poll`: a slow or dead
+//!   peer never blocks the event loop.
+
+use super::adapter;
+use super::codec::{self, Ext, Kind};
+use crate::transport::{worth_logging, Inbound, ReplyTo, Transport, TransportCounters};
+use crate::wire;
+use bully_model::{Members, Msg, State};
+use serde_json::Value;
+use stateright::actor::Id;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+/// Most messages waiting for one peer; older ones are dropped first.
+const MAX_QUEUE: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct ExerciseOptions {
+    /// Endpoint the REP socket binds, e.g. `tcp://127.0.0.1:5003`.
+    pub listen: String,
+    /// Host where every peer's port is reached (the exercise: localhost).
+    pub host: String,
+    /// Largest accepted frame, in bytes.
+    pub max_frame: usize,
+    /// How long a request waits for its reply (the protocol timeout).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExerciseError {
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind {
+        endpoint: String,
+        source: ::zmq::Error,
+    },
+    #[error("ZeroMQ: {0}")]
+    Zmq(#[from] ::zmq::Error),
+}
+
+struct Outgoing {
+    msg: Msg,
+    frame: Vec<u8>,
+    queued: Instant,
+}
+
+enum Phase {
+    /// Waiting for the connection (`IMMEDIATE`: the request has not left).
+    Connecting,
+    /// Sent; waiting for the reply.
+    Waiting,
+}
+
+struct InFlight {
+    out: Outgoing,
+    phase: Phase,
+    deadline: Instant,
+}
+
+#[derive(Default)]
+struct Peer {
+    socket: Option<::zmq::Socket>,
+    queue: VecDeque<Outgoing>,
+    current: Option<InFlight>,
+    /// Whether the peer is a plain exercise node (no `bully` key), once heard from.
+    plain: Option<bool>,
+    /// A request has left on the current socket (with `IMMEDIATE`: it was connected).
+    socket_connected: bool,
+    /// The last request to this peer got no reply, or could not connect, and nothing has
+    /// been heard from it since: it is presumed down.
+    suspect: bool,
+    /// When a request or reply from this peer last arrived.
+    last_heard: Option<Instant>,
+}
+
+/// The request the REP socket owes a reply to.
+enum Owed {
+    /// A protocol request from `from`; `handling` once the handler's step for it has begun
+    /// (only that step's messages to `from` can be the reply).
+    Request {
+        from: u64,
+        kind: Kind,
+        handling: bool,
+    },
+    /// A status request.
+    Status,
+}
+
+pub struct ExerciseTransport {
+    ctx: ::zmq::Context,
+    me: u64,
+    opts: ExerciseOptions,
+    rep: ::zmq::Socket,
+    owed: Option<Owed>,
+    peers: BTreeMap<u64, Peer>,
+    counters: TransportCounters,
+    /// The handler's latest state (members for neutral acks, epochs for plain peers' fields).
+    state: Option<State>,
+    wake: Option<UnixStream>,
+}
+
+impl ExerciseTransport {
+    pub fn bind(
+        me: u64,
+        opts: ExerciseOptions,
+        wake: Option<UnixStream>,
+    ) -> Result<ExerciseTransport, ExerciseError> {
+        let ctx = ::zmq::Context::new();
+        let rep = ctx.socket(::zmq::REP)?;
+        rep.set_linger(0)?;
+        rep.set_maxmsgsize((opts.max_frame as i64 * 4).max(1 << 20))?;
+        rep.bind(&opts.listen)
+            .map_err(|source| ExerciseError::Bind {
+                endpoint: opts.listen.clone(),
+                source,
+            })?;
+        if let Some(w) = &wake {
+            w.set_nonblocking(true).map_err(|_| ::zmq::Error::EINVAL)?;
+        }
+        Ok(ExerciseTransport {
+            ctx,
+            me,
+            opts,
+            rep,
+            owed: None,
+            peers: BTreeMap::new(),
+            counters: TransportCounters::default(),
+            state: None,
+            wake,
+        })
+    }
+
+    fn endpoint(&self, id: u64) -> String {
+        format!("tcp://{}:{id}", self.opts.host)
+    }
+
+    fn count_drop(&mut self, reason: &'static str, what: impl FnOnce() -> String) {
+        let n = self.counters.drop_one(reason);
+        if worth_logging(n) {
+            warn!(node = self.me, reason, count = n, "dropped: {}", what());
+        }
+    }
+
+    fn members(&self) -> Members {
+        self.state
+            .as_ref()
+            .map(|s| s.members.clone())
+            .unwrap_or_else(|| Members::new([wire::id(self.me)]))
+    }
+
+    /// Sends one frame on the REP socket (the one reply it owes).
+    fn rep_send(&mut self, payload: Vec<u8>) {
+        match self.rep.send(&payload[..], ::zmq::DONTWAIT) {
+            Ok(()) => {
+                self.counters.frames_out += 1;
+                self.counters.bytes_out += payload.len() as u64;
+            }
+            Err(e) => self.count_drop("reply_failed", || format!("reply: {e}")),
+        }
+    }
+
+    /// Answers the owed request with `msg` (the handler's message), or the neutral reply.
+    fn answer(&mut self, kind: Kind, msg: Option<&Msg>) {
+        let frame = adapter::reply(self.me, kind, msg, &self.members());
+        self.rep_send(codec::encode(&frame));
+    }
+
+    fn enqueue(&mut self, to: u64, msg: &Msg) {
+        let frame = codec::encode(&adapter::request(self.me, msg));
+        let peer = self.peers.entry(to).or_default();
+        let overflow = if peer.queue.len() >= MAX_QUEUE {
+            peer.queue.pop_front();
+            true
+        } else {
+            false
+        };
+        peer.queue.push_back(Outgoing {
+            msg: msg.clone(),
+            frame,
+            queued: Instant::now(),
+        });
+        if overflow {
+            self.count_drop("queue_full", || format!("queue toward {to} is full"));
+        }
+    }
+
+    fn req_socket(&self, to: u64) -> Result<::zmq::Socket, ::zmq::Error> {
+        let s = self.ctx.socket(::zmq::REQ)?;
+        s.set_linger(0)?;
+        s.set_immediate(true)?;
+        s.set_req_relaxed(true)?;
+        s.set_req_correlate(true)?;
+        s.set_reconnect_ivl(50)?;
+        s.set_maxmsgsize((self.opts.max_frame as i64 * 4).max(1 << 20))?;
+        s.connect(&self.endpoint(to))?;
+        Ok(s)
+    }
+
+    /// Lazy Pirate bookkeeping: expire, give up on overdue requests, start the next ones.
+    fn pump(&mut self, now: Instant) {
+        let timeout = self.opts.timeout;
+        let ids: Vec<u64> = self.peers.keys().copied().collect();
+        for id in ids {
+            let mut drops: Vec<(&'static str, String)> = Vec::new();
+            let new_socket = {
+                let peer = self.peers.get_mut(&id).expect("listed");
+                match &peer.current {
+                    Some(c) if c.deadline <= now => {
+                        let kind = c.out.msg.kind();
+                        if matches!(c.phase, Phase::Waiting) {
+                            // No reply in time: abandon the request. The socket is not stuck
+                            // (REQ_RELAXED): the next request leaves on it at once, and a late
+                            // reply to this one is discarded (REQ_CORRELATE).
+                            drops.push(("no_reply", format!("{kind} to {id}: no reply in time")));
+                        } else {
+                            // Never left: the connection did not come up in time. The socket
+                            // stays and keeps connecting.
+                            drops.push((
+                                "expired",
+                                format!("{kind} to {id}: not connected in time"),
+                            ));
+                        }
+                        peer.current = None;
+                        peer.suspect = true;
+                    }
+                    _ => {}
+                }
+                while peer.current.is_none() {
+                    let Some(out) = peer.queue.pop_front() else {
+                        break;
+                    };
+                    if now.duration_since(out.queued) > timeout {
+                        drops.push((
+                            "expired",
+                            format!("{} to {id}: waited too long", out.msg.kind()),
+                        ));
+                        continue;
+                    }
+                    peer.current = Some(InFlight {
+                        out,
+                        phase: Phase::Connecting,
+                        deadline: now + timeout / 2,
+                    });
+                }
+                (peer.current.is_some() || peer.suspect) && peer.socket.is_none()
+            };
+            if new_socket {
+                match self.req_socket(id) {
+                    Ok(s) => {
+                        let peer = self.peers.get_mut(&id).expect("listed");
+                        peer.socket = Some(s);
+                        peer.socket_connected = false;
+                    }
+                    Err(e) => {
+                        let peer = self.peers.get_mut(&id).expect("listed");
+                        peer.current = None;
+                        drops.push(("send_error", format!("socket toward {id}: {e}")));
+                    }
+                }
+            }
+            self.try_send(id, &mut drops);
+            for (reason, what) in drops {
+                self.count_drop(reason, || what);
+            }
+        }
+    }
+
+    /// Sends the current request of `id` if it has not left yet and the connection is up.
+    fn try_send(&mut self, id: u64, drops: &mut Vec<(&'static str, String)>) {
+        let ttl = self.opts.timeout / 2;
+        let peer = self.peers.get_mut(&id).expect("listed");
+        let (Some(c), Some(socket)) = (&mut peer.current, &peer.socket) else {
+            return;
+        };
+        if !matches!(c.phase, Phase::Connecting) {
+            return;
+        }
+        match socket.send(&c.out.frame[..], ::zmq::DONTWAIT) {
+            Ok(()) => {
+                c.phase = Phase::Waiting;
+                c.deadline = Instant::now() + self.opts.timeout;
+                peer.socket_connected = true;
+                peer.suspect = false;
+                self.counters.frames_out += 1;
+                self.counters.bytes_out += c.out.frame.len() as u64;
+            }
+            Err(::zmq::Error::EAGAIN)
+                if (peer.socket_connected || peer.suspect)
+                    && peer.last_heard.is_none_or(|at| at.elapsed() >= ttl) =>
+            {
+                // The connection is gone, or the peer was presumed down already, and we have
+                // not heard from it lately: it is down. The message is lost, as a message to a
+                // crashed process is in the model; it must not reach its next incarnation late.
+                drops.push((
+                    "peer_down",
+                    format!("{} to {id}: not connected (peer down)", c.out.msg.kind()),
+                ));
+                peer.current = None;
+                peer.suspect = true;
+            }
+            Err(::zmq::Error::EAGAIN) => {}
+            Err(e) => {
+                drops.push(("send_error", format!("{} to {id}: {e}", c.out.msg.kind())));
+                peer.current = None;
+                peer.socket = None;
+            }
+        }
+    }
+
+    /// A reply from `id` to its current request.
+    fn on_reply(&mut self, id: u64, frames: Vec<Vec<u8>>, inbound: &mut Vec<Inbound>) {
+        self.counters.frames_in += 1;
+        self.counters.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+        let Some(c) = self.peers.get_mut(&id).and_then(|p| p.current.take()) else {
+            return;
+        };
+        if frames.len() != 1 {
+            let e = codec::DecodeError::Framing(frames.len());
+            return self.count_drop(e.reason(), || format!("reply from {id}: {e}"));
+        }
+        let frame = match codec::decode(&frames[0], self.opts.max_frame) {
+            Ok(f) => f,
+            Err(e) => return self.count_drop(e.reason(), || format!("reply from {id}: {e}")),
+        };
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.plain = Some(frame.ext == Ext::Plain);
+            p.last_heard = Some(Instant::now());
+            p.suspect = false;
+        }
+        match adapter::reply_msg(id, &c.out.msg, &frame, self.state.as_ref()) {
+            Ok(Some(msg)) => inbound.push(Inbound::Msg {
+                from: wire::id(id),
+                msg,
+            }),
+            Ok(None) => {}
+            Err(adapter::ReplyError::Unexpected) => {
+                let (got, sent) = (frame.kind.name(), c.out.msg.kind());
+                self.count_drop("unexpected_reply", || {
+                    format!("{got} from {id} in reply to {sent}")
+                });
+            }
+        }
+    }
+
+    /// A request on the REP socket. Every path either hands it to the runtime (which answers
+    /// it while handling it, or the next `wait` answers it) or answers it here.
+    fn on_request(&mut self, frames: Vec<Vec<u8>>, inbound: &mut Vec<Inbound>) {
+        self.counters.frames_in += 1;
+        self.counters.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+        let refuse = |t: &mut Self, reason: &'static str, what: String| {
+            t.count_drop(reason, || what);
+            t.answer(Kind::Heartbeat, None);
+        };
+        if frames.len() != 1 {
+            let e = codec::DecodeError::Framing(frames.len());
+            return refuse(self, e.reason(), e.to_string());
+        }
+        let payload = &frames[0];
+        if payload.first() == Some(&b'{') {
+            // JSON: only a status request (`bully-node status`) is meaningful here.
+            return match wire::decode(payload, self.me, self.opts.max_frame) {
+                Ok(wire::Frame::Status { nonce }) => {
+                    self.owed = Some(Owed::Status);
+                    inbound.push(Inbound::Status {
+                        reply: ReplyTo(Vec::new()),
+                        nonce,
+                    });
+                }
+                _ => refuse(
+                    self,
+                    "not_pickle",
+                    "a JSON frame that is no status request".into(),
+                ),
+            };
+        }
+        let frame = match codec::decode(payload, self.opts.max_frame) {
+            Ok(f) => f,
+            Err(e) => return refuse(self, e.reason(), e.to_string()),
+        };
+        if !frame.kind.is_request() {
+            return refuse(
+                self,
+                "unexpected_type",
+                format!("{} sent as a request", frame.kind.name()),
+            );
+        }
+        let Some((from, msg)) = adapter::request_msg(&frame, self.state.as_ref()) else {
+            return refuse(self, "bad_field", "a request without a sender".into());
+        };
+        if from == self.me {
+            return refuse(
+                self,
+                "invalid_sender",
+                format!("sender {from} is this node"),
+            );
+        }
+        let peer = self.peers.entry(from).or_default();
+        peer.plain = Some(frame.ext == Ext::Plain);
+        peer.last_heard = Some(Instant::now());
+        peer.suspect = false;
+        debug!(node = self.me, from, kind = frame.kind.name(), "request");
+        self.owed = Some(Owed::Request {
+            from,
+            kind: frame.kind,
+            handling: false,
+        });
+        // First, so that the runtime's next step is this request's: every later step (other
+        // arrivals, timers) finds the reply settled.
+        inbound.insert(
+            0,
+            Inbound::Msg {
+                from: wire::id(from),
+                msg,
+            },
+        );
+    }
+
+    /// Pays a reply still owed (the handler had nothing to say to the requester).
+    fn settle(&mut self) {
+        match self.owed.take() {
+            Some(Owed::Request { kind, .. }) => self.answer(kind, None),
+            Some(Owed::Status) => self.rep_send(wire::status_reply(None, &Value::Null)),
+            None => {}
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.peers
+            .values()
+            .any(|p| p.current.is_some() || !p.queue.is_empty())
+    }
+}
+
+impl Transport for ExerciseTransport {
+    fn send(&mut self, to: Id, msg: &Msg) {
+        let to = wire::num(to);
+        if to == self.me {
+            self.count_drop("to_self", || format!("{} to itself", msg.kind()));
+            return;
+        }
+        if let Some(Owed::Request {
+            from,
+            kind,
+            handling: true,
+        }) = self.owed
+        {
+            if from == to {
+                // The handler's first message back to the requester is the reply.
+                self.owed = None;
+                self.answer(kind, Some(msg));
+                let plain = self.peers.get(&to).and_then(|p| p.plain) == Some(true);
+                if plain && kind == Kind::Election && matches!(msg, Msg::Coordinator { .. }) {
+                    // A coordinator answers an election with its announcement; a plain peer
+                    // reads only `election_ok` from the reply, so it gets `election_won` too.
+                    self.enqueue(to, msg);
+                }
+                return;
+            }
+        }
+        let plain = self.peers.get(&to).and_then(|p| p.plain) == Some(true);
+        if plain && !adapter::has_plain_meaning(msg) {
+            let n = self.counters.drop_one("no_exercise_equivalent");
+            if worth_logging(n) {
+                debug!(
+                    node = self.me,
+                    "{} to {to}: a plain exercise node has no such message",
+                    msg.kind()
+                );
+            }
+            return;
+        }
+        self.enqueue(to, msg);
+        self.pump(Instant::now());
+    }
+
+    fn observe(&mut self, state: &State) {
+        self.state = Some(state.clone());
+        // Called once per step, before its commands run. The first step after a request is
+        // its own; a later one means the handler had nothing to say back: pay the neutral reply
+        // now, so that a message from a later step (a timer's heartbeat, say) is never taken
+        // for the reply — a plain peer would not read it there.
+        match &mut self.owed {
+            Some(Owed::Request { handling, .. }) if !*handling => *handling = true,
+            Some(Owed::Request { .. }) => self.settle(),
+            _ => {}
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration, inbound: &mut Vec<Inbound>) -> anyhow::Result<()> {
+        self.settle();
+        let now = Instant::now();
+        self.pump(now);
+        let mut timeout = timeout;
+        for p in self.peers.values() {
+            if let Some(c) = &p.current {
+                timeout = timeout.min(c.deadline.saturating_duration_since(now));
+            }
+        }
+        let active: Vec<(u64, bool)> = self
+            .peers
+            .iter()
+            .filter_map(|(&id, p)| {
+                let c = p.current.as_ref()?;
+                p.socket.as_ref()?;
+                Some((id, matches!(c.phase, Phase::Connecting)))
+            })
+            .collect();
+        let (rep_ready, wake_ready, ready) = {
+            let mut items = vec![self.rep.as_poll_item(::zmq::POLLIN)];
+            if let Some(w) = &self.wake {
+                items.push(::zmq::PollItem::from_fd(w.as_raw_fd(), ::zmq::POLLIN));
+            }
+            let first = items.len();
+            for (id, connecting) in &active {
+                let socket = self.peers[id].socket.as_ref().expect("active");
+                let events = if *connecting {
+                    ::zmq::POLLOUT
+                } else {
+                    ::zmq::POLLIN
+                };
+                items.push(socket.as_poll_item(events));
+            }
+            let ms = timeout.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64;
+            match ::zmq::poll(&mut items, ms) {
+                Ok(_) | Err(::zmq::Error::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let ready: Vec<(u64, bool)> = active
+                .iter()
+                .zip(&items[first..])
+                .filter(|(_, it)| it.is_readable() || it.is_writable())
+                .map(|(&(id, connecting), _)| (id, connecting))
+                .collect();
+            (
+                items[0].is_readable(),
+                self.wake.is_some() && items[1].is_readable(),
+                ready,
+            )
+        };
+        if wake_ready {
+            if let Some(w) = &mut self.wake {
+                let mut buf = [0u8; 64];
+                while matches!(w.read(&mut buf), Ok(n) if n > 0) {}
+            }
+        }
+        for (id, connecting) in ready {
+            if connecting {
+                let mut drops = Vec::new();
+                self.try_send(id, &mut drops);
+                for (reason, what) in drops {
+                    self.count_drop(reason, || what);
+                }
+                continue;
+            }
+            let got = match &self.peers[&id].socket {
+                Some(s) => s.recv_multipart(::zmq::DONTWAIT),
+                None => continue,
+            };
+            match got {
+                Ok(frames) => self.on_reply(id, frames, inbound),
+                Err(::zmq::Error::EAGAIN) | Err(::zmq::Error::EINTR) => {}
+                Err(e) => {
+                    let p = self.peers.get_mut(&id).expect("listed");
+                    p.current = None;
+                    p.socket = None;
+                    self.count_drop("recv_error", || format!("from {id}: {e}"));
+                }
+            }
+        }
+        // One request at a time: the REP socket must answer it before it reads the next.
+        if rep_ready && self.owed.is_none() {
+            match self.rep.recv_multipart(::zmq::DONTWAIT) {
+                Ok(frames) => self.on_request(frames, inbound),
+                Err(::zmq::Error::EAGAIN) | Err(::zmq::Error::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.pump(Instant::now());
+        Ok(())
+    }
+
+    fn reply_status(&mut self, _to: ReplyTo, nonce: Option<u64>, status: &Value) {
+        if matches!(self.owed, Some(Owed::Status)) {
+            self.owed = None;
+            self.rep_send(wire::status_reply(nonce, status));
+        }
+    }
+
+    fn address_book(&self) -> BTreeMap<u64, String> {
+        self.peers
+            .keys()
+            .map(|&id| (id, self.endpoint(id)))
+            .collect()
+    }
+
+    fn take_book_changed(&mut self) -> bool {
+        // Endpoints follow from IDs (port = ID): nothing to persist.
+        false
+    }
+
+    fn counters(&self) -> &TransportCounters {
+        &self.counters
+    }
+
+    fn close(&mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        let mut scratch = Vec::new();
+        loop {
+            self.settle();
+            let now = Instant::now();
+            if !self.busy() || now >= deadline {
+                break;
+            }
+            if self.wait(deadline - now, &mut scratch).is_err() {
+                break;
+            }
+            // Frames that arrive now are not processed any more.
+            scratch.clear();
+        }
+        self.settle();
+    }
+}
