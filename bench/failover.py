@@ -98,9 +98,17 @@ class Status:
             s.close()
 
 
+def node_timeout(port, ports, args):
+    """--best-case: only the second-highest node detects failures at --timeout; the others wait
+    --others-timeout, so the second-highest is the only one to notice a dead coordinator."""
+    if args.best_case and port != sorted(ports)[-2]:
+        return args.others_timeout
+    return args.timeout
+
+
 def start_node(binp, port, ports, args, datadir, logdir):
     cmd = [binp, "run", "--id", str(port), "--listen", f"tcp://127.0.0.1:{port}",
-           "--data-dir", datadir, "--heartbeat", args.heartbeat, "--timeout", args.timeout]
+           "--data-dir", datadir, "--heartbeat", args.heartbeat, "--timeout", node_timeout(port, ports, args)]
     for p in ports:
         if p != port:
             cmd += ["--peer", f"{p}=tcp://127.0.0.1:{p}"]
@@ -191,6 +199,10 @@ def main():
     ap.add_argument("--idle", type=float, default=0, help="seconds of idle measurement (0: none)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--best-case", action="store_true",
+                    help="Bully's best case: only the second-highest node notices the crash")
+    ap.add_argument("--others-timeout", default="10s",
+                    help="with --best-case, the failure-detector timeout of the other nodes")
     args = ap.parse_args()
     random.seed(args.seed)
     h, T = dur_ms(args.heartbeat), dur_ms(args.timeout)
@@ -198,7 +210,7 @@ def main():
         signal.signal(sig, lambda *a: (kill_all(), sys.exit(130)))
     tmp = tempfile.mkdtemp(prefix="bully-bench-")
     st = Status(args.bin)
-    result = {"nodes": args.nodes, "heartbeat_ms": h, "timeout_ms": T, "bound_ms": h + 2 * T,
+    result = {"nodes": args.nodes, "best_case": args.best_case, "heartbeat_ms": h, "timeout_ms": T, "bound_ms": h + 2 * T,
               "lower_ms": 2 * T, "poll": "pyzmq REQ status" if zmq else "bully-node status --json",
               "trials": [], "load_start": open("/proc/loadavg").read().split()[:3],
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

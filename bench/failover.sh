@@ -8,7 +8,8 @@
 #   bench/failover.sh --smoke         # 3 nodes, 100ms/300ms, 2 trials (writes *-smoke.*)
 #
 # Configurations: n5-100ms (5 nodes, 100ms/300ms, + 10 s idle cost), n5-500ms (defaults),
-# n16-100ms, n64-100ms (+ 10 s idle cost), n5-5s (the exercise's 5s/5s).
+# n16-100ms, n64-100ms (+ 10 s idle cost), n5-5s (the exercise's 5s/5s), and n5-best, n16-best,
+# n64-best (100ms/300ms, Bully's best case: only the second-highest node detects the crash).
 # Env: BULLY_NODE_BIN (the binary; default target/release, built if missing), BENCH_OUT (results
 # directory, default bench/results; the smoke test in `cargo test` writes to a temporary one),
 # TRIALS (default 20).
@@ -32,16 +33,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run() { # tag nodes heartbeat timeout trials idle-seconds
+run() { # tag nodes heartbeat timeout trials idle-seconds [driver options]
   local tag=$1 n=$2 hb=$3 to=$4 trials=$5 idle=$6
+  shift 6
   echo "== $tag: $n nodes, $hb/$to, $trials trials (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   python3 "$ROOT/bench/failover.py" --bin "$BIN" --nodes "$n" --heartbeat "$hb" --timeout "$to" \
-    --trials "$trials" --idle "$idle" --out "$RAW/$tag.json" &
+    --trials "$trials" --idle "$idle" --out "$RAW/$tag.json" "$@" &
   drivers+=($!)
   wait $!
 }
 
-ORDER=(n5-100ms n5-500ms n5-5s n16-100ms n64-100ms)
+ORDER=(n5-100ms n5-500ms n5-5s n16-100ms n64-100ms n5-best n16-best n64-best)
 config() {
   case $1 in
     n5-100ms)  run n5-100ms 5 100ms 300ms "$TRIALS" 10 ;;
@@ -49,6 +51,10 @@ config() {
     n5-5s)     run n5-5s 5 5s 5s "$TRIALS" 0 ;;
     n16-100ms) run n16-100ms 16 100ms 300ms "$TRIALS" 0 ;;
     n64-100ms) run n64-100ms 64 100ms 300ms "$TRIALS" 10 ;;
+    # Bully's best case: only the second-highest notices (the others' timeout is 10 s)
+    n5-best)   run n5-best 5 100ms 300ms "$TRIALS" 0 --best-case ;;
+    n16-best)  run n16-best 16 100ms 300ms "$TRIALS" 0 --best-case ;;
+    n64-best)  run n64-best 64 100ms 300ms "$TRIALS" 0 --best-case ;;
     *) echo "unknown configuration $1 (one of ${ORDER[*]})" >&2; exit 2 ;;
   esac
 }

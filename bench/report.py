@@ -17,6 +17,10 @@ def label(r):
     return f"{r['nodes']} nodes, {r['heartbeat_ms']:g}/{r['timeout_ms']:g} ms"
 
 
+def nodes(r):
+    return f"{r['nodes']} (best case)" if r.get("best_case") else f"{r['nodes']}"
+
+
 def main():
     md, svg, files = sys.argv[1], sys.argv[2], sys.argv[3:]
     runs = [json.load(open(f)) for f in files]
@@ -26,11 +30,11 @@ def main():
     for r in runs:
         xs = [t["failover_ms"] for t in r["trials"]]
         if not xs:
-            out.append(f"| {r['nodes']} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | 0 | – | – | – | – | {r['bound_ms']:g} | – | – | {' '.join(r['load_start'])} → {' '.join(r.get('load_end', []))} |")
+            out.append(f"| {nodes(r)} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | 0 | – | – | – | – | {r['bound_ms']:g} | – | – | {' '.join(r['load_start'])} → {' '.join(r.get('load_end', []))} |")
             continue
         ps = [t["poll_ms"] for t in r["trials"]]
         med = statistics.median(xs)
-        out.append(f"| {r['nodes']} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | {len(xs)} | {med:.0f} | {pct(xs, .95):.0f} | {max(xs):.0f} | {min(xs):.0f} | {r['bound_ms']:g} | {med / r['bound_ms']:.2f} | {statistics.median(ps):.0f} | {' '.join(r['load_start'])} → {' '.join(r.get('load_end', []))} |")
+        out.append(f"| {nodes(r)} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | {len(xs)} | {med:.0f} | {pct(xs, .95):.0f} | {max(xs):.0f} | {min(xs):.0f} | {r['bound_ms']:g} | {med / r['bound_ms']:.2f} | {statistics.median(ps):.0f} | {' '.join(r['load_start'])} → {' '.join(r.get('load_end', []))} |")
     out.append("")
     out.append("Messages per election (protocol messages sent by the survivors between the last status before the kill and the agreement, heartbeats excluded; `noticed` = survivors whose `heartbeat_timeout` timer fired, by rank, 1 = lowest ID):")
     out.append("")
@@ -49,7 +53,7 @@ def main():
         seen_s = (f"lowest noticed in {low}/{len(tr)}; only the second-highest in {top2}/{len(tr)}; "
                   f"noticers per trial {min(cnt)}–{statistics.median(cnt):g}–{max(cnt)} (min–median–max)")
         n = r["nodes"]
-        out.append(f"| {n} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | {len(tr)} | {min(ms)} / {statistics.median(ms):g} / {max(ms)} | {bt} | {seen_s} | {n - 1} / {n * (n - 1) // 2 + (n - 1) * (n - 2) // 2 + (n - 2)} |")
+        out.append(f"| {nodes(r)} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | {len(tr)} | {min(ms)} / {statistics.median(ms):g} / {max(ms)} | {bt} | {seen_s} | {n - 1} / {n * (n - 1) // 2 + (n - 1) * (n - 2) // 2 + (n - 2)} |")
     # per-noticer breakdown
     out.append("")
     out.append("Messages by who noticed (the trials split by the lowest rank whose `heartbeat_timeout` timer fired):")
@@ -63,7 +67,7 @@ def main():
             groups.setdefault(k, []).append(t["protocol_messages"])
         for k in sorted(groups):
             g = groups[k]
-            out.append(f"| {r['nodes']} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | {k or 'none'} | {len(g)} | {statistics.median(g):g} ({min(g)}–{max(g)}) |")
+            out.append(f"| {nodes(r)} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | {k or 'none'} | {len(g)} | {statistics.median(g):g} ({min(g)}–{max(g)}) |")
     idle_rows = [r for r in runs if r.get("idle")]
     if idle_rows:
         out.append("")
@@ -78,7 +82,7 @@ def main():
             f = [x["cpu_pct"] for x in i["nodes"] if x["id"] != top]
             co = [x for x in i["nodes"] if x["id"] == top][0]
             m = [x["rss_kib"] / 1024 for x in i["nodes"]]
-            out.append(f"| {r['nodes']} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | {i['seconds']:.1f} | {statistics.mean(c):.2f} / {max(c):.2f} | {statistics.mean(f):.2f} / {max(f):.2f} | {co['cpu_pct']:.2f} | {statistics.mean(m):.1f} / {max(m):.1f} | {co['rss_kib'] / 1024:.1f} | {' '.join(i['load'])} |")
+            out.append(f"| {nodes(r)} | {r['heartbeat_ms']:g} / {r['timeout_ms']:g} | {i['seconds']:.1f} | {statistics.mean(c):.2f} / {max(c):.2f} | {statistics.mean(f):.2f} / {max(f):.2f} | {co['cpu_pct']:.2f} | {statistics.mean(m):.1f} / {max(m):.1f} | {co['rss_kib'] / 1024:.1f} | {' '.join(i['load'])} |")
     open(md, "w").write("\n".join(out) + "\n")
     write_svg(svg, [r for r in runs if r["trials"]])
 
