@@ -456,3 +456,57 @@ fn without_a_key_the_node_says_once_that_the_cluster_is_unauthenticated() {
     let s: Value = net.status(ids[0]).unwrap();
     assert!(s["auth"].get("incarnation").is_none());
 }
+
+/// Membership with a key: a joiner that knows only the contact is learned from its
+/// authenticated heartbeat, and learns the others from authenticated replies.
+#[test]
+fn with_a_key_joiners_are_learned_through_authenticated_messages() {
+    let mut net = Net::new("keyed-join", 4, H, T);
+    let key = net.dir.join("cluster.key");
+    write_key(&key, KEY, 0o600);
+    let ids = net.ids.clone();
+    let first = ids[0];
+    let common: Vec<String> = [
+        "--cluster-key".to_string(),
+        key.display().to_string(),
+        "--data-dir".into(),
+        net.dir.display().to_string(),
+    ]
+    .into_iter()
+    .chain(net.timing_args())
+    .collect();
+    let mut a = vec!["run".to_string(), first.to_string()];
+    a.extend(common.clone());
+    net.start_with(first, a);
+    net.wait_for("the first node to lead", SETTLE, || {
+        net.status(first)
+            .filter(|s| s["is_coordinator"] == true)
+            .map(|_| ())
+    });
+    for &id in &ids[1..] {
+        let mut a = vec!["run".to_string(), id.to_string(), first.to_string()];
+        a.extend(common.clone());
+        net.start_with(id, a);
+    }
+    let top = ids[3];
+    net.wait_for(
+        "every node to know all 4 and name the highest",
+        SETTLE,
+        || {
+            let st = net.statuses(&ids);
+            let all = st.values().all(|s| {
+                s.as_ref()
+                    .is_some_and(|s| s["members"].as_array().map(|m| m.len()) == Some(4))
+            });
+            (all && agreement_of(&st).is_some_and(|(c, _)| c == top)).then_some(())
+        },
+    );
+    for &id in &ids {
+        let s = net.status(id).unwrap();
+        let drops = s["dropped"].as_object().unwrap();
+        assert!(
+            !drops.contains_key("bad_mac") && !drops.contains_key("replayed"),
+            "{id}: {drops:?}"
+        );
+    }
+}
