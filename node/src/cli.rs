@@ -417,19 +417,20 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     match key {
         None => warn!(
             node = setup.id,
-            "UNAUTHENTICATED CLUSTER: no --cluster-key, so any process that can reach {} can take part in elections under any ID (and a high one wins); give every node the same --cluster-key FILE",
-            setup.listen
+            "UNAUTHENTICATED CLUSTER: no --cluster-key, so any process that can reach {} {}",
+            setup.listen,
+            "can take part in elections under any ID (and a high one wins); give every node the same --cluster-key FILE"
         ),
         Some(key) => {
-        let inc = auth::next_incarnation(a.data_dir.as_deref(), setup.id).map_err(|e| {
-            Failure::Usage(format!("--data-dir: cannot record the incarnation: {e}"))
-        })?;
-        info!(
-            node = setup.id,
-            incarnation = inc,
-            "frames are authenticated with the cluster key (HMAC-SHA256)"
-        );
-        transport = transport.with_auth(Authenticator::new(key, inc));
+            let inc = auth::next_incarnation(a.data_dir.as_deref(), setup.id).map_err(|e| {
+                Failure::Usage(format!("--data-dir: cannot record the incarnation: {e}"))
+            })?;
+            info!(
+                node = setup.id,
+                incarnation = inc,
+                "frames are authenticated with the cluster key (HMAC-SHA256)"
+            );
+            transport = transport.with_auth(Authenticator::new(key, inc));
         }
     }
 
