@@ -48,6 +48,10 @@ pub const REPLAY_WINDOW: u64 = 64;
 pub const MAX_SENDERS: usize = 1024;
 /// How far the stamp of a new incarnation's first frame may be from this node's clock.
 pub const MAX_SKEW_MS: u64 = 60_000;
+/// How far behind the sender's newest accepted frame (by the sender's own stamps) a frame that
+/// arrives out of order may be: reordering across a reconnection takes milliseconds, so a
+/// frame held back longer (recorded and withheld, then released) is refused.
+pub const MAX_REORDER_MS: u64 = 1_000;
 
 /// The shared secret. Its `Debug` form does not show it.
 #[derive(Clone)]
@@ -144,6 +148,8 @@ struct Window {
     top: u64,
     /// Bit `k` set: `top - k` was accepted.
     bits: u64,
+    /// The newest sender stamp accepted in `inc`.
+    newest_ts: u64,
     last_ms: u64,
 }
 
@@ -261,8 +267,12 @@ impl Authenticator {
                     if w.bits & bit != 0 {
                         return replayed("already received");
                     }
+                    if s.ts.saturating_add(MAX_REORDER_MS) < w.newest_ts {
+                        return replayed("out of order and sent too long before the newest frame");
+                    }
                     w.bits |= bit;
                 }
+                w.newest_ts = w.newest_ts.max(s.ts);
                 w.last_ms = now_ms;
                 Ok(())
             }
@@ -293,6 +303,7 @@ impl Authenticator {
                         inc: s.inc,
                         top: s.seq,
                         bits: 1,
+                        newest_ts: s.ts,
                         last_ms: now_ms,
                     },
                 );
@@ -434,6 +445,18 @@ mod tests {
         assert!(open(&mut rx, &tx2.seal(&env(1), 2, NOW), 2).is_ok());
         let old = tx.seal(&env(1), 2, NOW);
         assert_eq!(open(&mut rx, &old, 2).unwrap_err().reason(), "replayed");
+    }
+
+    #[test]
+    fn a_frame_held_back_and_released_late_is_refused() {
+        let (mut tx, mut rx) = pair();
+        let held = tx.seal(&env(1), 2, NOW);
+        let quick = tx.seal(&env(1), 2, NOW + 10);
+        let later = tx.seal(&env(1), 2, NOW + MAX_REORDER_MS + 500);
+        assert!(open(&mut rx, &quick, 2).is_ok());
+        assert!(open(&mut rx, &later, 2).is_ok());
+        // Within the sequence window, but stamped long before the newest frame.
+        assert_eq!(open(&mut rx, &held, 2).unwrap_err().reason(), "replayed");
     }
 
     #[test]

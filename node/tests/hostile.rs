@@ -11,6 +11,8 @@ use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const H: u64 = 100;
@@ -40,6 +42,64 @@ fn keyed_cluster(name: &str, n: usize) -> (Net, PathBuf, (u64, common::Epoch)) {
     let top = *ids.last().unwrap();
     let (agreed, _) = net.wait_agreement("the initial election", &ids, SETTLE, |c, _| c == top);
     (net, key, agreed)
+}
+
+/// A wiretap: a ROUTER that one member is told is another member's endpoint; it records every
+/// message (the MAC'd frames as sent) and forwards it to the real one. Stops in `Drop`.
+struct Tap {
+    frames: Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Tap {
+    fn start(port: u64, to: u64) -> Tap {
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (f, st) = (frames.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let ctx = zmq::Context::new();
+            let inbox = ctx.socket(zmq::ROUTER).unwrap();
+            inbox.set_linger(0).unwrap();
+            inbox.bind(&endpoint(port)).unwrap();
+            let out = ctx.socket(zmq::DEALER).unwrap();
+            out.set_linger(0).unwrap();
+            // The original goes through (a passive recording), also before `to` listens.
+            out.set_sndtimeo(5000).unwrap();
+            out.connect(&endpoint(to)).unwrap();
+            ready_tx.send(()).unwrap();
+            while !st.load(Ordering::SeqCst) {
+                if inbox.poll(zmq::POLLIN, 20).unwrap_or(0) == 0 {
+                    continue;
+                }
+                while let Ok(parts) = inbox.recv_multipart(zmq::DONTWAIT) {
+                    let message: Vec<Vec<u8>> = parts[1..].to_vec();
+                    out.send_multipart(&message, 0).unwrap();
+                    f.lock().unwrap().push(message);
+                }
+            }
+        });
+        ready_rx.recv().unwrap();
+        Tap {
+            frames,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn captured(&self) -> Vec<Vec<Vec<u8>>> {
+        self.frames.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn dealer(ctx: &zmq::Context, id: u64) -> zmq::Socket {
@@ -198,9 +258,45 @@ impl Lcg {
 
 #[test]
 fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was() {
-    let (net, _key, agreed) = keyed_cluster("flood", 3);
+    let mut net = Net::new("flood", 3, H, T);
+    let key = net.dir.join("cluster.key");
+    write_key(&key, KEY, 0o600);
     let ids = net.ids.clone();
-    let top = ids[2];
+    let (member, top) = (ids[0], ids[2]);
+    // A wiretap between the lowest member and the highest: the lowest starts first and asks the
+    // highest for an election through the tap, until the highest's own frames tell it the real
+    // endpoint. Those are real captured frames, MAC'd with the right key.
+    let tap_port = free_ports(4)
+        .into_iter()
+        .find(|p| !ids.contains(p))
+        .unwrap();
+    let tap = Tap::start(tap_port, top);
+    for &id in &ids {
+        let mut a = net.full_args(id);
+        if id == member {
+            let real = format!("{top}={}", endpoint(top));
+            let i = a.iter().position(|x| *x == real).unwrap();
+            a[i] = format!("{top}={}", endpoint(tap_port));
+        }
+        a.extend(["--cluster-key".into(), key.display().to_string()]);
+        net.start_with(id, a);
+    }
+    let (agreed, _) = net.wait_agreement("the initial election", &ids, SETTLE, |c, _| c == top);
+    // The tap passes what it records on: wait until the highest has taken in the lowest's
+    // ELECTION (its step log says so) before the tap goes, so the recording is a replay.
+    net.wait_for("the recorded frame to arrive", SETTLE, || {
+        net.step_lines(top)
+            .iter()
+            .any(|st| {
+                st["event"]["kind"] == "msg"
+                    && st["event"]["src"] == member
+                    && st["event"]["msg"]["type"] == "election"
+            })
+            .then_some(())
+    });
+    let captured = tap.captured();
+    assert!(!captured.is_empty(), "the tap saw no frame");
+    drop(tap);
     let before = net.status(top).unwrap();
     let pid = before["pid"].as_u64().unwrap() as u32;
     let rss0 = rss_kib(pid).unwrap();
@@ -208,16 +304,20 @@ fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was
         .as_u64()
         .unwrap_or(0);
     let frames0 = before["transport"]["frames_in"].as_u64().unwrap();
-    // "Captured" frames of a member: its identity and the right key, but an earlier incarnation
-    // (what a recording made before the member last restarted holds).
-    let member = ids[0];
+    let dropped0 = before["dropped_total"].as_u64().unwrap();
+    let replayed0 = before["dropped"]["replayed"].as_u64().unwrap_or(0);
+
+    // Frames of a member from an earlier incarnation (what a recording made before the member
+    // last restarted holds), MAC'd with the right key.
     let inc = net.status(member).unwrap()["auth"]["incarnation"]
         .as_u64()
         .unwrap();
     let mut old = Authenticator::new(ClusterKey::from_bytes(KEY).unwrap(), inc - 1);
-    let replays: Vec<Vec<Vec<u8>>> = (0..64)
+    let mut replays: Vec<Vec<Vec<u8>>> = (0..64)
         .map(|_| old.seal(&envelope(member, Msg::Election), top, now_ms()))
         .collect();
+    replays.extend(captured.iter().cloned());
+    let mut replays_sent = 0u64;
     let mut wrong = Authenticator::new(ClusterKey::from_bytes(b"not the cluster key!").unwrap(), 1);
 
     let ctx = zmq::Context::new();
@@ -252,7 +352,19 @@ fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was
                 ),
                 4 if tick.is_multiple_of(5) => s.send(&oversized[..], zmq::DONTWAIT),
                 4 => s.send_multipart([&b"x"[..], b"y", b"z"], zmq::DONTWAIT),
-                _ => s.send_multipart(&replays[(rng.next() % 64) as usize], zmq::DONTWAIT),
+                _ => {
+                    // Every other replay is a captured one.
+                    let n = if rng.next().is_multiple_of(2) {
+                        64 + (rng.next() as usize) % captured.len()
+                    } else {
+                        (rng.next() % 64) as usize
+                    };
+                    let r = s.send_multipart(&replays[n], zmq::DONTWAIT);
+                    if r.is_ok() {
+                        replays_sent += 1;
+                    }
+                    r
+                }
             };
             if r.is_ok() {
                 sent += 1;
@@ -266,22 +378,37 @@ fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was
         std::thread::sleep(Duration::from_millis(10));
     }
     let flood_secs = t0.elapsed().as_secs_f64();
-    // Let the node drain its queue, then look.
+    // Let the node drain its queue, then look: every frame of the flood is dropped, so the
+    // flood is over when the drops add up to what was sent.
     let (after, _) = net.wait_for("the flood to be drained", Duration::from_secs(20), || {
         net.status(top)
-            .filter(|s| s["transport"]["frames_in"].as_u64().unwrap() - frames0 >= sent)
+            .filter(|s| s["dropped_total"].as_u64().unwrap() - dropped0 >= sent)
     });
+    assert_eq!(
+        after["dropped_total"].as_u64().unwrap() - dropped0,
+        sent,
+        "every frame of the flood dropped, and nothing else: {}",
+        after["dropped"]
+    );
     let frames = after["transport"]["frames_in"].as_u64().unwrap() - frames0;
     let drained_secs = t0.elapsed().as_secs_f64();
     let hb = after["messages"]["received"]["heartbeat"].as_u64().unwrap() - hb0;
     rss_max = rss_max.max(rss_kib(pid).unwrap_or(0));
     eprintln!(
-        "flood: {sent} frames in {flood_secs:.1} s ({:.0}/s sent), all {frames} read by {drained_secs:.1} s; \
+        "flood: {sent} frames in {flood_secs:.1} s ({:.0}/s sent; {replays_sent} replays, {} frames captured by the tap), all {frames} read by {drained_secs:.1} s; \
          heartbeats answered meanwhile: {hb}; RSS {} KiB before, {} KiB at most; dropped: {}",
         sent as f64 / flood_secs,
+        captured.len(),
         rss0,
         rss_max,
         after["dropped"]
+    );
+    // Every replay was refused: the recorded ones and those of an earlier incarnation.
+    assert_eq!(
+        after["dropped"]["replayed"].as_u64().unwrap_or(0) - replayed0,
+        replays_sent,
+        "{} captured frames replayed",
+        captured.len()
     );
     for reason in [
         "malformed",
@@ -340,6 +467,10 @@ fn bad_arguments_and_bad_key_files_exit_2_with_one_clear_line() {
     let file = dir.join("a-file");
     std::fs::write(&file, "x").unwrap();
     let under_file = file.join("data");
+    // A data directory whose storage file cannot be read (here: it is a directory; as root,
+    // permissions would not stop the read).
+    let unreadable = dir.join("unreadable");
+    std::fs::create_dir_all(unreadable.join("bully-1.json")).unwrap();
     let l = endpoint(free_ports(1)[0]);
     let base = ["run", "--id", "1", "--listen", &l];
     let run = |extra: &[&str]| -> Vec<String> {
@@ -407,6 +538,10 @@ fn bad_arguments_and_bad_key_files_exit_2_with_one_clear_line() {
         // Data directories.
         (run(&["--data-dir", f]), "data directory"),
         (run(&["--data-dir", uf]), "data directory"),
+        (
+            run(&["--data-dir", unreadable.to_str().unwrap()]),
+            "cannot read",
+        ),
         (
             strings(&["cluster", "--nodes", "3", "--data-dir", uf]),
             "--data-dir",
@@ -509,4 +644,97 @@ fn with_a_key_joiners_are_learned_through_authenticated_messages() {
             "{id}: {drops:?}"
         );
     }
+}
+
+/// `n` consecutive free ports (the cluster launcher uses base-port..base-port+n).
+fn consecutive_free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_ports(1)[0] as u16;
+        if base > 65000 {
+            continue;
+        }
+        if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
+/// Kills the launcher (and so, through PR_SET_PDEATHSIG, its children) if the test fails.
+struct Launcher(std::process::Child);
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_cluster_launcher_gives_its_key_to_every_child() {
+    let dir = std::env::temp_dir().join(format!(
+        "bully-node-test-{}-keyed-launcher",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("cluster.key");
+    write_key(&key, KEY, 0o600);
+    let script = dir.join("script");
+    std::fs::write(&script, "at 20s quit\n").unwrap();
+    let base = consecutive_free_ports(3);
+    let ids: Vec<u64> = (0..3).map(|i| u64::from(base) + i).collect();
+    let log = std::fs::File::create(dir.join("launcher.log")).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["cluster", "--nodes", "3", "--base-port", &base.to_string()])
+        .args(["--heartbeat", "100ms", "--timeout", "1s", "--cluster-key"])
+        .arg(&key)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--script")
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let mut launcher = Launcher(cmd.spawn().unwrap());
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let st: std::collections::BTreeMap<u64, Option<Value>> = ids
+            .iter()
+            .map(|&id| {
+                let s = bully_node::status::query(&endpoint(id), Duration::from_millis(300)).ok();
+                (id, s)
+            })
+            .collect();
+        let keyed = st
+            .values()
+            .all(|s| s.as_ref().is_some_and(|s| s["auth"]["enabled"] == true));
+        if keyed && agreement_of(&st).is_some_and(|(c, _)| c == ids[2]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the keyed cluster did not settle: {st:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // `quit` on stdin: every child stops.
+    use std::io::Write;
+    launcher
+        .0
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"quit\n")
+        .unwrap();
+    let t0 = Instant::now();
+    while launcher.0.try_wait().unwrap().is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the launcher did not quit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = std::fs::read_to_string(dir.join("launcher.log")).unwrap();
+    assert!(!out.contains("UNAUTHENTICATED"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
