@@ -58,8 +58,29 @@ impl Lab {
         format!("tcp://{}:{PORT}", Lab::addr(id))
     }
 
+    /// Removes namespaces an earlier run left behind when it was killed before its `Drop` ran
+    /// (named `bully<PID>-...` after a process that no longer exists).
+    fn remove_leftovers() {
+        let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            let pid = name
+                .strip_prefix("bully")
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(p, _)| p.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = ip(&["netns", "del", name]);
+                }
+            }
+        }
+    }
+
     /// Builds hub + hosts, or says why it cannot.
     fn build() -> Result<Lab, String> {
+        Lab::remove_leftovers();
         let pid = std::process::id();
         let dir = std::env::temp_dir().join(format!("bully-node-test-{pid}-netns"));
         let _ = std::fs::remove_dir_all(&dir);
