@@ -1,6 +1,7 @@
 //! Faults across hosts: four "hosts", each a Linux network namespace with its own address on
 //! a bridge (veth pairs into a hub namespace), one authenticated node per host. The test kills
-//! a host's node, cuts a host off the bridge and heals it, and (where the kernel has
+//! a host's node, cuts a host off the bridge and heals it (first the coordinator, then a
+//! follower), and (where the kernel has
 //! `sch_netem`) adds loss and delay. Everything it creates is named after the test's PID and
 //! removed in `Drop`, also when the test fails. Where namespaces cannot be created (not root,
 //! no `ip`), the test prints why and passes without running.
@@ -368,7 +369,32 @@ fn hosts_in_namespaces_survive_kill_partition_and_heal() {
         assert_eq!(claims, vec![4], "exactly one coordinator after healing");
     }
 
-    // 4. Loss and delay (tc netem): the cluster still fails over and recovers, only slower.
+    // 4. Cut off a follower instead: alone, it elects itself (its own side's highest), while
+    //    the others keep 4. After healing: one coordinator, 4, above both epochs.
+    lab.link(2, false);
+    let lone = lab.wait("partition: host 2, alone, elects itself", settle, || {
+        lab.status(2)
+            .filter(|s| s["is_coordinator"] == true)
+            .and_then(|s| epoch_of(&s["epoch"]))
+    });
+    let (_, others) =
+        lab.wait_agreement("the other side keeps 4", &[1, 3, 4], settle, |c, _| c == 4);
+    assert!(lone > healed, "2 bid above every promise it had made");
+    eprintln!(
+        "netns: during the second partition two coordinators: 2 at {} and 4 at {}",
+        epoch_text(lone),
+        epoch_text(others)
+    );
+    lab.link(2, true);
+    let (_, healed2) = lab.wait_agreement(
+        "after healing, one coordinator: 4",
+        &all,
+        Duration::from_secs(60),
+        |c, e| c == 4 && e > lone && e > others,
+    );
+    eprintln!("netns: healed at epoch {}", epoch_text(healed2));
+
+    // 5. Loss and delay (tc netem): the cluster still fails over and recovers, only slower.
     match lab.netem(Some(&["delay", "20ms", "5ms", "loss", "2%"])) {
         Err(why) => eprintln!("skipped the netem part: tc netem is not available here ({why})"),
         Ok(()) => {
