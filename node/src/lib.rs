@@ -4,7 +4,6 @@
 //! handlers in `bully_model::protocol`, which the model checker verified. See `PROTOCOL.md` for
 //! the wire, and the top-level README (section "Running nodes") for running nodes and the failover bound.
 
-/// Frame authentication with `--cluster-key` (HMAC-SHA256, replay stamps).
 pub mod auth;
 pub mod cli;
 pub mod cluster;
