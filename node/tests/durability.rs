@@ -141,6 +141,9 @@ fn kill_9_at_random_moments_never_corrupts_or_rolls_back_the_epoch_file() {
         );
         assert_eq!(incarnation_on_disk(&net, victim), inc_after);
     }
+    // The kills did fall into elections (about a third of them do; none would be a test of
+    // something else).
+    assert!(kills_in_election > 0, "no kill fell into an election");
     // After all that, one coordinator, the highest, above every promise on disk.
     let ((c, e), _) = net.wait_agreement(
         "one coordinator after the kills",
