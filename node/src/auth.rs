@@ -11,7 +11,8 @@
 //! 4. the stamp: present (`bad_stamp`), addressed to this node (`wrong_receiver`);
 //! 5. freshness: a sender's incarnation only grows, and within an incarnation each sequence
 //!    number is accepted once (a 64-frame sliding window tolerates reordering across
-//!    reconnections) (`replayed`); the first frame of an incarnation this node has not heard
+//!    reconnections), and a frame that arrives out of order must have been sent within
+//!    [`MAX_REORDER_MS`] of the newest one, by the sender's own stamps (`replayed`); the first frame of an incarnation this node has not heard
 //!    must be stamped within [`MAX_SKEW_MS`] of this node's clock (`stale`), so that frames
 //!    captured long ago cannot be replayed to a receiver that restarted and forgot them.
 //!
