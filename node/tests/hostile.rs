@@ -748,3 +748,54 @@ fn the_cluster_launcher_gives_its_key_to_every_child() {
     assert!(!out.contains("UNAUTHENTICATED"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Mixed clusters do not half-work: a node without the key drops keyed frames (`framing`), a
+/// node with it drops keyless ones (`unauthenticated`); neither learns the other.
+#[test]
+fn keyed_and_keyless_nodes_do_not_mix() {
+    let mut net = Net::new("mixed", 2, H, T);
+    let key = net.dir.join("cluster.key");
+    write_key(&key, KEY, 0o600);
+    let (plain, keyed) = (net.ids[0], net.ids[1]);
+    // Each started alone (no --peer): each is its own coordinator.
+    let alone = |net: &Net, id: u64| -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "run".into(),
+            "--id".into(),
+            id.to_string(),
+            "--listen".into(),
+            endpoint(id),
+        ];
+        a.extend(net.timing_args());
+        a
+    };
+    let a = alone(&net, plain);
+    net.start_with(plain, a);
+    let mut a = alone(&net, keyed);
+    a.extend(["--cluster-key".into(), key.display().to_string()]);
+    net.start_with(keyed, a);
+    let ctx = zmq::Context::new();
+    let mut tx = Authenticator::new(ClusterKey::from_bytes(KEY).unwrap(), 1);
+    // What each would send the other (the sockets live until the frames are counted).
+    let (to_plain, to_keyed) = (dealer(&ctx, plain), dealer(&ctx, keyed));
+    to_plain
+        .send_multipart(tx.seal(&envelope(keyed, Msg::Election), plain, now_ms()), 0)
+        .unwrap();
+    to_keyed
+        .send(wire::encode(&envelope(plain, Msg::Election)), 0)
+        .unwrap();
+    net.wait_for("both frames to be dropped", SETTLE, || {
+        let p = net.status(plain)?;
+        let k = net.status(keyed)?;
+        (p["dropped"]["framing"] == 1 && k["dropped"]["unauthenticated"] == 1).then_some((p, k))
+    });
+    for (id, other) in [(plain, keyed), (keyed, plain)] {
+        let s = net.status(id).unwrap();
+        assert_eq!(
+            s["members"],
+            serde_json::json!([id]),
+            "{id} learned {other}"
+        );
+        assert_eq!(s["is_coordinator"], true);
+    }
+}
