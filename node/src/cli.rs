@@ -1,5 +1,6 @@
 //! Command line: `run`, `status`, `cluster`.
 
+use crate::auth::{self, Authenticator, ClusterKey};
 use crate::runtime::{NodeInfo, RunError, Runtime};
 use crate::status::{self, ClientError};
 use crate::steplog::StepLog;
@@ -135,6 +136,11 @@ pub struct RunArgs {
     /// With --wire exercise: the host where every peer's port is reached [default: 127.0.0.1].
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
+    /// Shared secret of the cluster (at least 16 bytes; the file must be accessible by its
+    /// owner only). Every protocol frame then carries an HMAC-SHA256 and a replay stamp, and
+    /// frames without a valid one are dropped. Without it the cluster is unauthenticated.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
     /// Testing only: run a deliberately broken protocol variant (a mutant of the model), so
     /// the conformance checker can be seen rejecting it.
     #[arg(long, value_enum, default_value_t = Variant::Correct, hide = true)]
@@ -363,6 +369,15 @@ fn discover_id(
 /// `bully-node run`.
 pub fn run(a: RunArgs) -> Result<(), Failure> {
     let setup = setup(&a).map_err(Failure::Usage)?;
+    if a.wire == Wire::Exercise && a.cluster_key.is_some() {
+        return Err(Failure::Usage(
+            "--cluster-key needs the native wire: the exercise's pickle dicts carry no MAC".into(),
+        ));
+    }
+    let key = match &a.cluster_key {
+        Some(path) => Some(ClusterKey::load(path).map_err(|e| Failure::Usage(e.to_string()))?),
+        None => None,
+    };
     init_logging(a.log_format);
 
     let store = match &a.data_dir {
@@ -377,7 +392,7 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     };
     let saved = match &store {
         Some(s) => s.load().map_err(|e| match e {
-            StoreError::Corrupt { .. } => Failure::Usage(e.to_string()),
+            StoreError::Corrupt { .. } | StoreError::Read { .. } => Failure::Usage(e.to_string()),
             other => Failure::Runtime(other.to_string()),
         })?,
         None => None,
@@ -408,6 +423,11 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     }
 
     if a.wire == Wire::Exercise {
+        warn!(
+            node = setup.id,
+            "UNAUTHENTICATED CLUSTER: the exercise wire has no authentication, so any process that can reach port {} can take part in elections under any ID",
+            setup.id
+        );
         let saved = saved.map(|s| s.storage);
         return crate::exercise::run(&a, &setup, store, saved, steplog, stop, wake_r);
     }
@@ -426,6 +446,25 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
             TransportError::Zmq(_) => Failure::Runtime(e.to_string()),
             _ => Failure::Usage(e.to_string()),
         })?;
+    match key {
+        None => warn!(
+            node = setup.id,
+            "UNAUTHENTICATED CLUSTER: no --cluster-key, so any process that can reach {} {}",
+            setup.listen,
+            "can take part in elections under any ID (and a high one wins); give every node the same --cluster-key FILE"
+        ),
+        Some(key) => {
+            let inc = auth::next_incarnation(a.data_dir.as_deref(), setup.id).map_err(|e| {
+                Failure::Usage(format!("--data-dir: cannot record the incarnation: {e}"))
+            })?;
+            info!(
+                node = setup.id,
+                incarnation = inc,
+                "frames are authenticated with the cluster key (HMAC-SHA256)"
+            );
+            transport = transport.with_auth(Authenticator::new(key, inc));
+        }
+    }
 
     let start = match setup.start.clone() {
         StartSpec::Full(ids) => Start::Full {

@@ -44,6 +44,10 @@ pub struct ClusterArgs {
     /// Also pass `--log-format json` to the nodes (their step logs go to node-<ID>.steps).
     #[arg(long)]
     pub step_logs: bool,
+    /// The cluster key file every node gets (`run --cluster-key`); checked before any node
+    /// starts.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
     /// Testing only: the protocol variant every node runs (see `run --variant`).
     #[arg(long, value_enum, default_value_t = bully_model::Variant::Correct, hide = true)]
     pub variant: bully_model::Variant,
@@ -179,6 +183,9 @@ impl Cluster {
             .arg(&self.dir);
         for p in ids.iter().filter(|&&p| p != id) {
             cmd.args(["--peer", &format!("{p}=tcp://127.0.0.1:{p}")]);
+        }
+        if let Some(key) = &self.args.cluster_key {
+            cmd.arg("--cluster-key").arg(key);
         }
         if self.args.variant != bully_model::Variant::Correct {
             let v = clap::ValueEnum::to_possible_value(&self.args.variant).expect("named");
@@ -528,6 +535,14 @@ pub fn main(args: ClusterArgs) -> Result<(), Failure> {
         }
     }
     ports_free(&ids).map_err(Failure::Usage)?;
+    let mut args = args;
+    if let Some(key) = &args.cluster_key {
+        crate::auth::ClusterKey::load(key).map_err(|e| Failure::Usage(e.to_string()))?;
+        // The children run in the launcher's directory, but say where the key is in full.
+        let abs = fs::canonicalize(key)
+            .map_err(|e| Failure::Usage(format!("--cluster-key {}: {e}", key.display())))?;
+        args.cluster_key = Some(abs);
+    }
     let (dir, temporary) = match &args.data_dir {
         Some(d) => (d.clone(), false),
         None => (
@@ -587,6 +602,11 @@ pub fn main(args: ClusterArgs) -> Result<(), Failure> {
         "failover bound after kill -9 of the coordinator: heartbeat + 2 x timeout + 4 one-way delays = {} + delays",
         fmt(h + 2 * t)
     ));
+    if cluster.args.cluster_key.is_none() {
+        cluster.say(
+            "UNAUTHENTICATED cluster: no --cluster-key, anyone who can reach the ports can take part",
+        );
+    }
     cluster.say("commands: kill ID | restart ID | pause ID | resume ID | status | quit");
     for &id in &ids {
         if let Err(e) = cluster.spawn(id) {

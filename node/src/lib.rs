@@ -4,6 +4,7 @@
 //! handlers in `bully_model::protocol`, which the model checker verified. See `PROTOCOL.md` for
 //! the wire, and the top-level README (section "Running nodes") for running nodes and the failover bound.
 
+pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod exercise;

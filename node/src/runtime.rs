@@ -377,6 +377,7 @@ impl<T: Transport> Runtime<T> {
             "timeouts": self.stats.timeouts,
             "dropped": tc.dropped,
             "dropped_total": dropped_total,
+            "auth": self.transport.auth_status(),
             "transport": {
                 "deferred": tc.deferred,
                 "frames_in": tc.frames_in,

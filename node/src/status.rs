@@ -195,6 +195,16 @@ pub fn render(s: &Value) -> String {
         text(get("dropped_total")),
         counts(&get("dropped"))
     );
+    let auth = get("auth");
+    let auth = match auth.get("enabled").and_then(Value::as_bool) {
+        Some(true) => format!(
+            "HMAC-SHA256 with the cluster key, incarnation {}",
+            text(auth.get("incarnation").cloned().unwrap_or(Value::Null))
+        ),
+        Some(false) => "none: UNAUTHENTICATED cluster".into(),
+        None => "-".into(),
+    };
+    let _ = writeln!(out, "auth         {auth}");
     let _ = writeln!(out, "uptime       {}", ms_text(&get("uptime_ms")));
     out
 }

@@ -39,6 +39,30 @@ pub struct Envelope {
     pub msg: Msg,
 }
 
+/// The authentication stamp of a protocol message (inside the MAC'd payload, as `"auth"`):
+/// who the frame is for, and where it stands in its sender's stream of frames. See
+/// [`crate::auth`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// The sender's incarnation: chosen at process start, larger than every earlier one.
+    pub inc: u64,
+    /// Per-incarnation sequence number of the frame, from 1, one counter for all receivers.
+    pub seq: u64,
+    /// The receiver's ID: a frame is valid only at the node it was sent to.
+    pub to: u64,
+    /// The sender's clock at sending (Unix ms); checked only when a receiver first hears an
+    /// incarnation.
+    pub ts: u64,
+}
+
+/// An envelope with its stamp, as an authenticated sender serialises it.
+#[derive(Serialize)]
+struct Stamped<'a> {
+    #[serde(flatten)]
+    env: &'a Envelope,
+    auth: &'a Stamp,
+}
+
 /// A decoded frame.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame {
@@ -73,6 +97,23 @@ pub enum DecodeError {
     UnknownRequest(String),
     #[error("bad message: {0}")]
     BadMessage(String),
+    #[error("protocol frame without a MAC (this cluster requires --cluster-key authentication)")]
+    Unauthenticated,
+    #[error("MAC does not verify (wrong key or altered frame)")]
+    BadMac,
+    #[error("authenticated frame without a valid \"auth\" stamp: {0}")]
+    BadStamp(String),
+    #[error("frame is addressed to {to}, not to this node")]
+    WrongReceiver { to: u64 },
+    #[error("replayed or out-of-date frame from {from}: {why}")]
+    Replayed { from: u64, why: &'static str },
+    #[error("first frame of incarnation {inc} of {from} is stamped {skew_ms} ms away from this node's clock (limit {limit_ms} ms)")]
+    Stale {
+        from: u64,
+        inc: u64,
+        skew_ms: u64,
+        limit_ms: u64,
+    },
 }
 
 impl DecodeError {
@@ -88,6 +129,12 @@ impl DecodeError {
             DecodeError::InvalidEndpoint(_) => "invalid_endpoint",
             DecodeError::UnknownRequest(_) => "unknown_request",
             DecodeError::BadMessage(_) => "bad_message",
+            DecodeError::Unauthenticated => "unauthenticated",
+            DecodeError::BadMac => "bad_mac",
+            DecodeError::BadStamp(_) => "bad_stamp",
+            DecodeError::WrongReceiver { .. } => "wrong_receiver",
+            DecodeError::Replayed { .. } => "replayed",
+            DecodeError::Stale { .. } => "stale",
         }
     }
 }
@@ -105,7 +152,18 @@ fn clip(s: impl std::fmt::Display) -> String {
 }
 
 /// Decodes one payload. `me` is this node's ID (a frame claiming to come from it is rejected).
+/// The `"auth"` stamp, if any, is ignored (see [`decode_stamped`]).
 pub fn decode(payload: &[u8], me: u64, max_frame: usize) -> Result<Frame, DecodeError> {
+    decode_stamped(payload, me, max_frame).map(|(f, _)| f)
+}
+
+/// Like [`decode`], and also returns the `"auth"` stamp of a protocol message: `None` without
+/// one, `Some(Err(why))` when it is malformed.
+pub fn decode_stamped(
+    payload: &[u8],
+    me: u64,
+    max_frame: usize,
+) -> Result<(Frame, Option<Result<Stamp, String>>), DecodeError> {
     if payload.len() > max_frame {
         return Err(DecodeError::Oversized {
             size: payload.len(),
@@ -124,9 +182,12 @@ pub fn decode(payload: &[u8], me: u64, max_frame: usize) -> Result<Frame, Decode
     }
     if let Some(request) = obj.get("request") {
         return match request.as_str() {
-            Some("status") => Ok(Frame::Status {
-                nonce: obj.get("nonce").and_then(Value::as_u64),
-            }),
+            Some("status") => Ok((
+                Frame::Status {
+                    nonce: obj.get("nonce").and_then(Value::as_u64),
+                },
+                None,
+            )),
             _ => Err(DecodeError::UnknownRequest(clip(request))),
         };
     }
@@ -160,18 +221,29 @@ pub fn decode(payload: &[u8], me: u64, max_frame: usize) -> Result<Frame, Decode
         .remove("msg")
         .ok_or_else(|| DecodeError::BadMessage("missing field \"msg\"".into()))?;
     let msg: Msg = serde_json::from_value(msg).map_err(|e| DecodeError::BadMessage(clip(e)))?;
-    Ok(Frame::Peer(Envelope {
-        v: VERSION,
-        from,
-        from_endpoint,
-        peers,
-        msg,
-    }))
+    let stamp = obj
+        .remove("auth")
+        .map(|a| serde_json::from_value::<Stamp>(a).map_err(clip));
+    Ok((
+        Frame::Peer(Envelope {
+            v: VERSION,
+            from,
+            from_endpoint,
+            peers,
+            msg,
+        }),
+        stamp,
+    ))
 }
 
 /// Encodes a protocol envelope.
 pub fn encode(env: &Envelope) -> Vec<u8> {
     serde_json::to_vec(env).expect("an envelope always serialises")
+}
+
+/// Encodes a protocol envelope with its authentication stamp (the payload that gets a MAC).
+pub fn encode_stamped(env: &Envelope, stamp: &Stamp) -> Vec<u8> {
+    serde_json::to_vec(&Stamped { env, auth: stamp }).expect("an envelope always serialises")
 }
 
 /// The status request frame.

@@ -486,6 +486,17 @@ fn exercise_wire_arguments_are_checked() {
             vec!["run", "--wire", "carrier-pigeon", &port],
             "carrier-pigeon",
         ),
+        (
+            vec![
+                "run",
+                "--wire",
+                "exercise",
+                &port,
+                "--cluster-key",
+                "/nonexistent",
+            ],
+            "--cluster-key",
+        ),
     ] {
         let (code, err) = run_cli(&args);
         assert_eq!(code, 2, "{args:?}: {err}");

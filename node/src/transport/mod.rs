@@ -77,4 +77,8 @@ pub trait Transport {
     fn observe(&mut self, _state: &State) {}
     /// Gives queued messages up to `grace` to leave; called once before the process exits.
     fn close(&mut self, grace: Duration);
+    /// The state of frame authentication, for `status` (`null`: none).
+    fn auth_status(&self) -> Value {
+        Value::Null
+    }
 }

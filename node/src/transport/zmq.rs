@@ -19,6 +19,9 @@
 //!   dropping it would lose a reply between two live processes (a HALT_ACK to a restarted
 //!   candidate, which would then presume us down).
 //! * One thread owns every socket and waits on all of them with `zmq::poll`.
+//! * With a cluster key ([`crate::auth`]) a protocol message is two frames, the stamped
+//!   envelope and its MAC; frames that fail the checks are dropped before anything in them is
+//!   used (address book included). Without a key a second frame is a `framing` error.
 //!
 //! The address book (ID → endpoint) is transport data: it comes from the command line, from
 //! the `from_endpoint` of every envelope (authoritative: the sender says where it is), and from
@@ -27,6 +30,8 @@
 //! members it hears about can be reached.
 
 use super::{worth_logging, Inbound, ReplyTo, Transport, TransportCounters};
+use crate::auth::Authenticator;
+use crate::runtime::unix_ms;
 use crate::wire::{self, Envelope, Frame};
 use bully_model::Msg;
 use serde_json::Value;
@@ -78,8 +83,8 @@ struct Link {
     /// A frame has left on this DEALER: the peer was up (with `IMMEDIATE`, a send succeeds
     /// only on a completed connection).
     connected: bool,
-    /// Frames waiting for the connection, with the instant they expire.
-    pending: VecDeque<(Instant, Vec<u8>)>,
+    /// Messages (one or two frames) waiting for the connection, with the instant they expire.
+    pending: VecDeque<(Instant, Vec<Vec<u8>>)>,
     /// When a frame from this peer last arrived: a peer we just heard from is up, so a send
     /// that cannot leave yet is waiting for our DEALER to reconnect to its new incarnation,
     /// not sent toward a dead process.
@@ -97,6 +102,8 @@ pub struct ZmqTransport {
     counters: TransportCounters,
     /// Read end of a self-pipe that signal handlers write to: wakes `wait` at once.
     wake: Option<UnixStream>,
+    /// Frame authentication, with `--cluster-key`.
+    auth: Option<Authenticator>,
 }
 
 impl ZmqTransport {
@@ -137,12 +144,19 @@ impl ZmqTransport {
             book_changed: false,
             counters: TransportCounters::default(),
             wake,
+            auth: None,
         };
         for (id, e) in book {
             t.learn(id, e, true);
         }
         t.book_changed = false;
         Ok(t)
+    }
+
+    /// Authenticates every frame from now on (see [`crate::auth`]).
+    pub fn with_auth(mut self, auth: Authenticator) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// Where `id` lives, from configuration (replaces what was known).
@@ -230,11 +244,11 @@ impl ZmqTransport {
         let Some(link) = self.links.get_mut(&id) else {
             return;
         };
-        while let Some((_, frame)) = link.pending.front() {
-            match link.socket.send(&frame[..], ::zmq::DONTWAIT) {
+        while let Some((_, parts)) = link.pending.front() {
+            match send_parts(&link.socket, parts) {
                 Ok(()) => {
                     self.counters.frames_out += 1;
-                    self.counters.bytes_out += frame.len() as u64;
+                    self.counters.bytes_out += parts.iter().map(|p| p.len() as u64).sum::<u64>();
                     link.connected = true;
                     link.pending.pop_front();
                 }
@@ -269,16 +283,30 @@ impl ZmqTransport {
     fn on_frames(&mut self, mut frames: Vec<Vec<u8>>, inbound: &mut Vec<Inbound>) {
         self.counters.frames_in += 1;
         self.counters.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
-        // ROUTER frames: [routing id, payload] from a DEALER, [routing id, "", payload] from REQ.
-        let req = frames.len() == 3 && frames[1].is_empty();
-        if frames.len() != 2 && !req {
+        // ROUTER frames: [routing id, payload] from a DEALER, [routing id, "", payload] from REQ;
+        // with a cluster key the payload may be followed by its MAC.
+        let req = frames.len() >= 3 && frames[1].is_empty();
+        let body = frames.len().saturating_sub(if req { 2 } else { 1 });
+        let max_body = if self.auth.is_some() { 2 } else { 1 };
+        if body == 0 || body > max_body {
             let n = frames.len().saturating_sub(1);
             self.count_drop("framing", || wire::DecodeError::Framing(n).to_string());
             return;
         }
+        let mac = if body == 2 { frames.pop() } else { None };
         let payload = frames.pop().expect("checked length");
         let route = ReplyTo(frames);
-        match wire::decode(&payload, self.me, self.opts.max_frame) {
+        let decoded = match &mut self.auth {
+            Some(a) => a.open(
+                &payload,
+                mac.as_deref(),
+                self.me,
+                self.opts.max_frame,
+                unix_ms(),
+            ),
+            None => wire::decode(&payload, self.me, self.opts.max_frame),
+        };
+        match decoded {
             Err(e) => {
                 self.count_drop(e.reason(), || e.to_string());
                 if req {
@@ -322,6 +350,11 @@ impl ZmqTransport {
     }
 }
 
+/// Sends one message (one or more frames) without blocking; all frames or none leave.
+fn send_parts(socket: &::zmq::Socket, parts: &[Vec<u8>]) -> Result<(), ::zmq::Error> {
+    socket.send_multipart(parts.iter().map(|p| &p[..]), ::zmq::DONTWAIT)
+}
+
 impl Transport for ZmqTransport {
     fn send(&mut self, to: Id, msg: &Msg) {
         let to = wire::num(to);
@@ -336,9 +369,12 @@ impl Transport for ZmqTransport {
             peers: self.book.clone(),
             msg: msg.clone(),
         };
-        let frame = wire::encode(&env);
-        if frame.len() > self.opts.max_frame {
-            let len = frame.len();
+        let parts = match &mut self.auth {
+            Some(a) => a.seal(&env, to, unix_ms()),
+            None => vec![wire::encode(&env)],
+        };
+        if parts[0].len() > self.opts.max_frame {
+            let len = parts[0].len();
             self.count_drop("oversized_out", || {
                 format!("{} to {to} is {len} bytes", msg.kind())
             });
@@ -352,11 +388,11 @@ impl Transport for ZmqTransport {
             return;
         };
         if link.pending.is_empty() {
-            match link.socket.send(&frame[..], ::zmq::DONTWAIT) {
+            match send_parts(&link.socket, &parts) {
                 Ok(()) => {
                     link.connected = true;
                     self.counters.frames_out += 1;
-                    self.counters.bytes_out += frame.len() as u64;
+                    self.counters.bytes_out += parts.iter().map(|p| p.len() as u64).sum::<u64>();
                     return;
                 }
                 Err(::zmq::Error::EAGAIN)
@@ -386,7 +422,7 @@ impl Transport for ZmqTransport {
         } else {
             false
         };
-        link.pending.push_back((Instant::now() + ttl, frame));
+        link.pending.push_back((Instant::now() + ttl, parts));
         self.counters.deferred += 1;
         if overflow {
             self.count_drop("queue_full", || format!("queue toward {to} is full"));
@@ -470,6 +506,19 @@ impl Transport for ZmqTransport {
 
     fn counters(&self) -> &TransportCounters {
         &self.counters
+    }
+
+    fn auth_status(&self) -> Value {
+        match &self.auth {
+            None => serde_json::json!({"enabled": false}),
+            Some(a) => serde_json::json!({
+                "enabled": true,
+                "mac": "hmac-sha256",
+                "incarnation": a.incarnation(),
+                "sent_seq": a.sent_seq(),
+                "senders_tracked": a.senders(),
+            }),
+        }
     }
 
     fn close(&mut self, grace: Duration) {
