@@ -322,7 +322,7 @@ pub fn num(id: Id) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bully_model::{Epoch, Members};
 
@@ -336,14 +336,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trip_every_kind() {
+    /// One message of every kind (and both forms of a heartbeat reply), for codec tests.
+    pub(crate) fn every_kind_of_message() -> Vec<Msg> {
         let e = Epoch {
             round: 3,
             leader: id(5005),
         };
         let m = Members::new([id(5001), id(5005)]);
-        for msg in [
+        vec![
             Msg::Election,
             Msg::Answer { members: m.clone() },
             Msg::Halt { epoch: e },
@@ -362,8 +362,18 @@ mod tests {
                 promised: e,
                 members: m.clone(),
             },
+            Msg::HeartbeatAck {
+                coordinator: None,
+                promised: Epoch::none(),
+                members: m,
+            },
             Msg::Resign { epoch: e },
-        ] {
+        ]
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        for msg in every_kind_of_message() {
             let bytes = encode(&env(msg.clone()));
             assert_eq!(
                 decode(&bytes, 1, DEFAULT_MAX_FRAME),

@@ -489,20 +489,6 @@ fn bad_arguments_exit_2_with_one_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `n` consecutive free ports (the cluster launcher uses base-port..base-port+n).
-fn consecutive_free_ports(n: u16) -> u16 {
-    for _ in 0..100 {
-        let base = free_ports(1)[0] as u16;
-        if base > 65000 {
-            continue;
-        }
-        if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports");
-}
-
 #[test]
 fn cluster_command_runs_a_script_and_leaves_no_process_behind() {
     let dir = std::env::temp_dir().join(format!("bully-node-test-{}-launcher", std::process::id()));

@@ -656,20 +656,6 @@ fn with_a_key_joiners_are_learned_through_authenticated_messages() {
     }
 }
 
-/// `n` consecutive free ports (the cluster launcher uses base-port..base-port+n).
-fn consecutive_free_ports(n: u16) -> u16 {
-    for _ in 0..100 {
-        let base = free_ports(1)[0] as u16;
-        if base > 65000 {
-            continue;
-        }
-        if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports");
-}
-
 /// Kills the launcher (and so, through PR_SET_PDEATHSIG, its children) if the test fails.
 struct Launcher(std::process::Child);
 impl Drop for Launcher {

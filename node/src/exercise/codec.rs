@@ -398,46 +398,10 @@ pub fn encode(f: &Frame) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bully_model::{Epoch, Members};
-    use stateright::actor::Id;
-
-    fn id(n: usize) -> Id {
-        Id::from(n)
-    }
 
     #[test]
     fn every_model_message_round_trips_in_the_extension() {
-        let e = Epoch {
-            round: 3,
-            leader: id(5005),
-        };
-        let m = Members::new([id(5001), id(5005)]);
-        for msg in [
-            Msg::Election,
-            Msg::Answer { members: m.clone() },
-            Msg::Halt { epoch: e },
-            Msg::HaltAck {
-                epoch: e,
-                members: m.clone(),
-            },
-            Msg::HaltNack { promised: e },
-            Msg::Coordinator {
-                epoch: e,
-                members: m.clone(),
-            },
-            Msg::Heartbeat,
-            Msg::HeartbeatAck {
-                coordinator: Some(e),
-                promised: e,
-                members: m.clone(),
-            },
-            Msg::HeartbeatAck {
-                coordinator: None,
-                promised: Epoch::none(),
-                members: m.clone(),
-            },
-            Msg::Resign { epoch: e },
-        ] {
+        for msg in crate::wire::tests::every_kind_of_message() {
             let f = Frame {
                 kind: Kind::Heartbeat,
                 sender: Some(5003),

@@ -27,6 +27,20 @@ pub fn free_ports(n: usize) -> Vec<u64> {
     ports
 }
 
+/// `n` consecutive free ports (the cluster launcher uses base-port..base-port+n).
+pub fn consecutive_free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_ports(1)[0] as u16;
+        if base > 65000 {
+            continue;
+        }
+        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
 pub fn endpoint(id: u64) -> String {
     format!("tcp://127.0.0.1:{id}")
 }
