@@ -285,7 +285,13 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         out,
         "{}",
-        if r.ok() {
+        if r.ok()
+            && r.properties
+                .iter()
+                .any(|p| p.verdict == Verdict::NotChecked)
+        {
+            "OK: every checked property holds (see \"not checked\" above)."
+        } else if r.ok() {
             "OK: every property holds."
         } else {
             "FAILED: see above."

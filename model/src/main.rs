@@ -34,6 +34,10 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Skip the liveness pass (it keeps the whole state graph in memory; for sizes where
+        /// only the safety search fits). The report then says liveness was not checked.
+        #[arg(long)]
+        no_liveness: bool,
     },
     /// Serve stateright's web Explorer on the model.
     Explore {
@@ -101,11 +105,13 @@ fn main() -> ExitCode {
             strategy,
             threads,
             json,
+            no_liveness,
         } => {
             let cfg = model.config();
             let mut opts = Options {
                 strategy,
                 progress_every: Some(Duration::from_secs(5)),
+                liveness: !no_liveness,
                 ..Options::default()
             };
             if let Some(t) = threads {
