@@ -122,6 +122,14 @@ fn check_exits_1_on_a_violation_and_0_when_all_hold() {
     ]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON report");
     assert!(v["unique_states"].as_u64().unwrap() > 0);
+    // Without the liveness pass the run still passes, but says liveness was not checked.
+    let partial = run(&["check", "-n", "2", "--strategy", "dfs", "--no-liveness"]);
+    assert_eq!(partial.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&partial.stdout);
+    assert!(
+        text.contains("not checked in this run") && text.contains("every checked property"),
+        "{text}"
+    );
 }
 
 #[test]
