@@ -274,6 +274,32 @@ impl State {
             _ => None,
         }
     }
+    /// The epoch to credit a COORDINATOR announcement from `leader` that carries none (a peer
+    /// speaking the textbook protocol, e.g. the course exercise's Python nodes): the epoch this
+    /// process already follows if `leader` is the one it follows, otherwise one round above
+    /// everything it promised. So the handler treats a new announcement as new (it follows a
+    /// higher leader and takes over from a lower one, as Bully does) and epochs keep growing.
+    /// Such an epoch fences nothing: it is made up by the receiver.
+    pub fn unfenced_coordinator_epoch(state: Option<&State>, leader: Id) -> Epoch {
+        match state {
+            Some(s) => match s.role {
+                Role::Follower { epoch } if epoch.leader == leader && epoch >= s.promised => epoch,
+                _ => Epoch {
+                    round: s.promised.round.saturating_add(1),
+                    leader,
+                },
+            },
+            None => Epoch { round: 1, leader },
+        }
+    }
+    /// The term a heartbeat reply without an epoch confirms: an answered heartbeat means "the
+    /// coordinator is alive", so if this process follows `peer`, that term; otherwise none.
+    pub fn unfenced_ack_term(state: Option<&State>, peer: Id) -> Option<Epoch> {
+        state.and_then(|s| match s.role {
+            Role::Follower { epoch } if epoch.leader == peer => Some(epoch),
+            _ => None,
+        })
+    }
     /// Whether this process has heard from the group (a joiner has not, yet).
     pub fn joined(&self) -> bool {
         !matches!(self.role, Role::Joining { .. })

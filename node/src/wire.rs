@@ -140,7 +140,7 @@ impl DecodeError {
 }
 
 /// Shortens untrusted text for error messages and logs.
-fn clip(s: impl std::fmt::Display) -> String {
+pub(crate) fn clip(s: impl std::fmt::Display) -> String {
     let s = s.to_string();
     if s.chars().count() <= 80 {
         s

@@ -20,7 +20,7 @@
 
 use super::codec::{Ext, Frame, Kind};
 use crate::wire;
-use bully_model::{Epoch, Members, Msg, Role, State};
+use bully_model::{Epoch, Members, Msg, State};
 
 /// The request type that carries `msg`: the exercise type with the same meaning, or
 /// `heartbeat` (harmless to a plain peer: it acks) for the messages the exercise lacks.
@@ -81,25 +81,6 @@ fn ids(m: &Members) -> Vec<u64> {
     m.iter().map(wire::num).collect()
 }
 
-/// The epoch given to a plain peer's `election_won` (Python nodes have no epochs): the epoch
-/// this node already follows if it follows that winner, otherwise one round above everything
-/// this node promised, led by the winner. So the model's handler treats the announcement as
-/// new (it follows a higher winner, and takes over from a lower one, as Bully does), and
-/// epochs keep growing.
-pub fn plain_epoch(state: Option<&State>, winner: u64) -> Epoch {
-    let leader = wire::id(winner);
-    match state {
-        Some(s) => match s.role {
-            Role::Follower { epoch } if epoch.leader == leader && epoch >= s.promised => epoch,
-            _ => Epoch {
-                round: s.promised.round.saturating_add(1),
-                leader,
-            },
-        },
-        None => Epoch { round: 1, leader },
-    }
-}
-
 /// What a request means to the model, with its sender.
 pub fn request_msg(frame: &Frame, state: Option<&State>) -> Option<(u64, Msg)> {
     let sender = frame.sender?;
@@ -110,7 +91,8 @@ pub fn request_msg(frame: &Frame, state: Option<&State>) -> Option<(u64, Msg)> {
         Kind::Election => Msg::Election,
         Kind::Heartbeat => Msg::Heartbeat,
         Kind::ElectionWon => Msg::Coordinator {
-            epoch: plain_epoch(state, sender),
+            // Python nodes have no epochs: the model says what such an announcement is worth.
+            epoch: State::unfenced_coordinator_epoch(state, wire::id(sender)),
             members: Members::new([wire::id(sender)]),
         },
         Kind::ElectionOk | Kind::Ack => return None,
@@ -150,15 +132,12 @@ pub fn reply_msg(
     })
 }
 
-/// A plain peer's `ack` as the model's `HeartbeatAck`. In the exercise an answered heartbeat
-/// means "the coordinator is alive", so if this node follows `peer`, the ack confirms that
-/// term; otherwise it names no coordinator and no promise (a joiner only needs the members).
+/// A plain peer's `ack` as the model's `HeartbeatAck`: the term it confirms is the model's
+/// rule ([`State::unfenced_ack_term`]); with none it names no coordinator and no promise (a
+/// joiner only needs the members).
 pub fn plain_ack(peer: u64, processes: &[u64], state: Option<&State>) -> Msg {
     let leader = wire::id(peer);
-    let followed = state.and_then(|s| match s.role {
-        Role::Follower { epoch } if epoch.leader == leader => Some(epoch),
-        _ => None,
-    });
+    let followed = State::unfenced_ack_term(state, leader);
     let mut members: Members = processes.iter().map(|&p| wire::id(p)).collect();
     members.insert(leader);
     Msg::HeartbeatAck {
@@ -171,6 +150,7 @@ pub fn plain_ack(peer: u64, processes: &[u64], state: Option<&State>) -> Msg {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bully_model::Role;
 
     fn m(ids: &[u64]) -> Members {
         ids.iter().map(|&i| wire::id(i)).collect()

@@ -23,6 +23,7 @@
 //!
 //! Frames are encoded with pickle protocol 3, which every Python 3 `pickle.loads` reads.
 
+use crate::wire::clip;
 use bully_model::Msg;
 use serde_pickle::{DeOptions, HashableValue, SerOptions, Value};
 use std::collections::BTreeMap;
@@ -154,17 +155,6 @@ impl DecodeError {
             DecodeError::MissingField(_) | DecodeError::BadField(..) => "bad_field",
             DecodeError::BadExtension(_) => "bad_extension",
         }
-    }
-}
-
-fn clip(s: impl std::fmt::Display) -> String {
-    let s = s.to_string();
-    if s.chars().count() <= 80 {
-        s
-    } else {
-        let mut t: String = s.chars().take(77).collect();
-        t.push_str("...");
-        t
     }
 }
 
