@@ -83,6 +83,10 @@ struct ModelArgs {
     /// A deliberately broken protocol variant (to see the checker reject it).
     #[arg(long, value_enum, default_value_t = Variant::Correct)]
     variant: Variant,
+    /// Keep messages their receiver ignores forever in flight (the full, unreduced graph; the
+    /// verdicts are the same, only the state count differs).
+    #[arg(long)]
+    no_reduction: bool,
 }
 
 impl ModelArgs {
@@ -94,6 +98,7 @@ impl ModelArgs {
             .timing(self.timing)
             .start(self.start)
             .variant(self.variant)
+            .reduction(!self.no_reduction)
     }
 }
 

@@ -74,6 +74,14 @@ pub struct Config {
     /// `max_in_flight` messages are in flight. Sync + reliable is finite without it.
     pub max_round: u32,
     pub max_in_flight: usize,
+    /// Discard dead messages at once (the dead-message reduction, see [`BullySystem`]). On by
+    /// default; off only to measure or cross-check it.
+    #[serde(default = "yes")]
+    pub reduction: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Config {
@@ -88,6 +96,7 @@ impl Config {
             variant: Variant::Correct,
             max_round: processes as u32 + 3,
             max_in_flight: 2 * processes * processes,
+            reduction: true,
         }
     }
     pub fn crashes(mut self, k: u8) -> Self {
@@ -112,6 +121,10 @@ impl Config {
     }
     pub fn variant(mut self, v: Variant) -> Self {
         self.variant = v;
+        self
+    }
+    pub fn reduction(mut self, on: bool) -> Self {
+        self.reduction = on;
         self
     }
     /// Whether the run needs the `max_round`/`max_in_flight` bound to be finite (a mutant may
@@ -154,6 +167,9 @@ impl fmt::Display for Config {
         )?;
         if self.variant != Variant::Correct {
             write!(f, ", mutant {:?}", self.variant)?;
+        }
+        if !self.reduction {
+            write!(f, ", no dead-message reduction")?;
         }
         if self.is_bounded() {
             write!(
@@ -198,6 +214,15 @@ pub struct Ghost {
 }
 
 /// The checked system, a `stateright::Model`.
+///
+/// **Dead-message reduction.** After every step, messages their receiver ignores forever
+/// ([`Bully::ignores_forever`]) are discarded, as if delivered at once. This is exact, not an
+/// approximation: delivering a dead message changes nothing but the network, and a message in
+/// flight only ever *blocks* a synchronous timeout (see [`BullySystem::timer_enabled`]), so
+/// every state `s` reaches its reduced form `s − dead` by no-op deliveries, and `s − dead` can
+/// do everything `s` can. The two graphs are stuttering-equivalent for every property here
+/// (none reads the network), liveness included. `model/tests/reduction.rs` compares both
+/// graphs state by state.
 pub struct BullySystem {
     pub cfg: Config,
     inner: ActorModel<Bully, Config, Ghost>,
@@ -293,6 +318,22 @@ impl BullySystem {
         match &mut s.network {
             Network::UnorderedNonDuplicating(m) => m.retain(|e, _| !crashed[usize::from(e.dst)]),
             Network::UnorderedDuplicating(set, _) => set.retain(|e| !crashed[usize::from(e.dst)]),
+            Network::Ordered(_) => unreachable!("ordered networks are not offered"),
+        }
+    }
+
+    /// The dead-message reduction (see [`BullySystem`]).
+    fn discard_dead(&self, s: &mut SysState) {
+        let actors = &self.inner.actors;
+        let states = &s.actor_states;
+        let crashed = &s.crashed;
+        let dead = |e: &Envelope<Msg>| {
+            let i = usize::from(e.dst);
+            !crashed[i] && actors[i].ignores_forever(e.dst, &states[i], e.src, &e.msg)
+        };
+        match &mut s.network {
+            Network::UnorderedNonDuplicating(m) => m.retain(|e, _| !dead(e)),
+            Network::UnorderedDuplicating(set, _) => set.retain(|e| !dead(e)),
             Network::Ordered(_) => unreachable!("ordered networks are not offered"),
         }
     }
@@ -413,6 +454,9 @@ impl Model for BullySystem {
             _ => {}
         }
         Self::purge_to_crashed(&mut next);
+        if self.cfg.reduction {
+            self.discard_dead(&mut next);
+        }
         Some(next)
     }
 
