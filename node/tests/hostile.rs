@@ -275,42 +275,60 @@ fn flood_drops(status: &Value) -> u64 {
 
 #[test]
 fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was() {
-    let mut net = Net::new("flood", 3, H, T);
-    let key = net.dir.join("cluster.key");
-    write_key(&key, KEY, 0o600);
-    let ids = net.ids.clone();
-    let (member, top) = (ids[0], ids[2]);
-    // A wiretap between the lowest member and the highest: the lowest starts first and asks the
-    // highest for an election through the tap, until the highest's own frames tell it the real
-    // endpoint. Those are real captured frames, MAC'd with the right key.
-    let tap_port = free_ports(4)
-        .into_iter()
-        .find(|p| !ids.contains(p))
-        .unwrap();
-    let tap = Tap::start(tap_port, top);
-    for &id in &ids {
-        let mut a = net.full_args(id);
-        if id == member {
-            let real = format!("{top}={}", endpoint(top));
-            let i = a.iter().position(|x| *x == real).unwrap();
-            a[i] = format!("{top}={}", endpoint(tap_port));
+    // The recording needs the lowest member's first ELECTION to go through the tap; under
+    // heavy load its connection to the tap may not be up yet when it sends (the node drops
+    // frames toward a peer it cannot reach), and it then learns the real endpoint first. So a
+    // cluster whose tap recorded nothing is started again, with fresh ports (3 tries).
+    let mut attempt = 0;
+    let (net, tap, member, top, agreed) = loop {
+        attempt += 1;
+        let mut net = Net::new("flood", 3, H, T);
+        let key = net.dir.join("cluster.key");
+        write_key(&key, KEY, 0o600);
+        let ids = net.ids.clone();
+        let (member, top) = (ids[0], ids[2]);
+        // A wiretap between the lowest member and the highest: the lowest starts first and
+        // asks the highest for an election through the tap, until the highest's own frames
+        // tell it the real endpoint. Those are real captured frames, MAC'd with the right key.
+        let tap_port = free_ports(4)
+            .into_iter()
+            .find(|p| !ids.contains(p))
+            .unwrap();
+        let tap = Tap::start(tap_port, top);
+        for &id in &ids {
+            let mut a = net.full_args(id);
+            if id == member {
+                let real = format!("{top}={}", endpoint(top));
+                let i = a.iter().position(|x| *x == real).unwrap();
+                a[i] = format!("{top}={}", endpoint(tap_port));
+            }
+            a.extend(["--cluster-key".into(), key.display().to_string()]);
+            net.start_with(id, a);
         }
-        a.extend(["--cluster-key".into(), key.display().to_string()]);
-        net.start_with(id, a);
-    }
-    let (agreed, _) = net.wait_agreement("the initial election", &ids, SETTLE, |c, _| c == top);
-    // The tap passes what it records on: wait until the highest has taken in the lowest's
-    // ELECTION (its step log says so) before the tap goes, so the recording is a replay.
-    net.wait_for("the recorded frame to arrive", SETTLE, || {
-        net.step_lines(top)
-            .iter()
-            .any(|st| {
+        let (agreed, _) = net.wait_agreement("the initial election", &ids, SETTLE, |c, _| c == top);
+        // The tap passes what it records on: wait until the highest has taken in the lowest's
+        // ELECTION (its step log says so) before the tap goes, so the recording is a replay.
+        let recorded = || {
+            net.step_lines(top).iter().any(|st| {
                 st["event"]["kind"] == "msg"
                     && st["event"]["src"] == member
                     && st["event"]["msg"]["type"] == "election"
             })
-            .then_some(())
-    });
+        };
+        let t0 = std::time::Instant::now();
+        while !recorded() && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if recorded() {
+            break (net, tap, member, top, agreed);
+        }
+        assert!(
+            attempt < 3,
+            "[flood] in 3 clusters the tap never passed the lowest member's ELECTION on"
+        );
+        eprintln!("[flood] attempt {attempt}: the ELECTION did not go through the tap; again");
+    };
+    let ids = net.ids.clone();
     let captured = tap.captured();
     assert!(!captured.is_empty(), "the tap saw no frame");
     drop(tap);
