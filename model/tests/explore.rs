@@ -133,6 +133,43 @@ fn check_exits_1_on_a_violation_and_0_when_all_hold() {
 }
 
 #[test]
+fn check_without_the_reduction_explores_more_states_with_the_same_verdicts() {
+    let report = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "-n",
+            "2",
+            "--crashes",
+            "2",
+            "--recoveries",
+            "2",
+            "--json",
+        ];
+        args.extend(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_bully-model"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON report")
+    };
+    let (reduced, full) = (report(&[]), report(&["--no-reduction"]));
+    let states = |v: &serde_json::Value| v["unique_states"].as_u64().unwrap();
+    assert!(states(&reduced) < states(&full), "{reduced} {full}");
+    // Same properties, same verdicts (the example paths of `sometimes` may differ).
+    let verdicts = |v: &serde_json::Value| -> Vec<(String, String)> {
+        v["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].to_string(), p["verdict"].to_string()))
+            .collect()
+    };
+    assert_eq!(verdicts(&reduced), verdicts(&full));
+    assert_eq!(verdicts(&reduced).len(), 8);
+}
+
+#[test]
 fn simulate_finishes_and_finds_a_mutant() {
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_bully-model"))
