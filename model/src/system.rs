@@ -310,30 +310,24 @@ impl BullySystem {
             || coordinator.members.iter().any(|m| !me.members.contains(m))
     }
 
-    fn purge_to_crashed(s: &mut SysState) {
-        if !s.crashed.iter().any(|&c| c) {
+    /// Drops, in one pass over the network, what can never be delivered: messages to crashed
+    /// processes (lost, see the module docs) and, with the reduction on, dead messages (see
+    /// [`BullySystem`]).
+    fn discard_undeliverable(&self, s: &mut SysState) {
+        let reduce = self.cfg.reduction;
+        if !reduce && !s.crashed.iter().any(|&c| c) {
             return;
         }
-        let crashed = s.crashed.clone();
-        match &mut s.network {
-            Network::UnorderedNonDuplicating(m) => m.retain(|e, _| !crashed[usize::from(e.dst)]),
-            Network::UnorderedDuplicating(set, _) => set.retain(|e| !crashed[usize::from(e.dst)]),
-            Network::Ordered(_) => unreachable!("ordered networks are not offered"),
-        }
-    }
-
-    /// The dead-message reduction (see [`BullySystem`]).
-    fn discard_dead(&self, s: &mut SysState) {
         let actors = &self.inner.actors;
         let states = &s.actor_states;
         let crashed = &s.crashed;
-        let dead = |e: &Envelope<Msg>| {
+        let undeliverable = |e: &Envelope<Msg>| {
             let i = usize::from(e.dst);
-            !crashed[i] && actors[i].ignores_forever(e.dst, &states[i], e.src, &e.msg)
+            crashed[i] || (reduce && actors[i].ignores_forever(e.dst, &states[i], e.src, &e.msg))
         };
         match &mut s.network {
-            Network::UnorderedNonDuplicating(m) => m.retain(|e, _| !dead(e)),
-            Network::UnorderedDuplicating(set, _) => set.retain(|e| !dead(e)),
+            Network::UnorderedNonDuplicating(m) => m.retain(|e, _| !undeliverable(e)),
+            Network::UnorderedDuplicating(set, _) => set.retain(|e| !undeliverable(e)),
             Network::Ordered(_) => unreachable!("ordered networks are not offered"),
         }
     }
@@ -453,10 +447,7 @@ impl Model for BullySystem {
             }
             _ => {}
         }
-        Self::purge_to_crashed(&mut next);
-        if self.cfg.reduction {
-            self.discard_dead(&mut next);
-        }
+        self.discard_undeliverable(&mut next);
         Some(next)
     }
 
