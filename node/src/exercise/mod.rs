@@ -14,13 +14,14 @@ use crate::cli::{Failure, NodeSetup, RunArgs, StartSpec, Wire};
 use crate::runtime::{NodeInfo, RunError, Runtime};
 use crate::steplog::StepLog;
 use crate::storage::Store;
+use crate::transport::TransportError;
 use crate::wire;
 use bully_model::{Bully, Members, Start, Storage};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tracing::info;
-use transport::{ExerciseError, ExerciseOptions, ExerciseTransport};
+use transport::{ExerciseOptions, ExerciseTransport};
 
 /// The options that make no sense on the exercise wire (where port = ID on one host).
 pub fn check_args(a: &RunArgs) -> Result<(), String> {
@@ -84,8 +85,8 @@ pub fn run(
         timeout: setup.timing.timeout,
     };
     let transport = ExerciseTransport::bind(setup.id, opts, Some(wake)).map_err(|e| match e {
-        ExerciseError::Bind { .. } => Failure::Usage(e.to_string()),
-        ExerciseError::Zmq(_) => Failure::Runtime(e.to_string()),
+        TransportError::Zmq(_) => Failure::Runtime(e.to_string()),
+        _ => Failure::Usage(e.to_string()),
     })?;
     let start = match &setup.start {
         StartSpec::Full(ids) => Start::Full {

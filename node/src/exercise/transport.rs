@@ -30,17 +30,18 @@
 
 use super::adapter;
 use super::codec::{self, Ext, Kind};
-use crate::transport::{worth_logging, Inbound, ReplyTo, Transport, TransportCounters};
+use crate::transport::{
+    bind_listener, poll_ms, worth_logging, Inbound, ReplyTo, Transport, TransportCounters,
+    TransportError, Wake,
+};
 use crate::wire;
 use bully_model::{Members, Msg, State};
 use serde_json::Value;
 use stateright::actor::Id;
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// Most messages waiting for one peer; older ones are dropped first.
 const MAX_QUEUE: usize = 64;
@@ -55,17 +56,6 @@ pub struct ExerciseOptions {
     pub max_frame: usize,
     /// How long a request waits for its reply (the protocol timeout).
     pub timeout: Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExerciseError {
-    #[error("cannot bind {endpoint}: {source}")]
-    Bind {
-        endpoint: String,
-        source: ::zmq::Error,
-    },
-    #[error("ZeroMQ: {0}")]
-    Zmq(#[from] ::zmq::Error),
 }
 
 struct Outgoing {
@@ -126,7 +116,7 @@ pub struct ExerciseTransport {
     counters: TransportCounters,
     /// The handler's latest state (members for neutral acks, epochs for plain peers' fields).
     state: Option<State>,
-    wake: Option<UnixStream>,
+    wake: Option<Wake>,
 }
 
 impl ExerciseTransport {
@@ -134,19 +124,10 @@ impl ExerciseTransport {
         me: u64,
         opts: ExerciseOptions,
         wake: Option<UnixStream>,
-    ) -> Result<ExerciseTransport, ExerciseError> {
+    ) -> Result<ExerciseTransport, TransportError> {
         let ctx = ::zmq::Context::new();
-        let rep = ctx.socket(::zmq::REP)?;
-        rep.set_linger(0)?;
-        rep.set_maxmsgsize((opts.max_frame as i64 * 4).max(1 << 20))?;
-        rep.bind(&opts.listen)
-            .map_err(|source| ExerciseError::Bind {
-                endpoint: opts.listen.clone(),
-                source,
-            })?;
-        if let Some(w) = &wake {
-            w.set_nonblocking(true).map_err(|_| ::zmq::Error::EINVAL)?;
-        }
+        let rep = bind_listener(&ctx, ::zmq::REP, &opts.listen, opts.max_frame)?;
+        let wake = wake.map(Wake::new).transpose()?;
         Ok(ExerciseTransport {
             ctx,
             me,
@@ -165,10 +146,7 @@ impl ExerciseTransport {
     }
 
     fn count_drop(&mut self, reason: &'static str, what: impl FnOnce() -> String) {
-        let n = self.counters.drop_one(reason);
-        if worth_logging(n) {
-            warn!(node = self.me, reason, count = n, "dropped: {}", what());
-        }
+        self.counters.drop_logged(self.me, reason, what);
     }
 
     fn members(&self) -> Members {
@@ -538,7 +516,7 @@ impl Transport for ExerciseTransport {
         let (rep_ready, wake_ready, ready) = {
             let mut items = vec![self.rep.as_poll_item(::zmq::POLLIN)];
             if let Some(w) = &self.wake {
-                items.push(::zmq::PollItem::from_fd(w.as_raw_fd(), ::zmq::POLLIN));
+                items.push(w.poll_item());
             }
             let first = items.len();
             for (id, connecting) in &active {
@@ -550,8 +528,7 @@ impl Transport for ExerciseTransport {
                 };
                 items.push(socket.as_poll_item(events));
             }
-            let ms = timeout.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64;
-            match ::zmq::poll(&mut items, ms) {
+            match ::zmq::poll(&mut items, poll_ms(timeout)) {
                 Ok(_) | Err(::zmq::Error::EINTR) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -569,8 +546,7 @@ impl Transport for ExerciseTransport {
         };
         if wake_ready {
             if let Some(w) = &mut self.wake {
-                let mut buf = [0u8; 64];
-                while matches!(w.read(&mut buf), Ok(n) if n > 0) {}
+                w.drain();
             }
         }
         for (id, connecting) in ready {

@@ -14,7 +14,71 @@ use serde::Serialize;
 use serde_json::Value;
 use stateright::actor::Id;
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
+use tracing::warn;
+
+/// Why a transport could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("invalid endpoint {0:?}")]
+    BadEndpoint(String),
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind {
+        endpoint: String,
+        source: ::zmq::Error,
+    },
+    #[error("ZeroMQ: {0}")]
+    Zmq(#[from] ::zmq::Error),
+}
+
+/// The listening socket of a wire (a ROUTER, or the exercise's REP), bound to `endpoint`.
+pub fn bind_listener(
+    ctx: &::zmq::Context,
+    kind: ::zmq::SocketType,
+    endpoint: &str,
+    max_frame: usize,
+) -> Result<::zmq::Socket, TransportError> {
+    let socket = ctx.socket(kind)?;
+    socket.set_linger(0)?;
+    // Hard cap in libzmq; the application limit below it is counted per frame.
+    socket.set_maxmsgsize((max_frame as i64 * 4).max(1 << 20))?;
+    socket
+        .bind(endpoint)
+        .map_err(|source| TransportError::Bind {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+    Ok(socket)
+}
+
+/// Read end of a self-pipe that signal handlers write to: polled with the sockets, so a signal
+/// wakes `wait` at once.
+pub struct Wake(UnixStream);
+
+impl Wake {
+    pub fn new(pipe: UnixStream) -> Result<Wake, TransportError> {
+        pipe.set_nonblocking(true)
+            .map_err(|_| TransportError::Zmq(::zmq::Error::EINVAL))?;
+        Ok(Wake(pipe))
+    }
+    pub fn poll_item<'a>(&self) -> ::zmq::PollItem<'a> {
+        ::zmq::PollItem::from_fd(self.0.as_raw_fd(), ::zmq::POLLIN)
+    }
+    /// Empties the pipe after a wake-up.
+    pub fn drain(&mut self) {
+        let mut buf = [0u8; 64];
+        while matches!(self.0.read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// A poll timeout in whole milliseconds, rounded up: a 0.4 ms wait must not become a busy 0 ms
+/// poll loop.
+pub fn poll_ms(timeout: Duration) -> i64 {
+    timeout.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64
+}
 
 /// Something that arrived.
 #[derive(Debug)]
@@ -49,6 +113,13 @@ impl TransportCounters {
         let n = self.dropped.entry(reason).or_default();
         *n += 1;
         *n
+    }
+    /// Counts one drop at node `node` and logs it sparsely (see [`worth_logging`]).
+    pub fn drop_logged(&mut self, node: u64, reason: &'static str, what: impl FnOnce() -> String) {
+        let n = self.drop_one(reason);
+        if worth_logging(n) {
+            warn!(node, reason, count = n, "dropped: {}", what());
+        }
     }
 }
 

@@ -29,7 +29,10 @@
 //! along on every message so that a node that joined through a single contact learns where the
 //! members it hears about can be reached.
 
-use super::{worth_logging, Inbound, ReplyTo, Transport, TransportCounters};
+pub use super::TransportError;
+use super::{
+    bind_listener, poll_ms, worth_logging, Inbound, ReplyTo, Transport, TransportCounters, Wake,
+};
 use crate::auth::Authenticator;
 use crate::runtime::unix_ms;
 use crate::wire::{self, Envelope, Frame};
@@ -37,8 +40,6 @@ use bully_model::Msg;
 use serde_json::Value;
 use stateright::actor::Id;
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
@@ -64,19 +65,6 @@ pub struct ZmqOptions {
     pub localhost_ports: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    #[error("invalid endpoint {0:?}")]
-    BadEndpoint(String),
-    #[error("cannot bind {endpoint}: {source}")]
-    Bind {
-        endpoint: String,
-        source: ::zmq::Error,
-    },
-    #[error("ZeroMQ: {0}")]
-    Zmq(#[from] ::zmq::Error),
-}
-
 struct Link {
     endpoint: String,
     socket: ::zmq::Socket,
@@ -100,8 +88,7 @@ pub struct ZmqTransport {
     links: BTreeMap<u64, Link>,
     book_changed: bool,
     counters: TransportCounters,
-    /// Read end of a self-pipe that signal handlers write to: wakes `wait` at once.
-    wake: Option<UnixStream>,
+    wake: Option<Wake>,
     /// Frame authentication, with `--cluster-key`.
     auth: Option<Authenticator>,
 }
@@ -121,19 +108,8 @@ impl ZmqTransport {
             return Err(TransportError::BadEndpoint(opts.advertise.clone()));
         }
         let ctx = ::zmq::Context::new();
-        let router = ctx.socket(::zmq::ROUTER)?;
-        router.set_linger(0)?;
-        // Hard cap in libzmq; the application limit below it is counted per frame.
-        router.set_maxmsgsize((opts.max_frame as i64 * 4).max(1 << 20))?;
-        router
-            .bind(&opts.listen)
-            .map_err(|source| TransportError::Bind {
-                endpoint: opts.listen.clone(),
-                source,
-            })?;
-        if let Some(w) = &wake {
-            w.set_nonblocking(true).map_err(|_| ::zmq::Error::EINVAL)?;
-        }
+        let router = bind_listener(&ctx, ::zmq::ROUTER, &opts.listen, opts.max_frame)?;
+        let wake = wake.map(Wake::new).transpose()?;
         let mut t = ZmqTransport {
             ctx,
             me,
@@ -187,10 +163,7 @@ impl ZmqTransport {
     }
 
     fn count_drop(&mut self, reason: &'static str, what: impl FnOnce() -> String) {
-        let n = self.counters.drop_one(reason);
-        if worth_logging(n) {
-            warn!(node = self.me, reason, count = n, "dropped: {}", what());
-        }
+        self.counters.drop_logged(self.me, reason, what);
     }
 
     /// The DEALER toward `id`, created on first use.
@@ -447,15 +420,13 @@ impl Transport for ZmqTransport {
         let (router_ready, wake_ready, writable) = {
             let mut items = vec![self.router.as_poll_item(::zmq::POLLIN)];
             if let Some(w) = &self.wake {
-                items.push(::zmq::PollItem::from_fd(w.as_raw_fd(), ::zmq::POLLIN));
+                items.push(w.poll_item());
             }
             let first_link = items.len();
             for id in &waiting {
                 items.push(self.links[id].socket.as_poll_item(::zmq::POLLOUT));
             }
-            // Round up: a 0.4 ms wait must not become a busy 0 ms poll loop.
-            let ms = timeout.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64;
-            match ::zmq::poll(&mut items, ms) {
+            match ::zmq::poll(&mut items, poll_ms(timeout)) {
                 Ok(_) | Err(::zmq::Error::EINTR) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -473,8 +444,7 @@ impl Transport for ZmqTransport {
         };
         if wake_ready {
             if let Some(w) = &mut self.wake {
-                let mut buf = [0u8; 64];
-                while matches!(w.read(&mut buf), Ok(n) if n > 0) {}
+                w.drain();
             }
         }
         for id in writable {
