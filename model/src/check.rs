@@ -1,12 +1,19 @@
 //! Runs the checker on a [`Config`] and reports every property's verdict.
+//!
+//! The search runs on stateright's checker threads while this module watches it: it stops the
+//! search at the first counterexample to an `always` property (unless told to keep going) and
+//! before the process outgrows its memory [`Budget`], and it says which verdicts a stopped
+//! search did and did not settle.
 
 use crate::liveness::{self, LivenessReport};
+use crate::memory::{self, Budget};
 use crate::properties::describe_action;
 use crate::protocol::Role;
 use crate::system::{BullySystem, Config, SysAction, SysState};
 use serde::Serialize;
-use stateright::{Checker, Expectation, Model};
+use stateright::{Checker, Expectation, HasDiscoveries, Model};
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -24,8 +31,11 @@ pub struct Options {
     pub progress_every: Option<Duration>,
     /// Run the liveness pass.
     pub liveness: bool,
-    /// Stop the safety search at the first counterexample (mutation tests).
-    pub stop_on_violation: bool,
+    /// Explore on after an `always` property is violated (by default the search stops at the
+    /// first counterexample).
+    pub keep_going: bool,
+    /// Stop cleanly before the process's resident memory reaches this budget.
+    pub max_memory: Option<Budget>,
 }
 
 impl Default for Options {
@@ -35,7 +45,8 @@ impl Default for Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             progress_every: None,
             liveness: true,
-            stop_on_violation: false,
+            keep_going: false,
+            max_memory: Some(Budget::default_for_machine()),
         }
     }
 }
@@ -51,8 +62,11 @@ pub enum Verdict {
     Reached,
     /// A `sometimes` property was never satisfied: whatever it guards was not exercised.
     NotReached,
-    /// Not checked in this run (e.g. liveness of a bounded run).
+    /// Not checked in this run (e.g. `--no-liveness`).
     NotChecked,
+    /// Not settled: the search stopped before it had seen every state (at a counterexample to
+    /// another property, or at the memory budget).
+    Unsettled,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +85,39 @@ impl PropertyReport {
     }
 }
 
+/// Why a search ended before it had seen every reachable state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum Stop {
+    /// At the first counterexample to an `always` property (the default; `--keep-going`
+    /// explores on).
+    Violation { property: String },
+    /// Before the process outgrew its memory budget.
+    MemoryBudget { budget: u64, resident: u64 },
+}
+
+/// How a check ended, and the process exit code that says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every checked property holds (exit 0).
+    Verified,
+    /// A property is violated or a `sometimes` was never reached (exit 1).
+    Failed,
+    /// The search stopped at its memory budget with nothing found (exit 3).
+    OutOfMemory,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Verified => 0,
+            Outcome::Failed => 1,
+            Outcome::OutOfMemory => 3,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub config: Config,
@@ -81,12 +128,26 @@ pub struct Report {
     pub seconds: f64,
     pub states_per_second: f64,
     pub liveness_seconds: Option<f64>,
+    /// Set when the search ended before seeing every state.
+    pub stopped: Option<Stop>,
+    /// The largest resident size seen while checking, in bytes.
+    pub peak_memory: u64,
+    pub max_memory: Option<u64>,
     pub properties: Vec<PropertyReport>,
 }
 
 impl Report {
+    pub fn outcome(&self) -> Outcome {
+        if self.properties.iter().any(PropertyReport::failed) {
+            Outcome::Failed
+        } else if matches!(self.stopped, Some(Stop::MemoryBudget { .. })) {
+            Outcome::OutOfMemory
+        } else {
+            Outcome::Verified
+        }
+    }
     pub fn ok(&self) -> bool {
-        !self.properties.iter().any(PropertyReport::failed)
+        self.outcome() == Outcome::Verified
     }
     pub fn verdict(&self, name: &str) -> Option<&Verdict> {
         self.properties
@@ -138,56 +199,113 @@ fn steps_of(path: stateright::Path<SysState, SysAction>) -> Vec<String> {
     steps
 }
 
-/// Checks every property of the model built from `cfg`.
-pub fn run(cfg: &Config, opts: &Options) -> Report {
+/// What the watcher saw of the safety search.
+struct Search {
+    unique_states: usize,
+    total_states: usize,
+    max_depth: usize,
+    seconds: f64,
+    stopped: Option<Stop>,
+    peak_memory: u64,
+    discoveries: std::collections::HashMap<&'static str, stateright::Path<SysState, SysAction>>,
+}
+
+/// Runs the safety search (every `always` and `sometimes` property) and watches it.
+fn search(cfg: &Config, opts: &Options) -> Search {
     let model = cfg.clone().into_model();
-    let properties = model.properties();
+    let always: Vec<&'static str> = model
+        .properties()
+        .iter()
+        .filter(|p| p.expectation == Expectation::Always)
+        .map(|p| p.name)
+        .collect();
+    let halt = model.halt_switch();
     let started = Instant::now();
-    let mut builder = cfg
-        .clone()
-        .into_model()
+    // Never let a thread finish on its own (see `BullySystem::halt_switch`): the run ends when
+    // the state space is exhausted or the halt switch drains it.
+    let never = HasDiscoveries::AllOf(["(no property has this name)"].into_iter().collect());
+    let builder = model
         .checker()
-        .threads(opts.threads.max(1));
-    if opts.stop_on_violation {
-        // One thread: with several, a thread that stops early can leave the others waiting
-        // for its work forever (stateright 0.31's job broker).
-        builder = builder
-            .finish_when(stateright::HasDiscoveries::AnyFailures)
-            .threads(1);
-    }
+        .threads(opts.threads.max(1))
+        .finish_when(never);
     let checker = match opts.strategy {
         Strategy::Bfs => Box::new(builder.spawn_bfs()) as Box<dyn Checker<BullySystem> + Send>,
         Strategy::Dfs => Box::new(builder.spawn_dfs()),
     };
+    let mut stopped = None;
+    let mut peak_memory = memory::resident_bytes().unwrap_or(0);
     let mut last_progress = Instant::now();
+    let mut last_look = Instant::now();
     while !checker.is_done() {
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
+        let resident = memory::resident_bytes().unwrap_or(0);
+        peak_memory = peak_memory.max(resident);
+        if stopped.is_none() {
+            if let Some(budget) = opts.max_memory {
+                if resident >= budget.stop_at() {
+                    stopped = Some(Stop::MemoryBudget {
+                        budget: budget.bytes,
+                        resident,
+                    });
+                    halt.store(true, Ordering::Relaxed);
+                }
+            }
+            if !opts.keep_going && last_look.elapsed() >= Duration::from_millis(50) {
+                last_look = Instant::now();
+                let found = checker.discoveries();
+                if let Some(name) = always.iter().find(|n| found.contains_key(*n)) {
+                    stopped = Some(Stop::Violation {
+                        property: name.to_string(),
+                    });
+                    halt.store(true, Ordering::Relaxed);
+                }
+            }
+        }
         if let Some(every) = opts.progress_every {
             if last_progress.elapsed() >= every {
                 last_progress = Instant::now();
                 eprintln!(
-                    "  … {} unique states, {} total, depth {}, {:.0}s",
+                    "  … {} unique states, {} total, depth {}, {} resident, {:.0}s",
                     checker.unique_state_count(),
                     checker.state_count(),
                     checker.max_depth(),
+                    Budget::show(resident),
                     started.elapsed().as_secs_f64()
                 );
             }
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let discoveries = checker.discoveries();
+    Search {
+        unique_states: checker.unique_state_count(),
+        total_states: checker.state_count(),
+        max_depth: checker.max_depth(),
+        seconds: started.elapsed().as_secs_f64(),
+        stopped,
+        peak_memory,
+        discoveries: checker.discoveries(),
+    }
+}
+
+/// Checks every property of the model built from `cfg`.
+pub fn run(cfg: &Config, opts: &Options) -> Report {
+    let model = cfg.clone().into_model();
+    let properties = model.properties();
+    let mut s = search(cfg, opts);
+    let complete = s.stopped.is_none();
     let mut reports: Vec<PropertyReport> = properties
         .iter()
         .map(|p| {
-            let found = discoveries.get(p.name).cloned();
+            let found = s.discoveries.remove(p.name);
             let (kind, verdict) = match (&p.expectation, &found) {
-                (Expectation::Always, None) => ("always", Verdict::Holds),
                 (Expectation::Always, Some(_)) => ("always", Verdict::Violated),
+                (Expectation::Always, None) if complete => ("always", Verdict::Holds),
+                (Expectation::Always, None) => ("always", Verdict::Unsettled),
                 (Expectation::Sometimes, Some(_)) => ("sometimes", Verdict::Reached),
-                (Expectation::Sometimes, None) => ("sometimes", Verdict::NotReached),
-                (Expectation::Eventually, None) => ("eventually", Verdict::Holds),
+                (Expectation::Sometimes, None) if complete => ("sometimes", Verdict::NotReached),
+                (Expectation::Sometimes, None) => ("sometimes", Verdict::Unsettled),
                 (Expectation::Eventually, Some(_)) => ("eventually", Verdict::Violated),
+                (Expectation::Eventually, None) if complete => ("eventually", Verdict::Holds),
+                (Expectation::Eventually, None) => ("eventually", Verdict::Unsettled),
             };
             PropertyReport {
                 name: p.name.to_string(),
@@ -197,49 +315,56 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
             }
         })
         .collect();
-    let unique_states = checker.unique_state_count();
-    let total_states = checker.state_count();
-    let max_depth = checker.max_depth();
-    drop(checker);
 
     let mut liveness_seconds = None;
-    let liveness = if opts.liveness {
-        let r: LivenessReport = liveness::check(&model);
+    let (verdict, steps) = if !opts.liveness {
+        (Verdict::NotChecked, None)
+    } else if !complete {
+        (Verdict::Unsettled, None)
+    } else {
+        let r: LivenessReport = liveness::check(&model, opts.max_memory);
         liveness_seconds = Some(r.elapsed.as_secs_f64());
-        PropertyReport {
-            name: "liveness".into(),
-            kind: "liveness",
-            verdict: if r.holds() {
-                Verdict::Holds
-            } else {
-                Verdict::Violated
-            },
-            steps: r.counterexample.map(|steps| {
+        s.peak_memory = s.peak_memory.max(r.peak_memory);
+        if let Some(resident) = r.stopped_at_memory {
+            s.stopped = Some(Stop::MemoryBudget {
+                budget: opts.max_memory.map_or(0, |b| b.bytes),
+                resident,
+            });
+            (Verdict::Unsettled, None)
+        } else if r.holds() {
+            (Verdict::Holds, None)
+        } else {
+            let steps = r.counterexample.map(|steps| {
                 steps
                     .into_iter()
                     .enumerate()
                     .map(|(i, s)| format!("{}. {s}", i + 1))
                     .collect()
-            }),
+            });
+            (Verdict::Violated, steps)
         }
-    } else {
+    };
+    reports.insert(
+        3,
         PropertyReport {
             name: "liveness".into(),
             kind: "liveness",
-            verdict: Verdict::NotChecked,
-            steps: None,
-        }
-    };
-    reports.insert(3, liveness);
+            verdict,
+            steps,
+        },
+    );
     Report {
         config: cfg.clone(),
         description: cfg.to_string(),
-        unique_states,
-        total_states,
-        max_depth,
-        seconds,
-        states_per_second: unique_states as f64 / seconds.max(1e-9),
+        unique_states: s.unique_states,
+        total_states: s.total_states,
+        max_depth: s.max_depth,
+        seconds: s.seconds,
+        states_per_second: s.unique_states as f64 / s.seconds.max(1e-9),
         liveness_seconds,
+        stopped: s.stopped,
+        peak_memory: s.peak_memory,
+        max_memory: opts.max_memory.map(|b| b.bytes),
         properties: reports,
     }
 }
@@ -250,7 +375,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "Checked: {}", r.description);
     let _ = writeln!(
         out,
-        "{} unique states, {} total, max depth {}, {:.2}s ({:.0} unique states/s){}",
+        "{} unique states, {} total, max depth {}, {:.2}s ({:.0} unique states/s){}, peak {} resident",
         r.unique_states,
         r.total_states,
         r.max_depth,
@@ -259,8 +384,28 @@ pub fn render(r: &Report) -> String {
         match r.liveness_seconds {
             Some(l) => format!("; liveness pass {l:.2}s"),
             None => String::new(),
-        }
+        },
+        Budget::show(r.peak_memory),
     );
+    match &r.stopped {
+        Some(Stop::Violation { property }) => {
+            let _ = writeln!(
+                out,
+                "Stopped at the first counterexample (to `{property}`); --keep-going explores on."
+            );
+        }
+        Some(Stop::MemoryBudget { budget, resident }) => {
+            let _ = writeln!(
+                out,
+                "STOPPED before the memory budget of {} (--max-memory): {} resident after {} unique states, depth {}. Not every state was explored.",
+                Budget::show(*budget),
+                Budget::show(*resident),
+                r.unique_states,
+                r.max_depth
+            );
+        }
+        None => {}
+    }
     for p in &r.properties {
         let verdict = match p.verdict {
             Verdict::Holds => "holds",
@@ -268,8 +413,15 @@ pub fn render(r: &Report) -> String {
             Verdict::Reached => "reached",
             Verdict::NotReached => "NOT REACHED",
             Verdict::NotChecked => "not checked in this run",
+            Verdict::Unsettled if p.kind == "always" => {
+                "not settled (no violation in the states seen)"
+            }
+            Verdict::Unsettled => "not settled",
         };
-        let verdict = if p.kind == "liveness" && r.config.is_bounded() {
+        let verdict = if p.kind == "liveness"
+            && r.config.is_bounded()
+            && matches!(p.verdict, Verdict::Holds | Verdict::Violated)
+        {
             format!("{verdict} (within the bound; a trap found is real)")
         } else {
             verdict.to_string()
@@ -282,20 +434,37 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
+    let outcome = r.outcome();
     let _ = writeln!(
         out,
         "{}",
-        if r.ok()
-            && r.properties
-                .iter()
-                .any(|p| p.verdict == Verdict::NotChecked)
-        {
-            "OK: every checked property holds (see \"not checked\" above)."
-        } else if r.ok() {
-            "OK: every property holds."
-        } else {
-            "FAILED: see above."
+        match outcome {
+            Outcome::Failed => "FAILED: see above.".to_string(),
+            Outcome::OutOfMemory => format!(
+                "NOT VERIFIED: the search did not fit in memory. Try instead:\n{}",
+                alternatives(&r.config)
+            ),
+            Outcome::Verified
+                if r.properties
+                    .iter()
+                    .any(|p| p.verdict == Verdict::NotChecked) =>
+                "OK: every checked property holds (see \"not checked\" above).".to_string(),
+            Outcome::Verified => "OK: every property holds.".to_string(),
         }
     );
     out
+}
+
+/// What to run when a configuration does not fit in memory.
+fn alternatives(cfg: &Config) -> String {
+    let args = cfg.cli_args();
+    let mut smaller = cfg.clone();
+    smaller.processes = cfg.processes.saturating_sub(1).max(1);
+    format!(
+        "  bully-model check {args} --strategy dfs --no-liveness   (depth first keeps less in memory; safety only)\n  \
+         bully-model simulate {args}   (random walks: any size, no proof)\n  \
+         bully-model check {}   (a smaller group)\n  \
+         or a larger --max-memory, up to the machine's memory",
+        smaller.cli_args()
+    )
 }

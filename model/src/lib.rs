@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod liveness;
+pub mod memory;
 pub mod mutants;
 pub mod properties;
 pub mod protocol;

@@ -21,6 +21,7 @@
 //! the counterexample) and its fault-free edges, then walks those edges backwards from every
 //! settled state. Any state left unmarked is reported, with the shortest path to it.
 
+use crate::memory::{self, Budget};
 use crate::properties::{describe_action, settled};
 use crate::system::{BullySystem, SysAction, SysState};
 use stateright::Model;
@@ -39,11 +40,15 @@ pub struct LivenessReport {
     /// The shortest path to a trapped state, as readable steps.
     pub counterexample: Option<Vec<String>>,
     pub elapsed: Duration,
+    /// The largest resident size seen during the pass, in bytes.
+    pub peak_memory: u64,
+    /// Set (to the resident size) when the pass stopped at the memory budget: no verdict.
+    pub stopped_at_memory: Option<u64>,
 }
 
 impl LivenessReport {
     pub fn holds(&self) -> bool {
-        self.trapped_states == 0
+        self.stopped_at_memory.is_none() && self.trapped_states == 0
     }
 }
 
@@ -54,9 +59,11 @@ fn fingerprint(hasher: &ahash::RandomState, s: &SysState) -> u64 {
 /// Explores the whole model and checks liveness. In a bounded run (see
 /// [`Config::is_bounded`](crate::system::Config::is_bounded)) states past the bound are not
 /// explored and presumed able to settle: a reported violation is real, "holds" holds within
-/// the bound only.
-pub fn check(model: &BullySystem) -> LivenessReport {
+/// the bound only. The pass stops, with no verdict, before the process's resident size reaches
+/// `budget`.
+pub fn check(model: &BullySystem, budget: Option<Budget>) -> LivenessReport {
     let start = Instant::now();
+    let mut peak_memory = memory::resident_bytes().unwrap_or(0);
     let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
     let mut index: HashMap<u64, u32, ahash::RandomState> = HashMap::default();
     let mut parent: Vec<u32> = Vec::new();
@@ -78,6 +85,23 @@ pub fn check(model: &BullySystem) -> LivenessReport {
     let mut actions = Vec::new();
     let mut cut = 0usize;
     while let Some((from, s)) = queue.pop_front() {
+        if from % 4096 == 0 {
+            let resident = memory::resident_bytes().unwrap_or(0);
+            peak_memory = peak_memory.max(resident);
+            if budget.is_some_and(|b| resident >= b.stop_at()) {
+                return LivenessReport {
+                    states: parent.len(),
+                    fault_free_edges: back_edges.len(),
+                    settled_states: 0,
+                    trapped_states: 0,
+                    cut_at_bound: cut,
+                    counterexample: None,
+                    elapsed: start.elapsed(),
+                    peak_memory,
+                    stopped_at_memory: Some(resident),
+                };
+            }
+        }
         actions.clear();
         model.actions(&s, &mut actions);
         for a in actions.drain(..) {
@@ -149,6 +173,8 @@ pub fn check(model: &BullySystem) -> LivenessReport {
         cut_at_bound: cut,
         counterexample,
         elapsed: start.elapsed(),
+        peak_memory: peak_memory.max(memory::resident_bytes().unwrap_or(0)),
+        stopped_at_memory: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `bully-model`: check, explore or simulate the Bully model.
 
 use bully_model::check::{self, Options, Strategy};
+use bully_model::memory::Budget;
 use bully_model::system::{Config, NetworkKind, StartMode, Timing};
 use bully_model::Variant;
 use clap::{Args, Parser, Subcommand};
@@ -38,6 +39,14 @@ enum Command {
         /// only the safety search fits). The report then says liveness was not checked.
         #[arg(long)]
         no_liveness: bool,
+        /// Explore on after a counterexample to an `always` property (by default the search
+        /// stops at the first one and prints it).
+        #[arg(long)]
+        keep_going: bool,
+        /// Stop cleanly, with exit code 3, before using this much memory (e.g. 4GiB; default:
+        /// half the machine's memory).
+        #[arg(long, value_name = "SIZE", value_parser = Budget::parse)]
+        max_memory: Option<Budget>,
     },
     /// Serve stateright's web Explorer on the model.
     Explore {
@@ -111,19 +120,28 @@ fn main() -> ExitCode {
             threads,
             json,
             no_liveness,
+            keep_going,
+            max_memory,
         } => {
             let cfg = model.config();
             let mut opts = Options {
                 strategy,
                 progress_every: Some(Duration::from_secs(5)),
                 liveness: !no_liveness,
+                keep_going,
                 ..Options::default()
             };
+            if max_memory.is_some() {
+                opts.max_memory = max_memory;
+            }
             if let Some(t) = threads {
                 opts.threads = t as usize;
             }
             if !json {
-                println!("Checking {cfg} …");
+                println!(
+                    "Checking {cfg} (memory budget {}) …",
+                    opts.max_memory.map_or("none".into(), |b| b.to_string())
+                );
             }
             let report = check::run(&cfg, &opts);
             if json {
@@ -134,11 +152,7 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", check::render(&report));
             }
-            if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            ExitCode::from(report.outcome().exit_code())
         }
         Command::Explore { model, address } => {
             let cfg = model.config();

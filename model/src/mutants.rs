@@ -37,10 +37,14 @@ pub enum Variant {
     ReuseEpoch,
     /// The three-message textbook form: no halt phase before taking office.
     NoHalt,
+    /// A restarted process forgets the epoch it promised (its saved promise is not restored).
+    ForgetPromise,
+    /// A process follows a COORDINATOR announcement below the epoch it promised.
+    FollowStaleCoordinator,
 }
 
 impl Variant {
-    pub const MUTANTS: [Variant; 7] = [
+    pub const MUTANTS: [Variant; 9] = [
         Variant::NeverAnswer,
         Variant::LowestWins,
         Variant::SkipCoordinatorBroadcast,
@@ -48,5 +52,7 @@ impl Variant {
         Variant::IgnoreHeartbeatTimeout,
         Variant::ReuseEpoch,
         Variant::NoHalt,
+        Variant::ForgetPromise,
+        Variant::FollowStaleCoordinator,
     ];
 }

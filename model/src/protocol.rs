@@ -657,7 +657,9 @@ impl Actor for Bully {
             (Some(saved), _) => {
                 s.members = saved.members.clone();
                 s.members.insert(id);
-                s.promised = saved.promised;
+                if self.variant != Variant::ForgetPromise {
+                    s.promised = saved.promised;
+                }
                 match &self.start {
                     Start::Join { contact } if !saved.joined => Some(*contact),
                     _ => None,
@@ -792,7 +794,7 @@ impl Actor for Bully {
                     {
                         self.start_election(me, &mut s, o);
                     }
-                } else if epoch >= s.promised {
+                } else if epoch >= s.promised || self.variant == Variant::FollowStaleCoordinator {
                     if s.epoch() != Some(epoch) {
                         self.follow(epoch, &mut s, o);
                     }

@@ -24,6 +24,8 @@ use stateright::actor::{
 };
 use stateright::{Model, Path, Property};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub type SysState = ActorModelState<Bully, Ghost>;
 pub type SysAction = ActorModelAction<Msg, Timer, ()>;
@@ -156,6 +158,36 @@ impl Config {
     pub fn into_model(self) -> BullySystem {
         BullySystem::new(self)
     }
+    /// The `bully-model` arguments that select this configuration (defaults left out).
+    pub fn cli_args(&self) -> String {
+        use clap::ValueEnum;
+        let name = |v: Option<clap::builder::PossibleValue>| {
+            v.map(|p| p.get_name().to_string()).unwrap_or_default()
+        };
+        let mut args = format!("-n {}", self.processes);
+        if self.crashes != 1 {
+            args += &format!(" --crashes {}", self.crashes);
+        }
+        if self.recoveries != 1 {
+            args += &format!(" --recoveries {}", self.recoveries);
+        }
+        if self.network != NetworkKind::Reliable {
+            args += &format!(" --network {}", name(self.network.to_possible_value()));
+        }
+        if self.timing != Timing::Sync {
+            args += &format!(" --timing {}", name(self.timing.to_possible_value()));
+        }
+        if self.start != StartMode::Full {
+            args += &format!(" --start {}", name(self.start.to_possible_value()));
+        }
+        if self.variant != Variant::Correct {
+            args += &format!(" --variant {}", name(self.variant.to_possible_value()));
+        }
+        if !self.reduction {
+            args += " --no-reduction";
+        }
+        args
+    }
 }
 
 impl fmt::Display for Config {
@@ -226,6 +258,9 @@ pub struct Ghost {
 pub struct BullySystem {
     pub cfg: Config,
     inner: ActorModel<Bully, Config, Ghost>,
+    /// Once set, no state has any successor: a running search drains its queue and finishes
+    /// (see [`BullySystem::halt_switch`]).
+    halt: Arc<AtomicBool>,
 }
 
 impl BullySystem {
@@ -251,7 +286,28 @@ impl BullySystem {
                 LossyNetwork::No
             })
             .max_crashes(cfg.crashes as usize);
-        BullySystem { cfg, inner }
+        BullySystem {
+            cfg,
+            inner,
+            halt: Arc::default(),
+        }
+    }
+
+    /// The switch that ends a search early: once it is set, [`Model::actions`] returns nothing
+    /// on stateright's checker threads, so every one of them runs out of work and finishes
+    /// normally. (Stopping threads one by one instead, with stateright's `finish_when`, can
+    /// leave the others waiting forever for work in stateright 0.31's job broker.) Other
+    /// threads still see every action: that is how the counterexamples found so far are
+    /// replayed from their action indices.
+    pub fn halt_switch(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.halt)
+    }
+
+    fn halted(&self) -> bool {
+        self.halt.load(Ordering::Relaxed)
+            && std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("checker-"))
     }
 
     /// Whether the synchronous timing rule lets `timer` of process `p` fire now.
@@ -407,6 +463,9 @@ impl Model for BullySystem {
     }
 
     fn actions(&self, s: &SysState, actions: &mut Vec<SysAction>) {
+        if self.halted() {
+            return;
+        }
         self.inner.actions(s, actions);
         let g = &s.history;
         actions.retain(|a| match a {

@@ -191,3 +191,130 @@ fn simulate_finishes_and_finds_a_mutant() {
     assert_eq!(bad.status.code(), Some(1), "{bad:?}");
     assert!(String::from_utf8_lossy(&bad.stdout).contains("VIOLATED"));
 }
+
+/// The largest resident size among this test process's waited-for children, in bytes (an upper
+/// bound on each child's own peak).
+fn children_peak_resident() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    usage.ru_maxrss as u64 * 1024
+}
+
+#[test]
+fn a_search_too_large_for_its_memory_budget_stops_with_exit_code_3() {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_bully-model"))
+        .args(["check", "-n", "7", "--max-memory", "1GiB", "--threads", "2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    // It says how far it got, that nothing was settled, and what to try instead.
+    assert!(
+        text.contains("STOPPED before the memory budget of 1.0 GiB"),
+        "{text}"
+    );
+    assert!(text.contains("unique states"), "{text}");
+    assert!(
+        text.contains("not settled (no violation in the states seen)"),
+        "{text}"
+    );
+    assert!(text.contains("--strategy dfs --no-liveness"), "{text}");
+    assert!(text.contains("bully-model simulate -n 7"), "{text}");
+    assert!(text.contains("bully-model check -n 6"), "{text}");
+    let peak = children_peak_resident();
+    assert!(peak < 3 << 29, "peak resident {peak} bytes, over 1.5 GiB");
+    println!(
+        "stopped after {:.1}s at a peak of {} MiB",
+        started.elapsed().as_secs_f64(),
+        peak >> 20
+    );
+}
+
+#[test]
+fn an_unusable_memory_budget_is_a_usage_error() {
+    for size in ["lots", "1KiB", "-3GiB"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bully-model"))
+            .args(["check", &format!("--max-memory={size}")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{size}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--max-memory"),
+            "{size}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn without_bullys_assumptions_the_counterexample_comes_at_once() {
+    for assumption in [["--timing", "async"], ["--network", "lossy"]] {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_bully-model"))
+            .args(["check", "-n", "3", "--threads", "2"])
+            .args(assumption)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains("single coordinator") && text.contains("VIOLATED"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Stopped at the first counterexample"),
+            "{text}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{assumption:?} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn the_search_stops_at_the_first_counterexample_with_several_threads_unless_told_to_keep_going() {
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_bully-model"))
+            .args([
+                "check",
+                "-n",
+                "3",
+                "--variant",
+                "no-halt",
+                "--threads",
+                "2",
+                "--json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON report")
+    };
+    let (first, all) = (run(&[]), run(&["--keep-going"]));
+    assert_eq!(first["stopped"]["reason"], "violation", "{first}");
+    assert!(all["stopped"].is_null(), "{all}");
+    let states = |v: &serde_json::Value| v["unique_states"].as_u64().unwrap();
+    assert!(
+        states(&first) < states(&all),
+        "{} vs {}",
+        states(&first),
+        states(&all)
+    );
+    let verdict = |v: &serde_json::Value, name: &str| {
+        v["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["verdict"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(verdict(&first, "single coordinator"), "violated");
+    // What the stopped search did not finish is not claimed.
+    assert_eq!(verdict(&first, "liveness"), "unsettled");
+    assert_eq!(verdict(&all, "liveness"), "holds");
+}

@@ -60,6 +60,21 @@ fn without_the_halt_phase_a_recovered_process_and_the_old_coordinator_both_lead(
 }
 
 #[test]
+fn forgetting_the_saved_promise_breaks_epoch_order() {
+    // A restarted process accepts an epoch below one it had already promised.
+    assert_violated(n3(1, 1, Variant::ForgetPromise), "epoch order", true);
+}
+
+#[test]
+fn following_a_stale_coordinator_breaks_epoch_order() {
+    assert_violated(
+        n3(1, 1, Variant::FollowStaleCoordinator),
+        "epoch order",
+        true,
+    );
+}
+
+#[test]
 fn every_variant_but_the_correct_one_is_a_listed_mutant() {
     // A variant added without being listed in MUTANTS would escape the proptests' teeth.
     use clap::ValueEnum;

@@ -12,6 +12,8 @@
 //! | IgnoreHeartbeatTimeout    | full start, N 2–12, 1 crash                 | settled            |
 //! | ReuseEpoch                | full start, N 3–8, 1 crash                  | settled            |
 //! | NoHalt                    | full start, N 2–8, 1 crash, 1 recovery      | agreement or single coordinator |
+//! | ForgetPromise             | full start, N 2–6, 1 crash, 1 recovery      | epoch order (or agreement, single coordinator) |
+//! | FollowStaleCoordinator    | full start, N 3–6, 1 crash, 1 recovery      | epoch order (or agreement, single coordinator) |
 //!
 //!
 //! Run: `cargo test -p bully-proptests --test mutants -- --nocapture` prints each shrunk
@@ -53,6 +55,16 @@ fn plan(v: Variant) -> (Space, u32, &'static [&'static str]) {
             Space::new(2..=8, StartMode::Full).faults(1..=1, 1..=1),
             300,
             &["agreement", "single coordinator"],
+        ),
+        Variant::ForgetPromise => (
+            Space::new(2..=6, StartMode::Full).faults(1..=1, 1..=1),
+            300,
+            &["epoch order", "agreement", "single coordinator"],
+        ),
+        Variant::FollowStaleCoordinator => (
+            Space::new(3..=6, StartMode::Full).faults(1..=1, 1..=1),
+            300,
+            &["epoch order", "agreement", "single coordinator"],
         ),
         Variant::Correct => unreachable!("not a mutant"),
         #[allow(unreachable_patterns)]
@@ -120,6 +132,16 @@ fn reuse_epoch() {
 #[test]
 fn no_halt() {
     caught(Variant::NoHalt);
+}
+
+#[test]
+fn forget_promise() {
+    caught(Variant::ForgetPromise);
+}
+
+#[test]
+fn follow_stale_coordinator() {
+    caught(Variant::FollowStaleCoordinator);
 }
 
 /// The correct protocol passes the very searches that catch the mutants (so each catch is the

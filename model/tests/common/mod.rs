@@ -28,7 +28,7 @@ pub fn assert_all_hold(cfg: Config) -> Report {
 /// Runs the check and asserts that `property` is violated, returning the report.
 pub fn assert_violated(cfg: Config, property: &str, stop_early: bool) -> Report {
     let opts = Options {
-        stop_on_violation: stop_early,
+        keep_going: !stop_early,
         liveness: property == "liveness",
         ..quiet()
     };
