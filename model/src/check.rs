@@ -163,16 +163,16 @@ impl Report {
 /// A compact description of a system state: each process's role, and the messages in flight.
 pub fn describe_state(s: &SysState) -> String {
     let mut out = String::new();
-    for (i, a) in s.actor_states.iter().enumerate() {
+    for (i, p) in s.procs.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        if s.crashed[i] {
+        if p.crashed {
             let _ = write!(out, "{i}: crashed");
             continue;
         }
-        let _ = match &a.role {
-            Role::Joining { contact } => write!(out, "{i}: joining via {}", usize::from(*contact)),
+        let _ = match p.decode().role {
+            Role::Joining { contact } => write!(out, "{i}: joining via {}", usize::from(contact)),
             Role::Electing { waiting } => write!(out, "{i}: electing (asked {waiting:?})"),
             Role::Waiting => write!(out, "{i}: waiting for coordinator"),
             Role::Halting { epoch, waiting } => {

@@ -202,7 +202,7 @@ fn path_to(
         model.actions(&state, &mut actions);
         let (a, next) = actions
             .into_iter()
-            .filter_map(|a| model.next_state(&state, a.clone()).map(|n| (a, n)))
+            .filter_map(|a| model.next_state(&state, a).map(|n| (a, n)))
             .find(|(_, n)| fingerprint(hasher, n) == fps[want])
             .expect("the BFS tree replays");
         steps.push(describe_action(&a));

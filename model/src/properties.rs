@@ -1,27 +1,67 @@
 //! The properties, as plain public functions so that the proptest simulator and the
 //! conformance checker in `proptests/` evaluate exactly the same definitions.
+//!
+//! Each definition is written once, over [`ProcessView`]: what a property needs to know of one
+//! process. The node's [`State`] and the checker's compact [`Proc`] both provide it.
 
 use crate::protocol::{Role, State};
-use crate::system::{event, BullySystem, StartMode, SysAction, SysState};
-use stateright::actor::{ActorModelAction, Id};
+use crate::system::{event, Action, BullySystem, Proc, RoleCode, StartMode, SysState};
+use stateright::actor::Id;
+
+/// What the properties read of a process.
+pub trait ProcessView {
+    /// The coordinator this process names, if it is in normal operation.
+    fn coordinator(&self) -> Option<Id>;
+    fn is_coordinator(&self) -> bool;
+    /// The contact of a process still joining the group.
+    fn joining_contact(&self) -> Option<Id>;
+}
+
+impl ProcessView for State {
+    fn coordinator(&self) -> Option<Id> {
+        State::coordinator(self)
+    }
+    fn is_coordinator(&self) -> bool {
+        State::is_coordinator(self)
+    }
+    fn joining_contact(&self) -> Option<Id> {
+        match self.role {
+            Role::Joining { contact } => Some(contact),
+            _ => None,
+        }
+    }
+}
+
+impl ProcessView for Proc {
+    fn coordinator(&self) -> Option<Id> {
+        self.epoch().map(|e| Id::from(e.leader()))
+    }
+    fn is_coordinator(&self) -> bool {
+        matches!(self.role, RoleCode::Coordinator { .. })
+    }
+    fn joining_contact(&self) -> Option<Id> {
+        match self.role {
+            RoleCode::Joining { contact } => Some(Id::from(contact as usize)),
+            _ => None,
+        }
+    }
+}
 
 /// The live processes' states with their IDs.
-pub fn live(s: &SysState) -> impl Iterator<Item = (Id, &State)> {
-    s.actor_states
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !s.crashed[*i])
-        .map(|(i, a)| (Id::from(i), &**a))
+pub fn live(s: &SysState) -> impl Iterator<Item = (Id, &Proc)> {
+    s.live().map(|(i, p)| (Id::from(i), p))
 }
 
 /// No two live processes both act as coordinator.
-pub fn single_coordinator_of<'a>(states: impl IntoIterator<Item = &'a State>) -> bool {
+pub fn single_coordinator_of<'a, P: ProcessView + 'a>(
+    states: impl IntoIterator<Item = &'a P>,
+) -> bool {
     states.into_iter().filter(|a| a.is_coordinator()).count() <= 1
 }
 
 /// Any two live processes in normal operation name the same coordinator.
-pub fn agreement_of<'a>(states: impl IntoIterator<Item = &'a State>) -> bool {
-    let mut named = states.into_iter().filter_map(State::coordinator);
+pub fn agreement_of<'a, P: ProcessView + 'a>(states: impl IntoIterator<Item = &'a P>) -> bool {
+    let mut named = states.into_iter().filter_map(|a| a.coordinator());
     match named.next() {
         None => true,
         Some(first) => named.all(|c| c == first),
@@ -31,7 +71,7 @@ pub fn agreement_of<'a>(states: impl IntoIterator<Item = &'a State>) -> bool {
 /// The liveness goal: exactly one live coordinator, the highest live process that has joined,
 /// named by every live joined process. A live joiner is exempt only while its contact is down
 /// (it must not elect without having heard from the group).
-pub fn settled_of(states: &[(Id, &State, bool)]) -> bool {
+pub fn settled_of<P: ProcessView>(states: &[(Id, &P, bool)]) -> bool {
     let is_crashed = |id: Id| {
         states
             .iter()
@@ -43,10 +83,10 @@ pub fn settled_of(states: &[(Id, &State, bool)]) -> bool {
         if *crashed {
             continue;
         }
-        match s.role {
-            Role::Joining { contact } if is_crashed(contact) => continue,
-            Role::Joining { .. } => return false,
-            _ => highest = highest.max(Some(*id)),
+        match s.joining_contact() {
+            Some(contact) if is_crashed(contact) => continue,
+            Some(_) => return false,
+            None => highest = highest.max(Some(*id)),
         }
     }
     let Some(leader) = highest else {
@@ -54,11 +94,11 @@ pub fn settled_of(states: &[(Id, &State, bool)]) -> bool {
     };
     states.iter().all(|(id, s, crashed)| {
         *crashed
-            || matches!(s.role, Role::Joining { .. })
+            || s.joining_contact().is_some()
             || if *id == leader {
                 s.is_coordinator()
             } else {
-                matches!(s.role, Role::Follower { epoch } if epoch.leader == leader)
+                !s.is_coordinator() && s.coordinator() == Some(leader)
             }
     })
 }
@@ -72,29 +112,29 @@ pub fn agreement(_: &BullySystem, s: &SysState) -> bool {
 }
 
 pub fn epoch_order(_: &BullySystem, s: &SysState) -> bool {
-    !s.history.epoch_violation
+    !s.ghost.epoch_violation
 }
 
 pub fn settled(_: &BullySystem, s: &SysState) -> bool {
-    let states: Vec<(Id, &State, bool)> = s
-        .actor_states
+    let states: Vec<(Id, &Proc, bool)> = s
+        .procs
         .iter()
         .enumerate()
-        .map(|(i, a)| (Id::from(i), &**a, s.crashed[i]))
+        .map(|(i, p)| (Id::from(i), p, p.crashed))
         .collect();
     settled_of(&states)
 }
 
 pub fn failover_happens(_: &BullySystem, s: &SysState) -> bool {
-    s.history.events & event::FAILOVER != 0
+    s.ghost.events & event::FAILOVER != 0
 }
 
 pub fn recovered_takeover(_: &BullySystem, s: &SysState) -> bool {
-    s.history.events & event::RECOVERED_TAKEOVER != 0
+    s.ghost.events & event::RECOVERED_TAKEOVER != 0
 }
 
 pub fn lowest_election_finished(_: &BullySystem, s: &SysState) -> bool {
-    s.history.events & event::LOWEST_ELECTION_FINISHED != 0
+    s.ghost.events & event::LOWEST_ELECTION_FINISHED != 0
 }
 
 pub fn joiner_learns_all(m: &BullySystem, s: &SysState) -> bool {
@@ -103,16 +143,12 @@ pub fn joiner_learns_all(m: &BullySystem, s: &SysState) -> bool {
 }
 
 /// One action as a readable step.
-pub fn describe_action(a: &SysAction) -> String {
-    let n = |id: &Id| usize::from(*id);
+pub fn describe_action(a: &Action) -> String {
     match a {
-        ActorModelAction::Deliver { src, dst, msg } => {
-            format!("{} → {}: {:?}", n(src), n(dst), msg)
-        }
-        ActorModelAction::Drop(e) => format!("lost {} → {}: {:?}", n(&e.src), n(&e.dst), e.msg),
-        ActorModelAction::Timeout(id, t) => format!("{} timer {:?} fires", n(id), t),
-        ActorModelAction::Crash(id) => format!("{} crashes", n(id)),
-        ActorModelAction::Recover(id) => format!("{} recovers", n(id)),
-        ActorModelAction::SelectRandom { actor, .. } => format!("{} random choice", n(actor)),
+        Action::Deliver(e) => format!("{} → {}: {:?}", e.src, e.dst, e.msg()),
+        Action::Drop(e) => format!("lost {} → {}: {:?}", e.src, e.dst, e.msg()),
+        Action::Timeout(id, t) => format!("{} timer {:?} fires", usize::from(*id), t),
+        Action::Crash(id) => format!("{} crashes", usize::from(*id)),
+        Action::Recover(id) => format!("{} recovers", usize::from(*id)),
     }
 }

@@ -320,7 +320,8 @@ impl State {
             _ => Wait::Pace,
         }
     }
-    fn storage(&self) -> Storage {
+    /// What this process saves: its promise, its members and whether it has joined.
+    pub fn storage(&self) -> Storage {
         Storage {
             promised: self.promised,
             members: self.members.clone(),

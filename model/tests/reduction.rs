@@ -10,9 +10,8 @@
 //!   model reaches exactly the states this test reaches by applying the rule itself. (In a
 //!   bounded run, fewer messages count against the bound: there it must see at least as much.)
 
-use bully_model::system::{BullySystem, Config, NetworkKind, StartMode, SysAction, SysState};
+use bully_model::system::{BullySystem, Config, Env, NetworkKind, StartMode, SysAction, SysState};
 use bully_model::{Bully, Id, Msg, State};
-use stateright::actor::{ActorModelAction, Envelope, Network};
 use stateright::Model;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
@@ -34,35 +33,24 @@ fn halt_acks_are_dead(b: &Bully, me: Id, s: &State, src: Id, m: &Msg) -> bool {
     matches!(m, Msg::HaltAck { .. }) || b.ignores_forever(me, s, src, m)
 }
 
-fn in_flight(s: &SysState) -> Vec<Envelope<Msg>> {
-    s.network
-        .iter_deliverable()
-        .map(|e| e.to_cloned_msg())
-        .collect()
+fn in_flight(s: &SysState) -> Vec<Env> {
+    s.network.distinct().copied().collect()
 }
 
-fn without(s: &SysState, e: &Envelope<Msg>) -> SysState {
+fn without(s: &SysState, e: &Env) -> SysState {
     let mut t = s.clone();
-    if let Network::UnorderedNonDuplicating(m) = &mut t.network {
-        let n = m.get_mut(e).expect("in flight");
-        *n -= 1;
-        if *n == 0 {
-            m.remove(e);
-        }
-    }
+    assert!(t.network.remove(e), "in flight");
     t
 }
 
-fn is_dead(cfg: &Config, rule: Rule, s: &SysState, e: &Envelope<Msg>) -> bool {
-    let i = usize::from(e.dst);
-    !s.crashed[i] && rule(&cfg.actor(i), e.dst, &s.actor_states[i], e.src, &e.msg)
+fn is_dead(cfg: &Config, rule: Rule, s: &SysState, e: &Env) -> bool {
+    let i = e.dst as usize;
+    !s.is_crashed(i) && rule(&cfg.actor(i), e.dst(), &s.state(i), e.src(), &e.msg())
 }
 
 fn discard(cfg: &Config, rule: Rule, s: &mut SysState) {
     let snapshot = s.clone();
-    if let Network::UnorderedNonDuplicating(m) = &mut s.network {
-        m.retain(|e, _| !is_dead(cfg, rule, &snapshot, e));
-    }
+    s.network.retain(|e| !is_dead(cfg, rule, &snapshot, e));
 }
 
 fn fingerprint<T: Hash>(t: &T) -> u64 {
@@ -73,7 +61,7 @@ fn fingerprint<T: Hash>(t: &T) -> u64 {
 
 /// What the properties see: everything but the network.
 fn without_network(s: &SysState) -> u64 {
-    fingerprint(&(&s.actor_states, &s.timers_set, &s.crashed, &s.history))
+    fingerprint(&(&s.procs, &s.ghost))
 }
 
 /// The reachable graph, as fingerprints of its states and of their network-free parts.
@@ -133,11 +121,7 @@ fn induction_step(
         .filter(|e| is_dead(cfg, rule, s, e))
         .collect();
     for e in &dead {
-        let deliver = ActorModelAction::Deliver {
-            src: e.src,
-            dst: e.dst,
-            msg: e.msg.clone(),
-        };
+        let deliver = SysAction::Deliver(*e);
         let next = model
             .next_state(s, deliver)
             .expect("a delivery always steps");
@@ -149,19 +133,15 @@ fn induction_step(
         return Ok(());
     }
     for a in actions {
-        let Some(next) = model.next_state(s, a.clone()) else {
+        let Some(next) = model.next_state(s, *a) else {
             continue;
         };
         for e in &dead {
-            let delivered = matches!(a, ActorModelAction::Deliver { src, dst, msg }
-                if *src == e.src && *dst == e.dst && msg == &e.msg);
-            let still = next
-                .network
-                .iter_deliverable()
-                .any(|f| f.to_cloned_msg() == *e);
+            let delivered = *a == SysAction::Deliver(*e);
+            let still = next.network.contains(e);
             if !delivered
                 && still
-                && !next.crashed[usize::from(e.dst)]
+                && !next.is_crashed(e.dst as usize)
                 && !is_dead(cfg, rule, &next, e)
             {
                 return Err(format!("{e:?} came back to life after {a:?} from {s:?}"));

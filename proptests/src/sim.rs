@@ -33,7 +33,6 @@ use proptest::prelude::*;
 use proptest::test_runner::{
     Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
-use stateright::actor::ActorModelAction;
 use stateright::Model;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -74,14 +73,13 @@ impl Class {
         Class::Recover,
     ];
 
-    pub fn of(a: &SysAction) -> Option<Class> {
+    pub fn of(a: &SysAction) -> Class {
         match a {
-            ActorModelAction::Deliver { .. } => Some(Class::Deliver),
-            ActorModelAction::Timeout(..) => Some(Class::Timer),
-            ActorModelAction::Drop(_) => Some(Class::Drop),
-            ActorModelAction::Crash(_) => Some(Class::Crash),
-            ActorModelAction::Recover(_) => Some(Class::Recover),
-            ActorModelAction::SelectRandom { .. } => None,
+            SysAction::Deliver(_) => Class::Deliver,
+            SysAction::Timeout(..) => Class::Timer,
+            SysAction::Drop(_) => Class::Drop,
+            SysAction::Crash(_) => Class::Crash,
+            SysAction::Recover(_) => Class::Recover,
         }
     }
 
@@ -585,14 +583,12 @@ fn take(
     class: Class,
     pick: u16,
 ) -> Option<(SysAction, SysState)> {
-    let mut candidates: Vec<&SysAction> = actions
-        .iter()
-        .filter(|a| Class::of(a) == Some(class))
-        .collect();
+    let mut candidates: Vec<&SysAction> =
+        actions.iter().filter(|a| Class::of(a) == class).collect();
     while !candidates.is_empty() {
         let i = pick as usize % candidates.len();
-        if let Some(next) = model.next_state(state, candidates[i].clone()) {
-            return Some((candidates[i].clone(), next));
+        if let Some(next) = model.next_state(state, *candidates[i]) {
+            return Some((*candidates[i], next));
         }
         candidates.remove(i);
     }
@@ -670,19 +666,19 @@ pub fn run(
             enabled(model, &state, &mut actions);
             actions.retain(|a| !BullySystem::is_fault(a));
             for a in &actions {
-                stamp.entry(a.clone()).or_insert(clock);
+                stamp.entry(*a).or_insert(clock);
             }
             let mut by_age: Vec<&SysAction> = actions.iter().collect();
             // Stable: ties stay in canonical order.
-            by_age.sort_by_key(|a| (Class::of(a) != Some(Class::Deliver), stamp[*a]));
+            by_age.sort_by_key(|a| (Class::of(a) != Class::Deliver, stamp[*a]));
             let Some((action, next)) = by_age
                 .into_iter()
-                .find_map(|a| model.next_state(&state, a.clone()).map(|n| (a.clone(), n)))
+                .find_map(|a| model.next_state(&state, *a).map(|n| (*a, n)))
             else {
                 out.quiescent = true;
                 break;
             };
-            stamp.insert(action.clone(), clock + 1);
+            stamp.insert(action, clock + 1);
             state = next;
             observe(&state);
             out.settle_steps += 1;

@@ -1,0 +1,798 @@
+//! The checked system: N [`Bully`] actors on a simulated network, as a stateright [`Model`].
+//!
+//! The model runs the very handlers the node runs ([`Bully`]'s `on_start`, `on_msg`,
+//! `on_timeout`) and adds what the protocol does not decide:
+//!
+//! * **Timing.** An untimed model fires timers at any moment (an asynchronous system). With
+//!   [`Timing::Sync`] a failure-detector timeout may fire only when the reply it waits for can no
+//!   longer arrive: for every awaited peer, no message from it is in flight to us, and it is
+//!   crashed or our request to it is gone (lost). That is the bounded-delay, accurate
+//!   failure-detector assumption Bully is built on. Retry timers fire only once nothing to or
+//!   from the process is in flight (the timeout is longer than any message delay), which also
+//!   keeps the network finite.
+//! * **Fault budgets.** A total number of crashes and of recoveries, so the state space is
+//!   finite. A crash wipes a process's volatile state and timers; a recovery restarts it from
+//!   what it saved.
+//! * **Message fate.** A delivered message is consumed even when the receiver ignores it, and a
+//!   message to a crashed process is lost (as with ZeroMQ's `IMMEDIATE` toward a dead peer),
+//!   rather than waiting, unboundedly delayed, for the process to come back.
+//! * **Ghost state** ([`Ghost`], [`Proc::accepted`]): fault counters and what the properties
+//!   need to see over time (each process's accepted epochs, notable events), never read by the
+//!   protocol.
+//!
+//! The state is stored compactly ([`state`]); the Explorer shows it decoded.
+
+pub mod state;
+mod svg;
+
+use crate::mutants::Variant;
+use crate::protocol::{Bully, Members, Msg, Start, Timer, Timing as Durations, Wait};
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+pub use state::{Env, Ep, Mask, MsgCode, Network, Proc, RoleCode};
+use stateright::actor::{Actor, Command, Id, Out};
+use stateright::{Model, Path, Property};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkKind {
+    /// Unordered, no loss, no duplicates.
+    Reliable,
+    /// Unordered; any message may be lost.
+    Lossy,
+    /// Unordered; any message may be delivered again, any number of times.
+    Duplicating,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timing {
+    /// Bounded delay and an accurate failure detector (Bully's assumption).
+    Sync,
+    /// Timeouts may fire at any time.
+    Async,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartMode {
+    /// Every process knows every member and holds an election.
+    Full,
+    /// Process 0 starts alone (the first coordinator); the others know only process 0.
+    Join,
+}
+
+/// What is checked. Build with [`Config::new`] and the setters, then [`Config::into_model`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Config {
+    pub processes: usize,
+    /// Total crashes allowed over a whole execution.
+    pub crashes: u8,
+    /// Total recoveries allowed over a whole execution.
+    pub recoveries: u8,
+    pub network: NetworkKind,
+    pub timing: Timing,
+    pub start: StartMode,
+    pub variant: Variant,
+    /// Bound for runs whose state space is otherwise infinite (async timing, lossy or
+    /// duplicating networks): no process goes past this epoch round and at most
+    /// `max_in_flight` messages are in flight. Sync + reliable is finite without it.
+    pub max_round: u32,
+    pub max_in_flight: usize,
+    /// Discard dead messages at once (the dead-message reduction, see [`BullySystem`]). On by
+    /// default; off only to measure or cross-check it.
+    #[serde(default = "yes")]
+    pub reduction: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    pub fn new(processes: usize) -> Self {
+        Config {
+            processes,
+            crashes: 1,
+            recoveries: 1,
+            network: NetworkKind::Reliable,
+            timing: Timing::Sync,
+            start: StartMode::Full,
+            variant: Variant::Correct,
+            max_round: processes as u32 + 3,
+            max_in_flight: 2 * processes * processes,
+            reduction: true,
+        }
+    }
+    pub fn crashes(mut self, k: u8) -> Self {
+        self.crashes = k;
+        self
+    }
+    pub fn recoveries(mut self, r: u8) -> Self {
+        self.recoveries = r;
+        self
+    }
+    pub fn network(mut self, n: NetworkKind) -> Self {
+        self.network = n;
+        self
+    }
+    pub fn timing(mut self, t: Timing) -> Self {
+        self.timing = t;
+        self
+    }
+    pub fn start(mut self, s: StartMode) -> Self {
+        self.start = s;
+        self
+    }
+    pub fn variant(mut self, v: Variant) -> Self {
+        self.variant = v;
+        self
+    }
+    pub fn reduction(mut self, on: bool) -> Self {
+        self.reduction = on;
+        self
+    }
+    /// Whether the run needs the `max_round`/`max_in_flight` bound to be finite (a mutant may
+    /// elect forever, so mutants are bounded too).
+    pub fn is_bounded(&self) -> bool {
+        self.timing == Timing::Async
+            || self.network != NetworkKind::Reliable
+            || self.variant != Variant::Correct
+    }
+    /// The actor of process `i`: the same [`Bully`] the node runs.
+    pub fn actor(&self, i: usize) -> Bully {
+        let start = match self.start {
+            StartMode::Full => Start::Full {
+                members: (0..self.processes).map(Id::from).collect(),
+            },
+            StartMode::Join if i == 0 => Start::Full {
+                members: Members::new([Id::from(0)]),
+            },
+            StartMode::Join => Start::Join {
+                contact: Id::from(0),
+            },
+        };
+        Bully {
+            start,
+            timing: Durations::default(),
+            variant: self.variant,
+        }
+    }
+    pub fn into_model(self) -> BullySystem {
+        BullySystem::new(self)
+    }
+    /// The `bully-model` arguments that select this configuration (defaults left out).
+    pub fn cli_args(&self) -> String {
+        use clap::ValueEnum;
+        let name = |v: Option<clap::builder::PossibleValue>| {
+            v.map(|p| p.get_name().to_string()).unwrap_or_default()
+        };
+        let mut args = format!("-n {}", self.processes);
+        if self.crashes != 1 {
+            args += &format!(" --crashes {}", self.crashes);
+        }
+        if self.recoveries != 1 {
+            args += &format!(" --recoveries {}", self.recoveries);
+        }
+        if self.network != NetworkKind::Reliable {
+            args += &format!(" --network {}", name(self.network.to_possible_value()));
+        }
+        if self.timing != Timing::Sync {
+            args += &format!(" --timing {}", name(self.timing.to_possible_value()));
+        }
+        if self.start != StartMode::Full {
+            args += &format!(" --start {}", name(self.start.to_possible_value()));
+        }
+        if self.variant != Variant::Correct {
+            args += &format!(" --variant {}", name(self.variant.to_possible_value()));
+        }
+        if !self.reduction {
+            args += " --no-reduction";
+        }
+        args
+    }
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} processes, {} crash(es), {} recovery(ies), {:?} network, {:?} timing, {:?} start",
+            self.processes, self.crashes, self.recoveries, self.network, self.timing, self.start
+        )?;
+        if self.variant != Variant::Correct {
+            write!(f, ", mutant {:?}", self.variant)?;
+        }
+        if !self.reduction {
+            write!(f, ", no dead-message reduction")?;
+        }
+        if self.is_bounded() {
+            write!(
+                f,
+                ", bounded to epoch round {} and {} messages in flight",
+                self.max_round, self.max_in_flight
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Events the `sometimes` properties look for (bits of [`Ghost::events`]).
+pub mod event {
+    /// A process crashed while coordinator.
+    pub const COORDINATOR_CRASHED: u8 = 1;
+    /// After that, another process took office.
+    pub const FAILOVER: u8 = 2;
+    /// A process that had recovered took office over a lower previous coordinator.
+    pub const RECOVERED_TAKEOVER: u8 = 4;
+    /// The lowest process left normal operation to start an election.
+    pub const LOWEST_ELECTING: u8 = 8;
+    /// After that, a higher process took office.
+    pub const LOWEST_ELECTION_FINISHED: u8 = 16;
+}
+
+/// Ghost state: observed by the checker, never read by the protocol. (Each process's accepted
+/// epoch is [`Proc::accepted`].)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    pub crashes: u8,
+    pub recoveries: u8,
+    /// Set once any process takes office with an epoch not strictly above the last epoch it
+    /// accepted (or not its own), or follows an epoch below one it accepted before.
+    pub epoch_violation: bool,
+    pub events: u8,
+    /// Processes that have recovered at least once.
+    pub recovered: Mask,
+    /// The highest epoch anyone took office with.
+    pub last_office: Ep,
+}
+
+/// A state of the checked system.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SysState {
+    /// Process `i` is `procs[i]`.
+    pub procs: SmallVec<[Proc; 6]>,
+    pub network: Network,
+    pub ghost: Ghost,
+}
+
+impl SysState {
+    pub fn is_crashed(&self, i: usize) -> bool {
+        self.procs[i].crashed
+    }
+    /// Process `i`'s protocol state (for a crashed process: what it saved).
+    pub fn state(&self, i: usize) -> crate::protocol::State {
+        self.procs[i].decode()
+    }
+    /// The live processes, with their indices.
+    pub fn live(&self) -> impl Iterator<Item = (usize, &Proc)> + '_ {
+        self.procs.iter().enumerate().filter(|(_, p)| !p.crashed)
+    }
+}
+
+impl fmt::Debug for SysState {
+    /// Decoded, for people (the Explorer shows states this way).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Process<'a>(&'a Proc);
+        impl fmt::Debug for Process<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let p = self.0;
+                if p.crashed {
+                    return f
+                        .debug_struct("Crashed")
+                        .field("saved", &p.storage())
+                        .field("accepted (ghost)", &p.accepted)
+                        .finish();
+                }
+                let s = p.decode();
+                f.debug_struct("Up")
+                    .field("role", &s.role)
+                    .field("members", &s.members)
+                    .field("promised", &s.promised)
+                    .field("timers", &p.timers().collect::<Vec<_>>())
+                    .field("accepted (ghost)", &p.accepted)
+                    .finish()
+            }
+        }
+        f.debug_struct("SysState")
+            .field(
+                "processes",
+                &self.procs.iter().map(Process).collect::<Vec<_>>(),
+            )
+            .field("in flight", &self.network)
+            .field("ghost", &self.ghost)
+            .finish()
+    }
+}
+
+/// A step of the checked system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// A message in flight reaches its receiver.
+    Deliver(Env),
+    /// A message in flight is lost (lossy network only).
+    Drop(Env),
+    /// A timer of a process fires.
+    Timeout(Id, Timer),
+    /// A process crashes.
+    Crash(Id),
+    /// A crashed process restarts from what it saved.
+    Recover(Id),
+}
+
+pub type SysAction = Action;
+
+impl Action {
+    /// The process whose step this is (the receiver of a delivery); none for a loss.
+    pub fn process(&self) -> Option<usize> {
+        match self {
+            Action::Deliver(e) => Some(e.dst as usize),
+            Action::Drop(_) => None,
+            Action::Timeout(p, _) | Action::Crash(p) | Action::Recover(p) => Some(usize::from(*p)),
+        }
+    }
+}
+
+/// The checked system, a `stateright::Model`.
+///
+/// **Dead-message reduction.** After every step, messages their receiver ignores forever
+/// ([`Bully::ignores_forever`]) are discarded, as if delivered at once. This is exact, not an
+/// approximation: delivering a dead message changes nothing but the network, and a message in
+/// flight only ever *blocks* a synchronous timeout (see [`BullySystem::timer_enabled`]), so
+/// every state `s` reaches its reduced form `s − dead` by no-op deliveries, and `s − dead` can
+/// do everything `s` can. The two graphs are stuttering-equivalent for every property here
+/// (none reads the network), liveness included. `model/tests/reduction.rs` compares both
+/// graphs state by state.
+pub struct BullySystem {
+    pub cfg: Config,
+    actors: Vec<Bully>,
+    /// Once set, no state has any successor: a running search drains its queue and finishes
+    /// (see [`BullySystem::halt_switch`]).
+    halt: Arc<AtomicBool>,
+}
+
+/// What one handler run did to one process: its new state (if it changed) and its commands.
+struct Effects {
+    state: Option<crate::protocol::State>,
+    out: Out<Bully>,
+}
+
+impl BullySystem {
+    pub fn new(cfg: Config) -> Self {
+        assert!(
+            (1..=state::MAX_PROCESSES).contains(&cfg.processes),
+            "1 to {} processes are supported",
+            state::MAX_PROCESSES
+        );
+        BullySystem {
+            actors: (0..cfg.processes).map(|i| cfg.actor(i)).collect(),
+            cfg,
+            halt: Arc::default(),
+        }
+    }
+
+    /// The actor of process `i`.
+    pub fn actor(&self, i: usize) -> &Bully {
+        &self.actors[i]
+    }
+
+    /// The switch that ends a search early: once it is set, [`Model::actions`] returns nothing
+    /// on stateright's checker threads, so every one of them runs out of work and finishes
+    /// normally. (Stopping threads one by one instead, with stateright's `finish_when`, can
+    /// leave the others waiting forever for work in stateright 0.31's job broker.) Other
+    /// threads still see every action: that is how the counterexamples found so far are
+    /// replayed from their action indices.
+    pub fn halt_switch(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.halt)
+    }
+
+    fn halted(&self) -> bool {
+        self.halt.load(Ordering::Relaxed)
+            && std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("checker-"))
+    }
+
+    fn duplicating(&self) -> bool {
+        self.cfg.network == NetworkKind::Duplicating
+    }
+
+    /// Whether the synchronous timing rule lets `timer` of process `p` fire now.
+    pub fn timer_enabled(&self, s: &SysState, p: usize, timer: Timer) -> bool {
+        if self.cfg.timing == Timing::Async {
+            return true;
+        }
+        // Duplicated messages never leave the network: only crashes count as failures there.
+        let duplicating = self.duplicating();
+        let lossy = self.cfg.network == NetworkKind::Lossy;
+        let in_flight = |from: usize, to: usize| !duplicating && s.network.any_between(from, to);
+        match s.procs[p].decode().wait(timer) {
+            Wait::Pace => Self::heartbeat_matters(s, p),
+            // Accurate failure detection: suspect only peers that are down, once nothing they
+            // sent us is still on its way; on a lossy network also peers whose request or
+            // reply was lost (nothing in flight either way): that is how loss fools Bully.
+            Wait::Suspect(peers) => peers
+                .iter()
+                .map(usize::from)
+                .all(|q| !in_flight(q, p) && (s.procs[q].crashed || (lossy && !in_flight(p, q)))),
+            // Asking again presumes nothing; it waits until the last request or its reply is
+            // gone (the timeout exceeds the round trip).
+            Wait::Retry(peers) => peers
+                .iter()
+                .map(usize::from)
+                .all(|q| !in_flight(q, p) && !in_flight(p, q)),
+            // The wait for a COORDINATOR after an answer or a halt: under bounded delay it
+            // expires only once the election it waits for is over (no message in flight, no
+            // process still electing or halting) without the announcement reaching us.
+            Wait::Outcome => {
+                duplicating
+                    || (s.network.is_empty()
+                        && s.procs.iter().all(|a| {
+                            a.crashed
+                                || !matches!(
+                                    a.role,
+                                    RoleCode::Electing { .. } | RoleCode::Halting { .. }
+                                )
+                        }))
+            }
+        }
+    }
+
+    /// Whether a heartbeat from follower `p` now could change anything. A round trip with a
+    /// coordinator that is up, still in office for the same epoch and has the same member
+    /// list leaves both processes exactly as they were (a stutter), and whatever the reply
+    /// would report later is reported just as well by a heartbeat sent later. So the checker
+    /// lets the pacing timer fire only when the answer can differ: this removes only
+    /// stuttering interleavings, not behaviours.
+    fn heartbeat_matters(s: &SysState, p: usize) -> bool {
+        let me = &s.procs[p];
+        let RoleCode::Follower { epoch } = me.role else {
+            return true;
+        };
+        let coordinator = &s.procs[epoch.leader()];
+        // The coordinator learns only the sender; the follower learns the coordinator's list.
+        coordinator.crashed
+            || coordinator.role != (RoleCode::Coordinator { epoch })
+            || !coordinator.members.contains(p)
+            || !coordinator.members.is_subset(me.members)
+    }
+
+    /// Runs the handler that `action` triggers at its process, without changing `s`. `None`
+    /// for a loss, a crash, or a timeout stateright would not count as a step (the handler
+    /// only set the same timer again).
+    fn effects(&self, s: &SysState, action: &Action) -> Option<Effects> {
+        let mut out = Out::new();
+        let state = match *action {
+            Action::Deliver(e) => {
+                let me = e.dst();
+                let before = s.state(e.dst as usize);
+                let mut state = Cow::Borrowed(&before);
+                self.actors[e.dst as usize].on_msg(me, &mut state, e.src(), e.msg(), &mut out);
+                match state {
+                    Cow::Owned(s) => Some(s),
+                    Cow::Borrowed(_) => None,
+                }
+            }
+            Action::Timeout(id, timer) => {
+                let before = s.state(usize::from(id));
+                let mut state = Cow::Borrowed(&before);
+                self.actors[usize::from(id)].on_timeout(id, &mut state, &timer, &mut out);
+                let changed = matches!(state, Cow::Owned(_));
+                let renewed_only =
+                    out.len() == 1 && matches!(&out[0], Command::SetTimer(t, _) if *t == timer);
+                if !changed && renewed_only {
+                    return None;
+                }
+                match state {
+                    Cow::Owned(s) => Some(s),
+                    Cow::Borrowed(_) => None,
+                }
+            }
+            Action::Recover(id) => {
+                let saved = Some(s.procs[usize::from(id)].storage());
+                Some(self.actors[usize::from(id)].on_start(id, &saved, &mut out))
+            }
+            Action::Drop(_) | Action::Crash(_) => return None,
+        };
+        Some(Effects { state, out })
+    }
+
+    /// Applies the effects of process `p`'s handler to `next`; returns the messages it sent
+    /// that are in flight.
+    fn apply(&self, next: &mut SysState, p: usize, fx: Effects) -> SmallVec<[Env; 8]> {
+        if let Some(state) = &fx.state {
+            next.procs[p].encode(state);
+        }
+        let mut sent = SmallVec::new();
+        for c in fx.out {
+            match c {
+                Command::Send(dst, msg) => {
+                    let e = Env::new(Id::from(p), dst, &msg);
+                    // A message to a crashed process is lost at once.
+                    if next.procs[e.dst as usize].crashed {
+                        continue;
+                    }
+                    if self.duplicating() {
+                        next.network.add_once(e);
+                    } else {
+                        next.network.add(e);
+                    }
+                    sent.push(e);
+                }
+                Command::SetTimer(t, _) => next.procs[p].timers |= state::timer_bit(t),
+                Command::CancelTimer(t) => next.procs[p].timers &= !state::timer_bit(t),
+                // What a process saves is always derived from its state (see `Proc`).
+                Command::Save(saved) => {
+                    debug_assert_eq!(saved, next.procs[p].storage(), "saved state drifted");
+                }
+                Command::ChooseRandom(..) => unreachable!("Bully makes no random choices"),
+            }
+        }
+        sent
+    }
+
+    /// Discards the dead messages (see [`BullySystem`]) that can have appeared in a step of
+    /// process `p`: those to `p`, whose state changed, and those just `sent`. Whether a message
+    /// is dead depends only on its receiver's state, and once dead it stays dead, so no other
+    /// message needs a look.
+    fn discard_dead(&self, next: &mut SysState, p: usize, sent: &[Env]) {
+        if !self.cfg.reduction {
+            return;
+        }
+        let procs = &next.procs;
+        let mut decoded: SmallVec<[Option<crate::protocol::State>; 6]> =
+            SmallVec::from_elem(None, procs.len());
+        let actors = &self.actors;
+        next.network.retain(|e| {
+            let i = e.dst as usize;
+            if i != p && !sent.contains(e) {
+                return true;
+            }
+            let state = decoded[i].get_or_insert_with(|| procs[i].decode());
+            !actors[i].ignores_forever(e.dst(), state, e.src(), &e.msg())
+        });
+    }
+
+    /// Records what the properties observe about process `i`'s step from `last` to `next`.
+    fn observe(&self, last: &SysState, next: &mut SysState, i: usize, action: &Action) {
+        let before = last.procs[i].role;
+        let was_crashed = last.procs[i].crashed;
+        let after = next.procs[i].role;
+        let proc = &mut next.procs[i];
+        let g = &mut next.ghost;
+        match after {
+            RoleCode::Coordinator { epoch } if before != after || was_crashed => {
+                if epoch.leader() != i || epoch <= proc.accepted {
+                    g.epoch_violation = true;
+                }
+                proc.accepted = proc.accepted.max(epoch);
+                if g.events & event::COORDINATOR_CRASHED != 0 {
+                    g.events |= event::FAILOVER;
+                }
+                if g.recovered.contains(i)
+                    && g.last_office != Ep::default()
+                    && g.last_office.leader() < i
+                {
+                    g.events |= event::RECOVERED_TAKEOVER;
+                }
+                if g.events & event::LOWEST_ELECTING != 0 && i != 0 {
+                    g.events |= event::LOWEST_ELECTION_FINISHED;
+                }
+                g.last_office = g.last_office.max(epoch);
+            }
+            RoleCode::Follower { epoch } if before != after || was_crashed => {
+                if epoch < proc.accepted {
+                    g.epoch_violation = true;
+                }
+                proc.accepted = proc.accepted.max(epoch);
+            }
+            RoleCode::Electing { .. }
+                if i == 0
+                    && matches!(before, RoleCode::Follower { .. })
+                    && *action == Action::Timeout(Id::from(0), Timer::HeartbeatTimeout) =>
+            {
+                g.events |= event::LOWEST_ELECTING;
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `a` is a fault (crash, recovery, loss): the liveness check asks what happens
+    /// once faults stop, so it follows only the other actions.
+    pub fn is_fault(a: &Action) -> bool {
+        matches!(a, Action::Crash(_) | Action::Recover(_) | Action::Drop(_))
+    }
+
+    /// The commands the handler of `action` emits in `s` (for the Explorer).
+    fn commands(&self, s: &SysState, action: &Action) -> Vec<Command<Msg, Timer, (), Storage>> {
+        self.effects(s, action)
+            .map(|fx| fx.out.into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+type Storage = crate::protocol::Storage;
+
+impl Model for BullySystem {
+    type State = SysState;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<SysState> {
+        let mut s = SysState {
+            procs: SmallVec::new(),
+            network: Network::default(),
+            ghost: Ghost::default(),
+        };
+        let mut outs = Vec::new();
+        for (i, actor) in self.actors.iter().enumerate() {
+            let mut out = Out::new();
+            let state = actor.on_start(Id::from(i), &None, &mut out);
+            s.procs.push(Proc::new(&state));
+            outs.push(out);
+        }
+        for (i, out) in outs.into_iter().enumerate() {
+            self.apply(&mut s, i, Effects { state: None, out });
+        }
+        vec![s]
+    }
+
+    fn actions(&self, s: &SysState, actions: &mut Vec<Action>) {
+        if self.halted() {
+            return;
+        }
+        for e in s.network.distinct() {
+            if self.cfg.network == NetworkKind::Lossy {
+                actions.push(Action::Drop(*e));
+            }
+            actions.push(Action::Deliver(*e));
+        }
+        for (i, p) in s.live() {
+            for t in p.timers() {
+                if self.timer_enabled(s, i, t) {
+                    actions.push(Action::Timeout(Id::from(i), t));
+                }
+            }
+        }
+        if s.ghost.crashes < self.cfg.crashes {
+            actions.extend(s.live().map(|(i, _)| Action::Crash(Id::from(i))));
+        }
+        if s.ghost.recoveries < self.cfg.recoveries {
+            for (i, p) in s.procs.iter().enumerate() {
+                if p.crashed {
+                    actions.push(Action::Recover(Id::from(i)));
+                }
+            }
+        }
+    }
+
+    fn next_state(&self, last: &SysState, action: Action) -> Option<SysState> {
+        let mut next = last.clone();
+        match action {
+            Action::Drop(e) => {
+                next.network.remove(&e);
+            }
+            Action::Crash(id) => {
+                let i = usize::from(id);
+                next.procs[i].crash();
+                next.ghost.crashes += 1;
+                if matches!(last.procs[i].role, RoleCode::Coordinator { .. }) {
+                    next.ghost.events |= event::COORDINATOR_CRASHED;
+                }
+                // Messages to a crashed process are lost.
+                next.network.retain(|e| e.dst as usize != i);
+            }
+            Action::Deliver(e) => {
+                let i = e.dst as usize;
+                if !self.duplicating() {
+                    next.network.remove(&e);
+                }
+                let fx = self
+                    .effects(last, &action)
+                    .expect("a delivery runs its handler");
+                if fx.state.is_none() && fx.out.is_empty() {
+                    // Ignored: only the message is gone.
+                    return Some(next);
+                }
+                let sent = self.apply(&mut next, i, fx);
+                self.observe(last, &mut next, i, &action);
+                self.discard_dead(&mut next, i, &sent);
+            }
+            Action::Timeout(id, timer) => {
+                let i = usize::from(id);
+                let fx = self.effects(last, &action)?;
+                next.procs[i].timers &= !state::timer_bit(timer);
+                let sent = self.apply(&mut next, i, fx);
+                self.observe(last, &mut next, i, &action);
+                self.discard_dead(&mut next, i, &sent);
+            }
+            Action::Recover(id) => {
+                let i = usize::from(id);
+                let fx = self.effects(last, &action).expect("a recovery restarts");
+                next.procs[i].crashed = false;
+                next.procs[i].timers = 0;
+                next.ghost.recoveries += 1;
+                next.ghost.recovered = next.ghost.recovered.with(i);
+                let sent = self.apply(&mut next, i, fx);
+                self.observe(last, &mut next, i, &action);
+                self.discard_dead(&mut next, i, &sent);
+            }
+        }
+        Some(next)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut p = vec![
+            Property::always("single coordinator", crate::properties::single_coordinator),
+            Property::always("agreement", crate::properties::agreement),
+            Property::always("epoch order", crate::properties::epoch_order),
+            Property::sometimes("liveness goal reached", crate::properties::settled),
+        ];
+        // Each `sometimes` is registered only where the configuration allows what it looks
+        // for; a registered one that is never reached fails the check.
+        if self.cfg.crashes > 0 && self.cfg.processes > 1 {
+            p.push(Property::sometimes(
+                "coordinator crashes and a new one is elected",
+                crate::properties::failover_happens,
+            ));
+            p.push(Property::sometimes(
+                "lowest process starts an election a higher one finishes",
+                crate::properties::lowest_election_finished,
+            ));
+        }
+        if self.cfg.crashes > 0 && self.cfg.recoveries > 0 && self.cfg.processes > 1 {
+            p.push(Property::sometimes(
+                "recovered higher process takes over",
+                crate::properties::recovered_takeover,
+            ));
+        }
+        if self.cfg.start == StartMode::Join && self.cfg.processes > 1 {
+            p.push(Property::sometimes(
+                "joiner learns every member",
+                crate::properties::joiner_learns_all,
+            ));
+        }
+        p
+    }
+
+    fn within_boundary(&self, s: &SysState) -> bool {
+        if !self.cfg.is_bounded() {
+            return true;
+        }
+        s.network.len() <= self.cfg.max_in_flight
+            && s.procs
+                .iter()
+                .all(|p| p.promised.round() <= self.cfg.max_round)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        crate::properties::describe_action(action)
+    }
+
+    fn format_step(&self, last: &SysState, action: Action) -> Option<String> {
+        let next = self.next_state(last, action)?;
+        let mut text = String::new();
+        let commands = self.commands(last, &action);
+        if !commands.is_empty() {
+            text += "The handler's commands:\n";
+            for c in commands {
+                text += &match c {
+                    Command::Send(dst, msg) => format!("  send to {}: {msg:?}\n", usize::from(dst)),
+                    Command::SetTimer(t, _) => format!("  set timer {t:?}\n"),
+                    Command::CancelTimer(t) => format!("  cancel timer {t:?}\n"),
+                    Command::Save(s) => format!("  save {s:?}\n"),
+                    Command::ChooseRandom(..) => String::new(),
+                };
+            }
+            text += "\n";
+        }
+        Some(format!("{text}Next state: {next:#?}"))
+    }
+
+    fn as_svg(&self, path: Path<SysState, Action>) -> Option<String> {
+        Some(svg::sequence_diagram(self, path))
+    }
+}

@@ -1,0 +1,448 @@
+//! The checked system's state, stored compactly.
+//!
+//! The checker keeps every state of its frontier in memory and hashes and clones each state it
+//! reaches, so the representation matters. In the model the process IDs are `0..N` (N ≤ 32), so
+//! a set of processes is a 32-bit mask and an epoch packs into 32 bits; a process state is a few
+//! words, a message in flight is one small copyable value, and the whole system state is one
+//! flat value (no pointer, no hash map, no allocation up to N = 6 processes and 8 messages).
+//!
+//! The protocol itself only ever sees its own types: before a handler runs, the process's state
+//! and the message are decoded into [`State`] and [`Msg`], and what the handler returns is encoded
+//! again ([`Proc::decode`], [`Proc::encode`], [`MsgCode::decode`], [`MsgCode::encode`]).
+
+use crate::protocol::{Epoch, Members, Msg, Role, State, Storage, Timer};
+use smallvec::SmallVec;
+use stateright::actor::Id;
+use std::fmt;
+
+/// The most processes a model can have (a [`Mask`] has 32 bits).
+pub const MAX_PROCESSES: usize = 32;
+
+/// A set of process IDs `0..32`.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mask(pub u32);
+
+impl Mask {
+    pub fn of(ids: impl IntoIterator<Item = usize>) -> Mask {
+        Mask(ids.into_iter().fold(0, |m, i| m | 1 << i))
+    }
+    pub fn contains(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
+    }
+    pub fn with(self, i: usize) -> Mask {
+        Mask(self.0 | 1 << i)
+    }
+    pub fn is_subset(self, other: Mask) -> bool {
+        self.0 & !other.0 == 0
+    }
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..MAX_PROCESSES).filter(move |&i| self.contains(i))
+    }
+    fn encode(members: &Members) -> Mask {
+        Mask::of(members.iter().map(pid))
+    }
+    fn decode(self) -> Members {
+        self.iter().map(Id::from).collect()
+    }
+}
+
+impl fmt::Debug for Mask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// A process ID of the model as an index (panics on an ID outside `0..32`: the handlers only
+/// ever name members they were given, which are all model processes).
+fn pid(id: Id) -> usize {
+    let i = usize::from(id);
+    assert!(i < MAX_PROCESSES, "process ID {i} is outside the model");
+    i
+}
+
+/// An [`Epoch`] packed into 32 bits: the round above, the leader in the low 5 bits, so the order
+/// of the codes is the order of the epochs.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ep(pub u32);
+
+impl Ep {
+    pub fn encode(e: Epoch) -> Ep {
+        assert!(e.round < 1 << 27, "epoch round {} is too large", e.round);
+        Ep(e.round << 5 | pid(e.leader) as u32)
+    }
+    pub fn decode(self) -> Epoch {
+        Epoch {
+            round: self.round(),
+            leader: Id::from(self.leader()),
+        }
+    }
+    pub fn round(self) -> u32 {
+        self.0 >> 5
+    }
+    pub fn leader(self) -> usize {
+        (self.0 & 31) as usize
+    }
+}
+
+impl fmt::Debug for Ep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.round(), self.leader())
+    }
+}
+
+/// A process's [`Role`], compactly.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RoleCode {
+    Joining { contact: u8 },
+    Electing { waiting: Mask },
+    Waiting,
+    Halting { epoch: Ep, waiting: Mask },
+    Coordinator { epoch: Ep },
+    Follower { epoch: Ep },
+}
+
+impl RoleCode {
+    fn encode(r: &Role) -> RoleCode {
+        match r {
+            Role::Joining { contact } => RoleCode::Joining {
+                contact: pid(*contact) as u8,
+            },
+            Role::Electing { waiting } => RoleCode::Electing {
+                waiting: Mask::encode(waiting),
+            },
+            Role::Waiting => RoleCode::Waiting,
+            Role::Halting { epoch, waiting } => RoleCode::Halting {
+                epoch: Ep::encode(*epoch),
+                waiting: Mask::encode(waiting),
+            },
+            Role::Coordinator { epoch } => RoleCode::Coordinator {
+                epoch: Ep::encode(*epoch),
+            },
+            Role::Follower { epoch } => RoleCode::Follower {
+                epoch: Ep::encode(*epoch),
+            },
+        }
+    }
+    fn decode(self) -> Role {
+        match self {
+            RoleCode::Joining { contact } => Role::Joining {
+                contact: Id::from(contact as usize),
+            },
+            RoleCode::Electing { waiting } => Role::Electing {
+                waiting: waiting.decode(),
+            },
+            RoleCode::Waiting => Role::Waiting,
+            RoleCode::Halting { epoch, waiting } => Role::Halting {
+                epoch: epoch.decode(),
+                waiting: waiting.decode(),
+            },
+            RoleCode::Coordinator { epoch } => Role::Coordinator {
+                epoch: epoch.decode(),
+            },
+            RoleCode::Follower { epoch } => Role::Follower {
+                epoch: epoch.decode(),
+            },
+        }
+    }
+}
+
+/// The bit of each timer in [`Proc::timers`].
+pub fn timer_bit(t: Timer) -> u8 {
+    1 << match t {
+        Timer::Heartbeat => 0,
+        Timer::HeartbeatTimeout => 1,
+        Timer::ElectionTimeout => 2,
+        Timer::HaltTimeout => 3,
+        Timer::CoordinatorTimeout => 4,
+    }
+}
+
+/// Every timer, in the order of their bits.
+pub const TIMERS: [Timer; 5] = [
+    Timer::Heartbeat,
+    Timer::HeartbeatTimeout,
+    Timer::ElectionTimeout,
+    Timer::HaltTimeout,
+    Timer::CoordinatorTimeout,
+];
+
+/// One process of the checked system.
+///
+/// While the process is up, `role`, `members` and `promised` are its [`State`] and `timers` the
+/// timers it has set; what it saved is always `State::storage` of that state (every handler
+/// saves exactly when that changes). While it is crashed only what it saved survives: the role
+/// is then `Waiting` (or `Joining` if it never joined), so crashed processes that saved the
+/// same thing are the same state.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Proc {
+    pub role: RoleCode,
+    pub members: Mask,
+    pub promised: Ep,
+    pub timers: u8,
+    pub crashed: bool,
+    /// Ghost: the highest epoch this process has taken office with or followed, over all its
+    /// lives (see [`Ghost`](super::Ghost)).
+    pub accepted: Ep,
+}
+
+impl Proc {
+    pub fn new(s: &State) -> Proc {
+        let mut p = Proc {
+            role: RoleCode::Waiting,
+            members: Mask::default(),
+            promised: Ep::default(),
+            timers: 0,
+            crashed: false,
+            accepted: Ep::default(),
+        };
+        p.encode(s);
+        p
+    }
+    /// The protocol state of this process.
+    pub fn decode(&self) -> State {
+        State {
+            role: self.role.decode(),
+            members: self.members.decode(),
+            promised: self.promised.decode(),
+        }
+    }
+    /// Stores `s` as this process's state (timers, crash flag and ghost unchanged).
+    pub fn encode(&mut self, s: &State) {
+        self.role = RoleCode::encode(&s.role);
+        self.members = Mask::encode(&s.members);
+        self.promised = Ep::encode(s.promised);
+    }
+    /// What the process has saved.
+    pub fn storage(&self) -> Storage {
+        self.decode().storage()
+    }
+    /// Crashes the process: its volatile state and timers are gone, its storage stays.
+    pub fn crash(&mut self) {
+        self.crashed = true;
+        self.timers = 0;
+        if !matches!(self.role, RoleCode::Joining { .. }) {
+            self.role = RoleCode::Waiting;
+        }
+    }
+    pub fn has_timer(&self, t: Timer) -> bool {
+        self.timers & timer_bit(t) != 0
+    }
+    pub fn timers(&self) -> impl Iterator<Item = Timer> + '_ {
+        TIMERS.into_iter().filter(|&t| self.has_timer(t))
+    }
+    /// The epoch of the term this process is in office for or follows.
+    pub fn epoch(&self) -> Option<Ep> {
+        match self.role {
+            RoleCode::Coordinator { epoch } | RoleCode::Follower { epoch } => Some(epoch),
+            _ => None,
+        }
+    }
+}
+
+/// A message of the protocol ([`Msg`]), compactly.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MsgCode {
+    Election,
+    Answer {
+        members: Mask,
+    },
+    Halt {
+        epoch: Ep,
+    },
+    HaltAck {
+        epoch: Ep,
+        members: Mask,
+    },
+    HaltNack {
+        promised: Ep,
+    },
+    Coordinator {
+        epoch: Ep,
+        members: Mask,
+    },
+    Heartbeat,
+    HeartbeatAck {
+        coordinator: Option<Ep>,
+        promised: Ep,
+        members: Mask,
+    },
+    Resign {
+        epoch: Ep,
+    },
+}
+
+impl MsgCode {
+    pub fn encode(m: &Msg) -> MsgCode {
+        match m {
+            Msg::Election => MsgCode::Election,
+            Msg::Answer { members } => MsgCode::Answer {
+                members: Mask::encode(members),
+            },
+            Msg::Halt { epoch } => MsgCode::Halt {
+                epoch: Ep::encode(*epoch),
+            },
+            Msg::HaltAck { epoch, members } => MsgCode::HaltAck {
+                epoch: Ep::encode(*epoch),
+                members: Mask::encode(members),
+            },
+            Msg::HaltNack { promised } => MsgCode::HaltNack {
+                promised: Ep::encode(*promised),
+            },
+            Msg::Coordinator { epoch, members } => MsgCode::Coordinator {
+                epoch: Ep::encode(*epoch),
+                members: Mask::encode(members),
+            },
+            Msg::Heartbeat => MsgCode::Heartbeat,
+            Msg::HeartbeatAck {
+                coordinator,
+                promised,
+                members,
+            } => MsgCode::HeartbeatAck {
+                coordinator: coordinator.map(Ep::encode),
+                promised: Ep::encode(*promised),
+                members: Mask::encode(members),
+            },
+            Msg::Resign { epoch } => MsgCode::Resign {
+                epoch: Ep::encode(*epoch),
+            },
+        }
+    }
+    pub fn decode(self) -> Msg {
+        match self {
+            MsgCode::Election => Msg::Election,
+            MsgCode::Answer { members } => Msg::Answer {
+                members: members.decode(),
+            },
+            MsgCode::Halt { epoch } => Msg::Halt {
+                epoch: epoch.decode(),
+            },
+            MsgCode::HaltAck { epoch, members } => Msg::HaltAck {
+                epoch: epoch.decode(),
+                members: members.decode(),
+            },
+            MsgCode::HaltNack { promised } => Msg::HaltNack {
+                promised: promised.decode(),
+            },
+            MsgCode::Coordinator { epoch, members } => Msg::Coordinator {
+                epoch: epoch.decode(),
+                members: members.decode(),
+            },
+            MsgCode::Heartbeat => Msg::Heartbeat,
+            MsgCode::HeartbeatAck {
+                coordinator,
+                promised,
+                members,
+            } => Msg::HeartbeatAck {
+                coordinator: coordinator.map(Ep::decode),
+                promised: promised.decode(),
+                members: members.decode(),
+            },
+            MsgCode::Resign { epoch } => Msg::Resign {
+                epoch: epoch.decode(),
+            },
+        }
+    }
+}
+
+/// A message in flight: sender, receiver and message.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Env {
+    pub src: u8,
+    pub dst: u8,
+    pub msg: MsgCode,
+}
+
+impl Env {
+    pub fn new(src: Id, dst: Id, msg: &Msg) -> Env {
+        Env {
+            src: pid(src) as u8,
+            dst: pid(dst) as u8,
+            msg: MsgCode::encode(msg),
+        }
+    }
+    pub fn src(&self) -> Id {
+        Id::from(self.src as usize)
+    }
+    pub fn dst(&self) -> Id {
+        Id::from(self.dst as usize)
+    }
+    pub fn msg(&self) -> Msg {
+        self.msg.decode()
+    }
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} → {}: {:?}", self.src, self.dst, self.msg())
+    }
+}
+
+/// The messages in flight: a multiset kept sorted (a message sent twice is in it twice), so
+/// equal networks are equal values.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Network(SmallVec<[Env; 8]>);
+
+impl Network {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Env> + '_ {
+        self.0.iter()
+    }
+    /// Each distinct message once.
+    pub fn distinct(&self) -> impl Iterator<Item = &Env> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| *i == 0 || self.0[i - 1] != **e)
+            .map(|(_, e)| e)
+    }
+    pub fn contains(&self, e: &Env) -> bool {
+        self.0.binary_search(e).is_ok()
+    }
+    /// Adds a copy of `e`.
+    pub fn add(&mut self, e: Env) {
+        let at = self.0.partition_point(|x| x <= &e);
+        self.0.insert(at, e);
+    }
+    /// Adds `e` unless a copy is in flight (a duplicating network: a set).
+    pub fn add_once(&mut self, e: Env) {
+        if let Err(at) = self.0.binary_search(&e) {
+            self.0.insert(at, e);
+        }
+    }
+    /// Removes one copy of `e`; false if there was none.
+    pub fn remove(&mut self, e: &Env) -> bool {
+        match self.0.binary_search(e) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+    pub fn retain(&mut self, keep: impl FnMut(&mut Env) -> bool) {
+        self.0.retain(keep)
+    }
+    /// Whether a message from `src` to `dst` is in flight.
+    pub fn any_between(&self, src: usize, dst: usize) -> bool {
+        self.0
+            .iter()
+            .any(|e| e.src as usize == src && e.dst as usize == dst)
+    }
+}
+
+impl fmt::Debug for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
