@@ -103,6 +103,12 @@ impl Members {
         v.dedup();
         Members(v)
     }
+    /// From IDs the caller knows to be sorted and distinct (checked in debug builds).
+    pub fn from_sorted(ids: impl IntoIterator<Item = Id>) -> Self {
+        let v: SmallVec<[Id; Members::INLINE]> = ids.into_iter().collect();
+        debug_assert!(v.windows(2).all(|w| w[0] < w[1]), "not sorted: {v:?}");
+        Members(v)
+    }
     pub fn contains(&self, id: Id) -> bool {
         self.0.binary_search(&id).is_ok()
     }

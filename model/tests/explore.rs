@@ -68,9 +68,18 @@ fn explorer_answers_on_its_endpoints() {
     // sequence diagram of the path so far.
     let path = get(port, "/.states/0/0/0").expect("a path answers");
     assert!(path.starts_with("HTTP/1.1 200"), "{path}");
-    assert!(path.contains("\"action\"") && path.contains("Election"), "{path}");
-    assert!(path.contains("<svg") && path.contains("svg-event-line"), "{path}");
-    assert!(path.contains("Next state") && path.contains("promised"), "{path}");
+    assert!(
+        path.contains("\"action\"") && path.contains("Election"),
+        "{path}"
+    );
+    assert!(
+        path.contains("<svg") && path.contains("svg-event-line"),
+        "{path}"
+    );
+    assert!(
+        path.contains("Next state") && path.contains("promised"),
+        "{path}"
+    );
     let page = get(port, "/").expect("/ answers");
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     drop(server);

@@ -41,14 +41,22 @@ impl Mask {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+    /// The IDs in ascending order.
     pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..MAX_PROCESSES).filter(move |&i| self.contains(i))
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            (rest != 0).then(|| {
+                let i = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                i
+            })
+        })
     }
     fn encode(members: &Members) -> Mask {
         Mask::of(members.iter().map(pid))
     }
     fn decode(self) -> Members {
-        self.iter().map(Id::from).collect()
+        Members::from_sorted(self.iter().map(Id::from))
     }
 }
 
