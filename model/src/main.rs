@@ -2,7 +2,7 @@
 
 use bully_model::check::{self, Options, Strategy};
 use bully_model::memory::Budget;
-use bully_model::system::{Config, NetworkKind, StartMode, Timing};
+use bully_model::system::{Channels, Config, NetworkKind, StartMode, Timing};
 use bully_model::Variant;
 use clap::{Args, Parser, Subcommand};
 use stateright::{Checker, Model};
@@ -85,6 +85,9 @@ struct ModelArgs {
     recoveries: u8,
     #[arg(long, value_enum, default_value_t = NetworkKind::Reliable)]
     network: NetworkKind,
+    /// Message order: FIFO per connection (ZeroMQ over TCP), or any order.
+    #[arg(long, value_enum, default_value_t = Channels::Fifo)]
+    channels: Channels,
     #[arg(long, value_enum, default_value_t = Timing::Sync)]
     timing: Timing,
     #[arg(long, value_enum, default_value_t = StartMode::Full)]
@@ -104,6 +107,7 @@ impl ModelArgs {
             .crashes(self.crashes)
             .recoveries(self.recoveries)
             .network(self.network)
+            .channels(self.channels)
             .timing(self.timing)
             .start(self.start)
             .variant(self.variant)

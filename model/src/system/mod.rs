@@ -29,7 +29,7 @@ use crate::mutants::Variant;
 use crate::protocol::{Bully, Members, Msg, Start, Timer, Timing as Durations, Wait};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
-pub use state::{Env, Ep, Mask, MsgCode, Network, Proc, RoleCode};
+pub use state::{Channels, Env, Ep, Mask, MsgCode, Network, Proc, RoleCode};
 use stateright::actor::{Actor, Command, Id, Out};
 use stateright::{Model, Path, Property};
 use std::borrow::Cow;
@@ -75,6 +75,9 @@ pub struct Config {
     /// Total recoveries allowed over a whole execution.
     pub recoveries: u8,
     pub network: NetworkKind,
+    /// The order messages travel in (a duplicating network is always unordered).
+    #[serde(default = "fifo")]
+    pub channels: Channels,
     pub timing: Timing,
     pub start: StartMode,
     pub variant: Variant,
@@ -93,6 +96,10 @@ fn yes() -> bool {
     true
 }
 
+fn fifo() -> Channels {
+    Channels::Fifo
+}
+
 impl Config {
     pub fn new(processes: usize) -> Self {
         Config {
@@ -100,6 +107,7 @@ impl Config {
             crashes: 1,
             recoveries: 1,
             network: NetworkKind::Reliable,
+            channels: Channels::Fifo,
             timing: Timing::Sync,
             start: StartMode::Full,
             variant: Variant::Correct,
@@ -118,6 +126,10 @@ impl Config {
     }
     pub fn network(mut self, n: NetworkKind) -> Self {
         self.network = n;
+        self
+    }
+    pub fn channels(mut self, c: Channels) -> Self {
+        self.channels = c;
         self
     }
     pub fn timing(mut self, t: Timing) -> Self {
@@ -142,6 +154,14 @@ impl Config {
         self.timing == Timing::Async
             || self.network != NetworkKind::Reliable
             || self.variant != Variant::Correct
+    }
+    /// The order messages travel in: a duplicating network is a set, never ordered.
+    pub fn effective_channels(&self) -> Channels {
+        if self.network == NetworkKind::Duplicating {
+            Channels::Unordered
+        } else {
+            self.channels
+        }
     }
     /// The actor of process `i`: the same [`Bully`] the node runs.
     pub fn actor(&self, i: usize) -> Bully {
@@ -181,6 +201,9 @@ impl Config {
         if self.network != NetworkKind::Reliable {
             args += &format!(" --network {}", name(self.network.to_possible_value()));
         }
+        if self.channels != Channels::Fifo {
+            args += &format!(" --channels {}", name(self.channels.to_possible_value()));
+        }
         if self.timing != Timing::Sync {
             args += &format!(" --timing {}", name(self.timing.to_possible_value()));
         }
@@ -201,8 +224,17 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} processes, {} crash(es), {} recovery(ies), {:?} network, {:?} timing, {:?} start",
-            self.processes, self.crashes, self.recoveries, self.network, self.timing, self.start
+            "{} processes, {} crash(es), {} recovery(ies), {:?} network, {} channels, {:?} timing, {:?} start",
+            self.processes,
+            self.crashes,
+            self.recoveries,
+            self.network,
+            match self.effective_channels() {
+                Channels::Fifo => "FIFO",
+                Channels::Unordered => "unordered",
+            },
+            self.timing,
+            self.start
         )?;
         if self.variant != Variant::Correct {
             write!(f, ", mutant {:?}", self.variant)?;
@@ -519,7 +551,7 @@ impl BullySystem {
                     if self.duplicating() {
                         next.network.add_once(e);
                     } else {
-                        next.network.add(e);
+                        next.network.add(e, self.cfg.effective_channels());
                     }
                     sent.push(e);
                 }
@@ -644,7 +676,10 @@ impl Model for BullySystem {
         if self.halted() {
             return;
         }
-        for e in s.network.distinct() {
+        // With FIFO channels only a channel's head can arrive next, and losing a message
+        // further back is the same as losing it once it is the head (the head blocks the same
+        // timers): so only heads are lost, too.
+        for e in s.network.deliverable(self.cfg.effective_channels()) {
             if self.cfg.network == NetworkKind::Lossy {
                 actions.push(Action::Drop(*e));
             }
@@ -716,6 +751,9 @@ impl Model for BullySystem {
                 next.procs[i].timers = 0;
                 next.ghost.recoveries += 1;
                 next.ghost.recovered = next.ghost.recovered.with(i);
+                if self.cfg.effective_channels() == Channels::Fifo {
+                    next.network.sender_restarted(i);
+                }
                 let sent = self.apply(&mut next, i, fx);
                 self.observe(last, &mut next, i, &action);
                 self.discard_dead(&mut next, i, &sent);

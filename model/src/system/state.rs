@@ -363,6 +363,10 @@ impl MsgCode {
 pub struct Env {
     pub src: u8,
     pub dst: u8,
+    /// How many times the sender has restarted since it sent this message (0: sent by its
+    /// current incarnation). A restarted process talks over new connections, so its new
+    /// messages are not ordered after its old ones (see [`Channels::Fifo`]).
+    pub age: u8,
     pub msg: MsgCode,
 }
 
@@ -371,6 +375,7 @@ impl Env {
         Env {
             src: pid(src) as u8,
             dst: pid(dst) as u8,
+            age: 0,
             msg: MsgCode::encode(msg),
         }
     }
@@ -383,16 +388,42 @@ impl Env {
     pub fn msg(&self) -> Msg {
         self.msg.decode()
     }
+    /// The connection it travels on: sender, receiver and the sender's incarnation.
+    pub fn channel(&self) -> (u8, u8, u8) {
+        (self.src, self.dst, self.age)
+    }
 }
 
 impl fmt::Debug for Env {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} → {}: {:?}", self.src, self.dst, self.msg())
+        write!(f, "{} → {}: {:?}", self.src, self.dst, self.msg())?;
+        if self.age > 0 {
+            write!(f, " (sent before {} restart(s))", self.age)?;
+        }
+        Ok(())
     }
 }
 
-/// The messages in flight: a multiset kept sorted (a message sent twice is in it twice), so
-/// equal networks are equal values.
+/// The order in which messages travel.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channels {
+    /// First in, first out on each connection: the messages one incarnation of a process sends
+    /// to one receiver arrive in the order sent (ZeroMQ over TCP). Different senders, and the
+    /// old and new incarnations of a restarted sender, are not ordered with each other.
+    Fifo,
+    /// Any message in flight may arrive next (a stronger adversary than TCP).
+    Unordered,
+}
+
+/// The messages in flight.
+///
+/// A multiset kept in a canonical order, so equal networks are equal values: with
+/// [`Channels::Unordered`] sorted; with [`Channels::Fifo`] grouped by channel (sorted by
+/// [`Env::channel`]) and in send order within a channel. A duplicating network keeps each
+/// message once (a set).
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Network(SmallVec<[Env; 8]>);
 
@@ -406,20 +437,30 @@ impl Network {
     pub fn iter(&self) -> impl Iterator<Item = &Env> + '_ {
         self.0.iter()
     }
-    /// Each distinct message once.
-    pub fn distinct(&self) -> impl Iterator<Item = &Env> + '_ {
+    /// The messages that can arrive next, each once: with FIFO channels the head of each
+    /// channel, otherwise every distinct message.
+    pub fn deliverable(&self, channels: Channels) -> impl Iterator<Item = &Env> + '_ {
         self.0
             .iter()
             .enumerate()
-            .filter(|(i, e)| *i == 0 || self.0[i - 1] != **e)
+            .filter(move |(i, e)| {
+                *i == 0
+                    || match channels {
+                        Channels::Fifo => self.0[i - 1].channel() != e.channel(),
+                        Channels::Unordered => self.0[i - 1] != **e,
+                    }
+            })
             .map(|(_, e)| e)
     }
     pub fn contains(&self, e: &Env) -> bool {
-        self.0.binary_search(e).is_ok()
+        self.0.contains(e)
     }
-    /// Adds a copy of `e`.
-    pub fn add(&mut self, e: Env) {
-        let at = self.0.partition_point(|x| x <= &e);
+    /// Sends `e`.
+    pub fn add(&mut self, e: Env, channels: Channels) {
+        let at = match channels {
+            Channels::Fifo => self.0.partition_point(|x| x.channel() <= e.channel()),
+            Channels::Unordered => self.0.partition_point(|x| x <= &e),
+        };
         self.0.insert(at, e);
     }
     /// Adds `e` unless a copy is in flight (a duplicating network: a set).
@@ -428,18 +469,26 @@ impl Network {
             self.0.insert(at, e);
         }
     }
-    /// Removes one copy of `e`; false if there was none.
+    /// Removes the first copy of `e` (with FIFO channels, the first in its channel); false if
+    /// there was none.
     pub fn remove(&mut self, e: &Env) -> bool {
-        match self.0.binary_search(e) {
-            Ok(at) => {
+        match self.0.iter().position(|x| x == e) {
+            Some(at) => {
                 self.0.remove(at);
                 true
             }
-            Err(_) => false,
+            None => false,
         }
     }
     pub fn retain(&mut self, keep: impl FnMut(&mut Env) -> bool) {
         self.0.retain(keep)
+    }
+    /// Process `p` restarted: every message it sent so far is now from an older incarnation.
+    /// (Its channels keep their relative order, so the network stays canonical.)
+    pub fn sender_restarted(&mut self, p: usize) {
+        for e in self.0.iter_mut().filter(|e| e.src as usize == p) {
+            e.age += 1;
+        }
     }
     /// Whether a message from `src` to `dst` is in flight.
     pub fn any_between(&self, src: usize, dst: usize) -> bool {
