@@ -5,79 +5,81 @@
 
 mod common;
 use bully_model::system::{Channels, Config, StartMode};
-use common::assert_all_hold;
+use common::assert_all_hold_in;
 
 #[test]
 fn three_processes_full_start() {
-    let r = assert_all_hold(Config::new(3));
+    let r = assert_all_hold_in(Config::new(3), 9854);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn three_processes_join_start() {
-    let r = assert_all_hold(Config::new(3).start(StartMode::Join));
+    let r = assert_all_hold_in(Config::new(3).start(StartMode::Join), 45380);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn three_processes_two_crashes_one_recovery() {
     // Two failovers in one execution.
-    let r = assert_all_hold(Config::new(3).crashes(2).recoveries(1));
+    let r = assert_all_hold_in(Config::new(3).crashes(2).recoveries(1), 27804);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn four_processes_full_start_no_faults() {
-    let r = assert_all_hold(Config::new(4).crashes(0).recoveries(0));
+    let r = assert_all_hold_in(Config::new(4).crashes(0).recoveries(0), 11892);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn four_processes_full_start_one_crash() {
     // The coordinator (or anyone) crashes and stays down: failover at N=4.
-    let r = assert_all_hold(Config::new(4).crashes(1).recoveries(0));
+    let r = assert_all_hold_in(Config::new(4).crashes(1).recoveries(0), 79509);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn four_processes_full_start_crash_and_recovery() {
-    let r = assert_all_hold(Config::new(4));
+    let r = assert_all_hold_in(Config::new(4), 10693946);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn unordered_channels_three_processes_full_start() {
-    let r = assert_all_hold(Config::new(3).channels(Channels::Unordered));
+    let r = assert_all_hold_in(Config::new(3).channels(Channels::Unordered), 344803);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn unordered_channels_three_processes_join_start() {
-    let r = assert_all_hold(
+    let r = assert_all_hold_in(
         Config::new(3)
             .channels(Channels::Unordered)
             .start(StartMode::Join),
+        532_213,
     );
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn unordered_channels_four_processes_one_crash() {
-    let r = assert_all_hold(
+    let r = assert_all_hold_in(
         Config::new(4)
             .channels(Channels::Unordered)
             .crashes(1)
             .recoveries(0),
+        1_206_855,
     );
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn two_processes_join_start() {
-    assert_all_hold(Config::new(2).start(StartMode::Join));
+    assert_all_hold_in(Config::new(2).start(StartMode::Join), 125);
 }
 
 #[test]
 fn two_processes_two_crashes_two_recoveries() {
-    assert_all_hold(Config::new(2).crashes(2).recoveries(2));
+    assert_all_hold_in(Config::new(2).crashes(2).recoveries(2), 1052);
 }

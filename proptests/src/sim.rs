@@ -26,7 +26,7 @@
 use bully_model::check::describe_state;
 use bully_model::properties::{self, describe_action};
 use bully_model::system::{
-    BullySystem, Config, NetworkKind, StartMode, SysAction, SysState, Timing,
+    BullySystem, Channels, Config, NetworkKind, StartMode, SysAction, SysState, Timing,
 };
 use bully_model::Variant;
 use proptest::prelude::*;
@@ -164,7 +164,8 @@ pub fn schedule(
 
 /// A configuration of the model plus a schedule: one proptest input. `Display`/`FromStr` give a
 /// one-line form that [`replay`](Scenario::from_str) accepts, e.g.
-/// `n=3 full crashes=1 recoveries=1 sync reliable correct: d0 t1 x2`.
+/// `n=3 full crashes=1 recoveries=1 sync reliable fifo correct: d0 t1 x2` (without a channel
+/// word, FIFO).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Scenario {
     pub processes: usize,
@@ -173,6 +174,7 @@ pub struct Scenario {
     pub recoveries: u8,
     pub timing: Timing,
     pub network: NetworkKind,
+    pub channels: Channels,
     pub variant: Variant,
     pub schedule: Vec<Choice>,
 }
@@ -183,6 +185,7 @@ impl Scenario {
             .crashes(self.crashes)
             .recoveries(self.recoveries)
             .network(self.network)
+            .channels(self.channels)
             .timing(self.timing)
             .start(self.start)
             .variant(self.variant)
@@ -244,13 +247,14 @@ impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "n={} {} crashes={} recoveries={} {} {} {}:",
+            "n={} {} crashes={} recoveries={} {} {} {} {}:",
             self.processes,
             lower(self.start),
             self.crashes,
             self.recoveries,
             lower(self.timing),
             lower(self.network),
+            lower(self.channels),
             lower(self.variant),
         )?;
         for c in &self.schedule {
@@ -280,6 +284,7 @@ impl FromStr for Scenario {
             recoveries: 0,
             timing: Timing::Sync,
             network: NetworkKind::Reliable,
+            channels: Channels::Fifo,
             variant: Variant::Correct,
             schedule: Vec::new(),
         };
@@ -313,6 +318,11 @@ impl FromStr for Scenario {
                     .find(|x| lower(x) == word)
                     {
                         sc.network = x;
+                    } else if let Some(x) = [Channels::Fifo, Channels::Unordered]
+                        .into_iter()
+                        .find(|x| lower(x) == word)
+                    {
+                        sc.channels = x;
                     } else if let Some(x) = variants().find(|x| lower(x) == word) {
                         sc.variant = x;
                     } else {
@@ -341,6 +351,7 @@ pub struct Space {
     pub recoveries: RangeInclusive<u8>,
     pub timing: Timing,
     pub network: NetworkKind,
+    pub channels: Channels,
     pub variant: Variant,
     pub steps: RangeInclusive<usize>,
     /// Class weights (see [`WEIGHTS`]).
@@ -357,6 +368,7 @@ impl Space {
             recoveries: 0..=0,
             timing: Timing::Sync,
             network: NetworkKind::Reliable,
+            channels: Channels::Fifo,
             variant: Variant::Correct,
             steps: 0..=300,
             weights: WEIGHTS,
@@ -375,6 +387,10 @@ impl Space {
         self.network = n;
         self
     }
+    pub fn channels(mut self, c: Channels) -> Self {
+        self.channels = c;
+        self
+    }
     pub fn variant(mut self, v: Variant) -> Self {
         self.variant = v;
         self
@@ -390,8 +406,13 @@ impl Space {
     }
 
     pub fn strategy(&self) -> impl Strategy<Value = Scenario> {
-        let (start, timing, network, variant) =
-            (self.start, self.timing, self.network, self.variant);
+        let (start, timing, network, channels, variant) = (
+            self.start,
+            self.timing,
+            self.network,
+            self.channels,
+            self.variant,
+        );
         (
             self.processes.clone(),
             self.crashes.clone(),
@@ -405,6 +426,7 @@ impl Space {
                 recoveries,
                 timing,
                 network,
+                channels,
                 variant,
                 schedule,
             })

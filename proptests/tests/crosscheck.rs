@@ -3,9 +3,9 @@
 //! checker: it neither invents transitions nor applies actions the model does not enable.
 //!
 //! The exploration is a plain breadth-first search over `Model::actions`/`next_state`, keyed by
-//! [`sim::fingerprint`] (fixed hasher seeds). Sizes: N=2 with 1 crash and 1 recovery has a few
-//! hundred states, N=3 without faults or recoveries a few thousand, N=3 with 1 crash and 1
-//! recovery about 1.2 million (≈20 s and 300 MB; the rest takes about a second).
+//! [`sim::fingerprint`] (fixed hasher seeds). Sizes (FIFO channels, the default): N=2 with 1
+//! crash and 1 recovery has a few hundred states, N=3 a few thousand to ten thousand; N=3 with
+//! unordered channels and 1 crash and 1 recovery about 345 thousand (a few seconds).
 //! `PROPTEST_CASES=…` changes the number of random schedules per configuration.
 
 use bully_model::system::{BullySystem, StartMode};
@@ -150,12 +150,23 @@ fn three_processes_full_start_with_crash() {
     );
 }
 
-/// The largest: about 1.2 million states, ≈20 s and 300 MB to explore.
 #[test]
 fn three_processes_full_start_with_crash_and_recovery() {
     crosscheck(
         Space::new(3..=3, StartMode::Full)
             .faults(1..=1, 1..=1)
+            .steps(0..=80),
+        20_000,
+    );
+}
+
+/// The largest: unordered channels, about 345 thousand states.
+#[test]
+fn three_processes_unordered_channels_with_crash_and_recovery() {
+    crosscheck(
+        Space::new(3..=3, StartMode::Full)
+            .faults(1..=1, 1..=1)
+            .channels(bully_model::system::Channels::Unordered)
             .steps(0..=80),
         20_000,
     );

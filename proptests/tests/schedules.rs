@@ -13,7 +13,7 @@
 //!   proptest also records the failing seed in `proptests/proptest-regressions/schedules.txt`
 //!   and re-runs it first next time.
 
-use bully_model::system::{NetworkKind, StartMode, Timing};
+use bully_model::system::{Channels, NetworkKind, StartMode, Timing};
 use bully_model::Variant;
 use bully_proptests::sim::{self, Options, Scenario, Space, SAFETY};
 use proptest::prelude::*;
@@ -45,6 +45,22 @@ proptest! {
     /// recoveries the model fails (see `join_start_with_recoveries`).
     #[test]
     fn join_start(sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=0).strategy()) {
+        sc.check(Options::full())?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(3_000))]
+
+    /// Full start with unordered channels (any message in flight may arrive next): the protocol
+    /// does not need FIFO channels.
+    #[test]
+    fn full_start_unordered_channels(
+        sc in Space::new(2..=12, StartMode::Full)
+            .faults(0..=2, 0..=2)
+            .channels(Channels::Unordered)
+            .strategy()
+    ) {
         sc.check(Options::full())?;
     }
 }
@@ -159,7 +175,7 @@ fn safety_properties_are_the_models() {
 /// network's hash order does not matter) and its one-line form round-trips.
 #[test]
 fn replay_is_deterministic() {
-    let text = "n=5 full crashes=1 recoveries=1 sync reliable correct: \
+    let text = "n=5 full crashes=1 recoveries=1 sync reliable fifo correct: \
                 d3 d17 t2 d5 d9 x4 d1 d1 d2 t0 d7 r0 d3 d3 d8 t1 d0 d4";
     let sc: Scenario = text.parse().expect("parses");
     assert_eq!(sc.to_string(), text);
@@ -182,6 +198,12 @@ fn replay_is_deterministic() {
     assert_eq!(mutant.variant, Variant::NoHalt);
     assert_eq!(mutant.network, NetworkKind::Duplicating);
     assert_eq!(mutant.start, StartMode::Join);
+    // Without a channel word a scenario has FIFO channels.
+    assert_eq!(mutant.channels, Channels::Fifo);
+    let unordered: Scenario = "n=3 full crashes=0 recoveries=0 sync reliable unordered correct: d0"
+        .parse()
+        .expect("parses");
+    assert_eq!(unordered.channels, Channels::Unordered);
 }
 
 /// Replays `BULLY_SCENARIO` (the line a failure prints) and prints its steps.

@@ -25,6 +25,14 @@ pub fn assert_all_hold(cfg: Config) -> Report {
     r
 }
 
+/// [`assert_all_hold`], and that the search saw exactly `states` unique states: a change that
+/// silently grows or shrinks the graph (a new behaviour, a lost one) is noticed and explained.
+pub fn assert_all_hold_in(cfg: Config, states: usize) -> Report {
+    let r = assert_all_hold(cfg.clone());
+    assert_eq!(r.unique_states, states, "{cfg}: the state count changed");
+    r
+}
+
 /// Runs the check and asserts that `property` is violated, returning the report.
 pub fn assert_violated(cfg: Config, property: &str, stop_early: bool) -> Report {
     let opts = Options {
