@@ -322,7 +322,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
     } else if !complete {
         (Verdict::Unsettled, None)
     } else {
-        let r: LivenessReport = liveness::check(&model, opts.max_memory);
+        let r: LivenessReport = liveness::check(&model, opts.max_memory, opts.threads);
         liveness_seconds = Some(r.elapsed.as_secs_f64());
         s.peak_memory = s.peak_memory.max(r.peak_memory);
         if let Some(resident) = r.stopped_at_memory {
