@@ -175,7 +175,7 @@ pub fn describe_state(s: &SysState) -> String {
             Role::Joining { contact } => write!(out, "{i}: joining via {}", usize::from(contact)),
             Role::Electing { waiting } => write!(out, "{i}: electing (asked {waiting:?})"),
             Role::Waiting => write!(out, "{i}: waiting for coordinator"),
-            Role::Halting { epoch, waiting } => {
+            Role::Halting { epoch, waiting, .. } => {
                 write!(out, "{i}: candidate {epoch} (halting {waiting:?})")
             }
             Role::Coordinator { epoch } => write!(out, "{i}: COORDINATOR {epoch}"),

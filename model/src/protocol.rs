@@ -200,6 +200,11 @@ pub enum Msg {
 }
 
 impl Msg {
+    /// Whether the sender waits for a reply to this message (with a timer).
+    pub fn is_request(&self) -> bool {
+        matches!(self, Msg::Election | Msg::Halt { .. } | Msg::Heartbeat)
+    }
+
     /// The message's name, for logs and counters.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -226,10 +231,15 @@ pub enum Timer {
     HeartbeatTimeout,
     /// Electing: no higher process answered in time, so none is alive.
     ElectionTimeout,
-    /// Halting: the lower processes that did not acknowledge in time are down.
+    /// Halting: the lower processes that did not acknowledge in time lost the HALT (they
+    /// restarted since) or are down; ask them once more, then presume them down.
     HaltTimeout,
     /// Waiting: no COORDINATOR arrived in time after an answer or a halt; elect again.
     CoordinatorTimeout,
+    /// Coordinator: time to announce again to every member (periodic). A member that missed
+    /// the announcement, because it was down or had never heard of this coordinator, learns
+    /// who leads; this is what ends a split brain in join mode.
+    Announce,
 }
 
 /// What a process is doing.
@@ -244,9 +254,14 @@ pub enum Role {
     /// Timer: CoordinatorTimeout.
     Waiting,
     /// Candidate for `epoch`; sent HALT to the lower members, `waiting` have not acknowledged.
-    /// Timer: HaltTimeout.
-    Halting { epoch: Epoch, waiting: Members },
-    /// In office for `epoch`. No timer.
+    /// `asked_again`: the first timeout passed and the HALT went out once more. Timer:
+    /// HaltTimeout.
+    Halting {
+        epoch: Epoch,
+        waiting: Members,
+        asked_again: bool,
+    },
+    /// In office for `epoch`. Timer: Announce.
     Coordinator { epoch: Epoch },
     /// Follows `epoch.leader`. Timer: Heartbeat, or HeartbeatTimeout while a heartbeat is out.
     Follower { epoch: Epoch },
@@ -381,9 +396,14 @@ pub struct Timing {
 
 impl Timing {
     /// How long to wait for a COORDINATOR after an answer or a halt: the higher process may have
-    /// to wait one timeout for its own election and one for its halt phase.
+    /// to wait one timeout for its own election and two for its halt phase (it asks twice).
     pub fn coordinator_wait(&self) -> Duration {
-        self.timeout * 3
+        self.timeout * 4
+    }
+    /// How often a coordinator announces itself again to every member: rarely, since
+    /// followers hear from it at every heartbeat anyway; it reaches those that do not.
+    pub fn announce_period(&self) -> Duration {
+        self.heartbeat * 10
     }
 }
 
@@ -442,6 +462,7 @@ impl Bully {
             Timer::ElectionTimeout,
             Timer::HaltTimeout,
             Timer::CoordinatorTimeout,
+            Timer::Announce,
         ] {
             o.cancel_timer(t);
         }
@@ -480,6 +501,7 @@ impl Bully {
         s.role = Role::Halting {
             epoch,
             waiting: lower,
+            asked_again: false,
         };
         o.set_timer(Timer::HaltTimeout, self.after(self.timing.timeout));
     }
@@ -488,13 +510,19 @@ impl Bully {
         Self::cancel_all(o);
         s.role = Role::Coordinator { epoch };
         if self.variant != Variant::SkipCoordinatorBroadcast {
-            let msg = Msg::Coordinator {
-                epoch,
-                members: s.members.clone(),
-            };
-            let others: Vec<Id> = s.members.iter().filter(|&m| m != me).collect();
-            o.broadcast(&others, &msg);
+            self.announce(me, epoch, s, o);
         }
+    }
+
+    /// Tells every other member that `me` leads in `epoch`, and when to do it again.
+    fn announce(&self, me: Id, epoch: Epoch, s: &State, o: &mut Out<Self>) {
+        let msg = Msg::Coordinator {
+            epoch,
+            members: s.members.clone(),
+        };
+        let others: Vec<Id> = s.members.iter().filter(|&m| m != me).collect();
+        o.broadcast(&others, &msg);
+        o.set_timer(Timer::Announce, self.after(self.timing.announce_period()));
     }
 
     fn wait_for_coordinator(&self, s: &mut State, o: &mut Out<Self>) {
@@ -534,7 +562,7 @@ impl Bully {
                 epoch: *epoch,
                 members: s.members.clone(),
             },
-            Role::Halting { epoch, waiting } if waiting.contains(src) => {
+            Role::Halting { epoch, waiting, .. } if waiting.contains(src) => {
                 Msg::Halt { epoch: *epoch }
             }
             _ => Msg::Answer {
@@ -542,6 +570,15 @@ impl Bully {
             },
         };
         o.send(src, answer);
+        if let Role::Joining { contact } = s.role {
+            if contact != src {
+                // A joiner whose contact is silent (it may be down for good) has just heard
+                // from a member of the group: ask that one for the members instead.
+                s.role = Role::Joining { contact: src };
+                o.send(src, Msg::Heartbeat);
+                o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
+            }
+        }
         match s.role {
             Role::Coordinator { .. } => {}
             // Already in an election (waiting counts: a higher process took it over).
@@ -564,7 +601,7 @@ impl Bully {
             self.start_election(me, s, o);
             return true;
         }
-        if let Role::Halting { epoch, waiting } = &mut s.role {
+        if let Role::Halting { epoch, waiting, .. } = &mut s.role {
             for m in learned.iter() {
                 waiting.insert(m);
                 o.send(m, Msg::Halt { epoch: *epoch });
@@ -615,7 +652,7 @@ impl Bully {
             Msg::HaltAck { epoch, members } => {
                 known(members)
                     && *epoch <= s.promised
-                    && !matches!(&s.role, Role::Halting { epoch: e, waiting } if e == epoch && waiting.contains(src))
+                    && !matches!(&s.role, Role::Halting { epoch: e, waiting, .. } if e == epoch && waiting.contains(src))
             }
             // Acts only above our promise (while halting) or above the epoch we hold office
             // with, and every later term of ours is above our promise.
@@ -755,6 +792,7 @@ impl Actor for Bully {
                 if let Role::Halting {
                     epoch: mine,
                     waiting,
+                    ..
                 } = &mut s.role
                 {
                     if *mine == epoch {
@@ -800,6 +838,20 @@ impl Actor for Bully {
                         && !matches!(s.role, Role::Electing { .. } | Role::Halting { .. })
                     {
                         self.start_election(me, &mut s, o);
+                    } else if let Role::Coordinator { epoch: mine } = s.role {
+                        // A stale coordinator we never heard of (two groups that joined
+                        // through different contacts, each with its own coordinator): it
+                        // cannot know us, so tell it who leads. It follows us, or, if it
+                        // promised more since, refuses and we elect above it.
+                        if learned.contains(src) {
+                            o.send(
+                                src,
+                                Msg::Coordinator {
+                                    epoch: mine,
+                                    members: s.members.clone(),
+                                },
+                            );
+                        }
                     }
                 } else if epoch >= s.promised || self.variant == Variant::FollowStaleCoordinator {
                     if s.epoch() != Some(epoch) {
@@ -853,6 +905,10 @@ impl Actor for Bully {
                         }
                     }
                     Role::Joining { contact } if contact == src => {
+                        // Joined. The group's fence comes with the members: a candidacy the
+                        // contact promised to may be under way, and its candidate may not know
+                        // us yet, so never follow a coordinator it is deposing.
+                        s.promised = s.promised.max(promised);
                         self.start_election(me, &mut s, o);
                     }
                     _ => {}
@@ -869,7 +925,7 @@ impl Actor for Bully {
         // means we may not be the highest.
         if let Role::Halting { .. } = s.role {
             if !self.learn_while_halting(me, &mut s, &learned, o) {
-                if let Role::Halting { epoch, waiting } = &s.role {
+                if let Role::Halting { epoch, waiting, .. } = &s.role {
                     if waiting.is_empty() {
                         let epoch = *epoch;
                         self.take_office(me, epoch, &mut s, o);
@@ -929,12 +985,38 @@ impl Actor for Bully {
                 o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
             }
             (Timer::ElectionTimeout, Role::Electing { .. }) => self.become_candidate(me, &mut s, o),
+            (
+                Timer::HaltTimeout,
+                Role::Halting {
+                    epoch,
+                    waiting,
+                    asked_again: false,
+                },
+            ) => {
+                // A member that restarted after our HALT lost it, and may since follow an
+                // older coordinator: taking office without it would leave two coordinators
+                // named. Ask once more; one that is up acknowledges this time.
+                let (epoch, waiting) = (*epoch, waiting.clone());
+                o.broadcast(waiting.as_slice(), &Msg::Halt { epoch });
+                s.role = Role::Halting {
+                    epoch,
+                    waiting,
+                    asked_again: true,
+                };
+                o.set_timer(Timer::HaltTimeout, self.after(self.timing.timeout));
+            }
             (Timer::HaltTimeout, Role::Halting { epoch, .. }) => {
-                // Lower members that did not acknowledge are down.
+                // Lower members that did not acknowledge twice are down.
                 let epoch = *epoch;
                 self.take_office(me, epoch, &mut s, o);
             }
             (Timer::CoordinatorTimeout, Role::Waiting) => self.start_election(me, &mut s, o),
+            (Timer::Announce, Role::Coordinator { epoch })
+                if self.variant != Variant::SkipCoordinatorBroadcast =>
+            {
+                let epoch = *epoch;
+                self.announce(me, epoch, &s, o);
+            }
             _ => {}
         }
         Self::save_if_changed(&before, &s, o);

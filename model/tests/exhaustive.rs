@@ -9,20 +9,20 @@ use common::assert_all_hold_in;
 
 #[test]
 fn three_processes_full_start() {
-    let r = assert_all_hold_in(Config::new(3), 9854);
+    let r = assert_all_hold_in(Config::new(3), 10224);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn three_processes_join_start() {
-    let r = assert_all_hold_in(Config::new(3).start(StartMode::Join), 45380);
+    let r = assert_all_hold_in(Config::new(3).start(StartMode::Join), 76265);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn three_processes_two_crashes_one_recovery() {
     // Two failovers in one execution.
-    let r = assert_all_hold_in(Config::new(3).crashes(2).recoveries(1), 27804);
+    let r = assert_all_hold_in(Config::new(3).crashes(2).recoveries(1), 29589);
     println!("{}", bully_model::check::render(&r));
 }
 
@@ -35,19 +35,19 @@ fn four_processes_full_start_no_faults() {
 #[test]
 fn four_processes_full_start_one_crash() {
     // The coordinator (or anyone) crashes and stays down: failover at N=4.
-    let r = assert_all_hold_in(Config::new(4).crashes(1).recoveries(0), 79509);
+    let r = assert_all_hold_in(Config::new(4).crashes(1).recoveries(0), 79990);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn four_processes_full_start_crash_and_recovery() {
-    let r = assert_all_hold_in(Config::new(4), 10693946);
+    let r = assert_all_hold_in(Config::new(4), 13_617_044);
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn unordered_channels_three_processes_full_start() {
-    let r = assert_all_hold_in(Config::new(3).channels(Channels::Unordered), 344803);
+    let r = assert_all_hold_in(Config::new(3).channels(Channels::Unordered), 346340);
     println!("{}", bully_model::check::render(&r));
 }
 
@@ -57,7 +57,7 @@ fn unordered_channels_three_processes_join_start() {
         Config::new(3)
             .channels(Channels::Unordered)
             .start(StartMode::Join),
-        532_213,
+        1_307_502,
     );
     println!("{}", bully_model::check::render(&r));
 }
@@ -69,17 +69,17 @@ fn unordered_channels_four_processes_one_crash() {
             .channels(Channels::Unordered)
             .crashes(1)
             .recoveries(0),
-        1_206_855,
+        1_218_009,
     );
     println!("{}", bully_model::check::render(&r));
 }
 
 #[test]
 fn two_processes_join_start() {
-    assert_all_hold_in(Config::new(2).start(StartMode::Join), 125);
+    assert_all_hold_in(Config::new(2).start(StartMode::Join), 128);
 }
 
 #[test]
 fn two_processes_two_crashes_two_recoveries() {
-    assert_all_hold_in(Config::new(2).crashes(2).recoveries(2), 1052);
+    assert_all_hold_in(Config::new(2).crashes(2).recoveries(2), 1123);
 }

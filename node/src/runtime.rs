@@ -58,7 +58,7 @@ pub fn describe_role(role: &Role) -> String {
         Role::Joining { contact } => format!("joining via {}", usize::from(*contact)),
         Role::Electing { waiting } => format!("electing (asked {})", ids(waiting)),
         Role::Waiting => "waiting for a coordinator".into(),
-        Role::Halting { epoch, waiting } => {
+        Role::Halting { epoch, waiting, .. } => {
             format!("candidate for epoch {epoch} (halting {})", ids(waiting))
         }
         Role::Coordinator { epoch } => format!("COORDINATOR (epoch {epoch})"),

@@ -963,13 +963,17 @@ mod tests {
             &[1, 2],
             vec![
                 start(),
+                // The first timeout asks again, the second presumes 1 down.
+                Event::Timeout {
+                    timer: Timer::HaltTimeout,
+                },
                 Event::Timeout {
                     timer: Timer::HaltTimeout,
                 },
                 Event::Shutdown,
             ],
         ));
-        assert!(steps[1].after.is_coordinator() && steps[4].after.is_coordinator());
+        assert!(steps[1].after.is_coordinator() && steps[5].after.is_coordinator());
         let v = validate(&steps, &Options::default());
         let bad = v.violation.expect("two coexisting coordinators");
         assert_eq!(

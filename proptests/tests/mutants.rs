@@ -8,7 +8,7 @@
 //! | NeverAnswer               | full start, N 2–6, 1 crash                  | settled            |
 //! | LowestWins                | full start, N 2–12, no faults               | settled            |
 //! | SkipCoordinatorBroadcast  | full start, N 2–12, no faults               | settled            |
-//! | NoWaitForAnswers          | full start, N 2–12, no faults               | single coordinator |
+//! | NoWaitForAnswers          | full start, N 3–12, no faults               | single coordinator or agreement |
 //! | IgnoreHeartbeatTimeout    | full start, N 2–12, 1 crash                 | settled            |
 //! | ReuseEpoch                | full start, N 3–8, 1 crash                  | settled            |
 //! | NoHalt                    | full start, N 2–8, 1 crash, 1 recovery      | agreement or single coordinator |
@@ -37,9 +37,9 @@ fn plan(v: Variant) -> (Space, u32, &'static [&'static str]) {
             (Space::new(2..=12, StartMode::Full), 50, &["settled"])
         }
         Variant::NoWaitForAnswers => (
-            Space::new(2..=12, StartMode::Full),
-            200,
-            &["single coordinator"],
+            Space::new(3..=12, StartMode::Full),
+            1_000,
+            &["single coordinator", "agreement"],
         ),
         Variant::IgnoreHeartbeatTimeout => (
             Space::new(2..=12, StartMode::Full).faults(1..=1, 0..=0),

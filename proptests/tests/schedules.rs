@@ -41,8 +41,8 @@ proptest! {
         sc.check(Options::full())?;
     }
 
-    /// Join start: process 0 starts alone, the others know only process 0. Crashes only: with
-    /// recoveries the model fails (see `join_start_with_recoveries`).
+    /// Join start: process 0 starts alone, the others know only process 0. Crashes only (with
+    /// recoveries: `join_start_with_recoveries`).
     #[test]
     fn join_start(sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=0).strategy()) {
         sc.check(Options::full())?;
@@ -95,28 +95,17 @@ proptest! {
 proptest! {
     #![proptest_config(config(1_500))]
 
-    /// KNOWN MODEL FAILURES in join start with recoveries (ignored until the model is fixed):
-    ///
-    /// 1. Deadlock (`settled`, N ≥ 4, 1 crash + 1 recovery). A candidate's HALT to a process
-    ///    is lost when that process crashes; it recovers knowing only the members it had saved
-    ///    (not the candidate), asks a higher member, is answered and waits. The candidate
-    ///    waits for its acknowledgement forever: under the sync timing rule `HaltTimeout`
-    ///    (Suspect) fires only if the awaited process is crashed, and it is up. Nothing is in
-    ///    flight, so everyone waits. Minimal case:
-    ///    `n=4 join crashes=1 recoveries=1 sync reliable correct: d64699 d27000 d44116 d162
-    ///    d14220 d13848 d391 d49117 d41755 d0 d1964 d17909 d3885 x53225 r0`
-    /// 2. Split brain (`single coordinator`, N=3, 2 crashes + 1 recovery). 2 joins via 0
-    ///    (learns {0, 2}) and crashes; 1 joins via 0 (learns {0, 1, 2}); 0 crashes; 1 elects
-    ///    itself (2 and 0 are down). 2 recovers knowing only {0, 2}, halts 0 (down) and takes
-    ///    office: it never heard of 1. Minimal case:
-    ///    `n=3 join crashes=2 recoveries=1 sync reliable correct: d3223 d49080 x4745 d870
-    ///    x30356 d0 d0 d0 r2747 d0`
+    /// Join start with crashes and recoveries, what README.md ("Join start") promises: with
+    /// at most one crash, every property; with two, a process that restarts while every member
+    /// it knows is down may crown itself beside the others' coordinator for a while (inherent
+    /// to joining through one contact), so only that the split brain heals (the group
+    /// settles). The two schedules that used to fail here are `model/tests/join.rs`.
     #[test]
-    #[ignore = "known model failures in join start with recoveries; see the comment"]
     fn join_start_with_recoveries(
         sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=2).strategy()
     ) {
-        sc.check(Options::full())?;
+        let opts = if sc.crashes <= 1 { Options::full() } else { Options::liveness_only() };
+        sc.check(opts)?;
     }
 }
 

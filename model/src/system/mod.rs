@@ -326,6 +326,7 @@ impl fmt::Debug for SysState {
                     .field("members", &s.members)
                     .field("promised", &s.promised)
                     .field("timers", &p.timers().collect::<Vec<_>>())
+                    .field("requests lost to crashes", &p.lost)
                     .field("accepted (ghost)", &p.accepted)
                     .finish()
             }
@@ -443,14 +444,19 @@ impl BullySystem {
         let lossy = self.cfg.network == NetworkKind::Lossy;
         let in_flight = |from: usize, to: usize| !duplicating && s.network.any_between(from, to);
         match s.procs[p].decode().wait(timer) {
+            Wait::Pace if timer == Timer::Announce => self.announcement_matters(s, p),
             Wait::Pace => Self::heartbeat_matters(s, p),
             // Accurate failure detection: suspect only peers that are down, once nothing they
             // sent us is still on its way; on a lossy network also peers whose request or
             // reply was lost (nothing in flight either way): that is how loss fools Bully.
-            Wait::Suspect(peers) => peers
-                .iter()
-                .map(usize::from)
-                .all(|q| !in_flight(q, p) && (s.procs[q].crashed || (lossy && !in_flight(p, q)))),
+            // A peer that crashed after our last request to it lost that request, even if it
+            // is up again (`Proc::lost`): the node's timer fires for it too.
+            Wait::Suspect(peers) => peers.iter().map(usize::from).all(|q| {
+                !in_flight(q, p)
+                    && (s.procs[q].crashed
+                        || s.procs[p].lost.contains(q)
+                        || (lossy && !in_flight(p, q)))
+            }),
             // Asking again presumes nothing; it waits until the last request or its reply is
             // gone (the timeout exceeds the round trip).
             Wait::Retry(peers) => peers
@@ -472,6 +478,50 @@ impl BullySystem {
                         }))
             }
         }
+    }
+
+    /// The peers process `p` now waits for with a failure-detector timer.
+    fn suspected(p: &Proc) -> Mask {
+        let state = p.decode();
+        p.timers()
+            .fold(Mask::default(), |m, t| match state.wait(t) {
+                Wait::Suspect(peers) => Mask(m.0 | Mask::encode(&peers).0),
+                _ => m,
+            })
+    }
+
+    /// Whether coordinator `p`'s periodic announcement now could change anything: whether
+    /// nothing from or to `p` is still on its way and some live member would act on it (the handler runs on that member's state as it is now). Like
+    /// [`heartbeat_matters`](Self::heartbeat_matters), this leaves out announcements that
+    /// every receiver ignores: in steady state a coordinator's period changes nothing.
+    fn announcement_matters(&self, s: &SysState, p: usize) -> bool {
+        let me = &s.procs[p];
+        let RoleCode::Coordinator { epoch } = me.role else {
+            return true;
+        };
+        let msg = Msg::Coordinator {
+            epoch: epoch.decode(),
+            members: me.decode().members,
+        };
+        // Bounded delay: the period is far longer than a round trip, so the last
+        // announcement, and whatever it was answered with, has arrived before the next one
+        // leaves.
+        if s.network
+            .iter()
+            .any(|e| e.src as usize == p || e.dst as usize == p)
+        {
+            return false;
+        }
+        me.members.iter().any(|m| {
+            if m == p || s.procs[m].crashed {
+                return false;
+            }
+            let before = s.state(m);
+            let mut state = Cow::Borrowed(&before);
+            let mut out = Out::new();
+            self.actors[m].on_msg(Id::from(m), &mut state, Id::from(p), msg.clone(), &mut out);
+            matches!(state, Cow::Owned(_)) || !out.is_empty()
+        })
     }
 
     /// Whether a heartbeat from follower `p` now could change anything. A round trip with a
@@ -544,9 +594,18 @@ impl BullySystem {
             match c {
                 Command::Send(dst, msg) => {
                     let e = Env::new(Id::from(p), dst, &msg);
-                    // A message to a crashed process is lost at once.
-                    if next.procs[e.dst as usize].crashed {
+                    // A message to a crashed process is lost at once; so is the request
+                    // it may have been (`Proc::lost`). A request that arrives replaces one
+                    // that was lost.
+                    let to = e.dst as usize;
+                    if next.procs[to].crashed {
+                        if msg.is_request() {
+                            next.procs[p].lost = next.procs[p].lost.with(to);
+                        }
                         continue;
+                    }
+                    if msg.is_request() {
+                        next.procs[p].lost = next.procs[p].lost.without(to);
                     }
                     if self.duplicating() {
                         next.network.add_once(e);
@@ -563,6 +622,11 @@ impl BullySystem {
                 }
                 Command::ChooseRandom(..) => unreachable!("Bully makes no random choices"),
             }
+        }
+        // Only lost requests to peers still waited for matter.
+        let proc = &mut next.procs[p];
+        if !proc.lost.is_empty() {
+            proc.lost = proc.lost.intersect(Self::suspected(proc));
         }
         sent
     }
@@ -714,6 +778,12 @@ impl Model for BullySystem {
                 let i = usize::from(id);
                 next.procs[i].crash();
                 next.ghost.crashes += 1;
+                // Whoever waits for it has lost its request (see `Proc::lost`).
+                for p in next.procs.iter_mut().filter(|p| !p.crashed) {
+                    if Self::suspected(p).contains(i) {
+                        p.lost = p.lost.with(i);
+                    }
+                }
                 if matches!(last.procs[i].role, RoleCode::Coordinator { .. }) {
                     next.ghost.events |= event::COORDINATOR_CRASHED;
                 }

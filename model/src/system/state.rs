@@ -32,6 +32,12 @@ impl Mask {
     pub fn with(self, i: usize) -> Mask {
         Mask(self.0 | 1 << i)
     }
+    pub fn without(self, i: usize) -> Mask {
+        Mask(self.0 & !(1 << i))
+    }
+    pub fn intersect(self, other: Mask) -> Mask {
+        Mask(self.0 & other.0)
+    }
     pub fn is_subset(self, other: Mask) -> bool {
         self.0 & !other.0 == 0
     }
@@ -52,7 +58,7 @@ impl Mask {
             })
         })
     }
-    fn encode(members: &Members) -> Mask {
+    pub fn encode(members: &Members) -> Mask {
         Mask::of(members.iter().map(pid))
     }
     fn decode(self) -> Members {
@@ -107,12 +113,24 @@ impl fmt::Debug for Ep {
 /// A process's [`Role`], compactly.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RoleCode {
-    Joining { contact: u8 },
-    Electing { waiting: Mask },
+    Joining {
+        contact: u8,
+    },
+    Electing {
+        waiting: Mask,
+    },
     Waiting,
-    Halting { epoch: Ep, waiting: Mask },
-    Coordinator { epoch: Ep },
-    Follower { epoch: Ep },
+    Halting {
+        epoch: Ep,
+        waiting: Mask,
+        asked_again: bool,
+    },
+    Coordinator {
+        epoch: Ep,
+    },
+    Follower {
+        epoch: Ep,
+    },
 }
 
 impl RoleCode {
@@ -125,9 +143,14 @@ impl RoleCode {
                 waiting: Mask::encode(waiting),
             },
             Role::Waiting => RoleCode::Waiting,
-            Role::Halting { epoch, waiting } => RoleCode::Halting {
+            Role::Halting {
+                epoch,
+                waiting,
+                asked_again,
+            } => RoleCode::Halting {
                 epoch: Ep::encode(*epoch),
                 waiting: Mask::encode(waiting),
+                asked_again: *asked_again,
             },
             Role::Coordinator { epoch } => RoleCode::Coordinator {
                 epoch: Ep::encode(*epoch),
@@ -146,9 +169,14 @@ impl RoleCode {
                 waiting: waiting.decode(),
             },
             RoleCode::Waiting => Role::Waiting,
-            RoleCode::Halting { epoch, waiting } => Role::Halting {
+            RoleCode::Halting {
+                epoch,
+                waiting,
+                asked_again,
+            } => Role::Halting {
                 epoch: epoch.decode(),
                 waiting: waiting.decode(),
+                asked_again,
             },
             RoleCode::Coordinator { epoch } => Role::Coordinator {
                 epoch: epoch.decode(),
@@ -168,16 +196,18 @@ pub fn timer_bit(t: Timer) -> u8 {
         Timer::ElectionTimeout => 2,
         Timer::HaltTimeout => 3,
         Timer::CoordinatorTimeout => 4,
+        Timer::Announce => 5,
     }
 }
 
 /// Every timer, in the order of their bits.
-pub const TIMERS: [Timer; 5] = [
+pub const TIMERS: [Timer; 6] = [
     Timer::Heartbeat,
     Timer::HeartbeatTimeout,
     Timer::ElectionTimeout,
     Timer::HaltTimeout,
     Timer::CoordinatorTimeout,
+    Timer::Announce,
 ];
 
 /// One process of the checked system.
@@ -193,6 +223,10 @@ pub struct Proc {
     pub members: Mask,
     pub promised: Ep,
     pub timers: u8,
+    /// Peers this process waits for (a failure-detector timer) whose copy of its last request
+    /// was lost because they crashed, even if they are up again: the node's timer fires for
+    /// them whatever they do now, so the synchronous timing rule lets it fire too.
+    pub lost: Mask,
     pub crashed: bool,
     /// Ghost: the highest epoch this process has taken office with or followed, over all its
     /// lives (see [`Ghost`](super::Ghost)).
@@ -206,6 +240,7 @@ impl Proc {
             members: Mask::default(),
             promised: Ep::default(),
             timers: 0,
+            lost: Mask::default(),
             crashed: false,
             accepted: Ep::default(),
         };
@@ -234,6 +269,7 @@ impl Proc {
     pub fn crash(&mut self) {
         self.crashed = true;
         self.timers = 0;
+        self.lost = Mask::default();
         if !matches!(self.role, RoleCode::Joining { .. }) {
             self.role = RoleCode::Waiting;
         }
