@@ -437,14 +437,15 @@ impl BullySystem {
     /// Whether the synchronous timing rule lets `timer` of process `p` fire now.
     pub fn timer_enabled(&self, s: &SysState, p: usize, timer: Timer) -> bool {
         if self.cfg.timing == Timing::Async {
-            return true;
+            // Any timer at any time; an announcement nobody would act on is still a stutter.
+            return timer != Timer::Announce || self.announcement_matters(s, p, false);
         }
         // Duplicated messages never leave the network: only crashes count as failures there.
         let duplicating = self.duplicating();
         let lossy = self.cfg.network == NetworkKind::Lossy;
         let in_flight = |from: usize, to: usize| !duplicating && s.network.any_between(from, to);
         match s.procs[p].decode().wait(timer) {
-            Wait::Pace if timer == Timer::Announce => self.announcement_matters(s, p),
+            Wait::Pace if timer == Timer::Announce => self.announcement_matters(s, p, true),
             Wait::Pace => Self::heartbeat_matters(s, p),
             // Accurate failure detection: suspect only peers that are down, once nothing they
             // sent us is still on its way; on a lossy network also peers whose request or
@@ -491,10 +492,11 @@ impl BullySystem {
     }
 
     /// Whether coordinator `p`'s periodic announcement now could change anything: whether
-    /// nothing from or to `p` is still on its way and some live member would act on it (the handler runs on that member's state as it is now). Like
+    /// (with `bounded_delay`) nothing from or to `p` is still on its way and some live member
+    /// would act on it (the handler runs on that member's state as it is now). Like
     /// [`heartbeat_matters`](Self::heartbeat_matters), this leaves out announcements that
     /// every receiver ignores: in steady state a coordinator's period changes nothing.
-    fn announcement_matters(&self, s: &SysState, p: usize) -> bool {
+    fn announcement_matters(&self, s: &SysState, p: usize, bounded_delay: bool) -> bool {
         let me = &s.procs[p];
         let RoleCode::Coordinator { epoch } = me.role else {
             return true;
@@ -506,9 +508,10 @@ impl BullySystem {
         // Bounded delay: the period is far longer than a round trip, so the last
         // announcement, and whatever it was answered with, has arrived before the next one
         // leaves.
-        if s.network
-            .iter()
-            .any(|e| e.src as usize == p || e.dst as usize == p)
+        if bounded_delay
+            && s.network
+                .iter()
+                .any(|e| e.src as usize == p || e.dst as usize == p)
         {
             return false;
         }
