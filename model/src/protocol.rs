@@ -242,6 +242,18 @@ pub enum Timer {
     Announce,
 }
 
+impl Timer {
+    /// Every timer.
+    pub const ALL: [Timer; 6] = [
+        Timer::Heartbeat,
+        Timer::HeartbeatTimeout,
+        Timer::ElectionTimeout,
+        Timer::HaltTimeout,
+        Timer::CoordinatorTimeout,
+        Timer::Announce,
+    ];
+}
+
 /// What a process is doing.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
@@ -456,14 +468,7 @@ impl Bully {
     }
 
     fn cancel_all(o: &mut Out<Self>) {
-        for t in [
-            Timer::Heartbeat,
-            Timer::HeartbeatTimeout,
-            Timer::ElectionTimeout,
-            Timer::HaltTimeout,
-            Timer::CoordinatorTimeout,
-            Timer::Announce,
-        ] {
+        for t in Timer::ALL {
             o.cancel_timer(t);
         }
     }

@@ -6,8 +6,8 @@
 //! and a missing log are rejected; the `conformance` tool's exit codes.
 //!
 //! The cluster runs once per test binary (about 4 s) and its logs are shared by the tests. The
-//! `bully-node` binary is built with `cargo build -p bully-node` (the profile of this test) if
-//! it is not next to this test's directory already.
+//! `bully-node` binary is built with `cargo build -p bully-node` in the profile of this test
+//! (a no-op when `cargo test --workspace` has built it for the node's own tests).
 
 use bully_model::Variant;
 use bully_proptests::conformance::{self, CheckKind, Event, Options, Step};
@@ -65,7 +65,11 @@ fn node_binary() -> Result<PathBuf, String> {
         .current_dir(&workspace)
         .env("CARGO_TARGET_DIR", dir.parent().ok_or("no target dir")?);
     match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
+        // `cargo test` builds with the `test` profile into `target/debug`; within `cargo test
+        // --workspace` the node's own tests have built this very binary already.
+        Some("debug") => {
+            cmd.args(["--profile", "test"]);
+        }
         Some("release") => {
             cmd.arg("--release");
         }

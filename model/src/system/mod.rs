@@ -516,7 +516,18 @@ impl BullySystem {
             return false;
         }
         me.members.iter().any(|m| {
-            if m == p || s.procs[m].crashed {
+            let q = &s.procs[m];
+            if m == p || q.crashed {
+                return false;
+            }
+            // The common case without running the handler: a follower of this very term, with
+            // nothing promised beyond it, that knows every member already ignores it.
+            if self.cfg.variant == Variant::Correct
+                && m < p
+                && q.role == (RoleCode::Follower { epoch })
+                && q.promised == epoch
+                && me.members.is_subset(q.members)
+            {
                 return false;
             }
             let before = s.state(m);

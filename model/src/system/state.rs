@@ -200,15 +200,8 @@ pub fn timer_bit(t: Timer) -> u8 {
     }
 }
 
-/// Every timer, in the order of their bits.
-pub const TIMERS: [Timer; 6] = [
-    Timer::Heartbeat,
-    Timer::HeartbeatTimeout,
-    Timer::ElectionTimeout,
-    Timer::HaltTimeout,
-    Timer::CoordinatorTimeout,
-    Timer::Announce,
-];
+/// Every timer, in the order of their bits (checked by `timer_bits_follow_the_timer_order`).
+pub const TIMERS: [Timer; 6] = Timer::ALL;
 
 /// One process of the checked system.
 ///
@@ -537,5 +530,17 @@ impl Network {
 impl fmt::Debug for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timer_bits_follow_the_timer_order() {
+        for (i, t) in TIMERS.into_iter().enumerate() {
+            assert_eq!(timer_bit(t), 1 << i, "{t:?}");
+        }
     }
 }
