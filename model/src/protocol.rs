@@ -20,16 +20,22 @@
 //!   from both acting as coordinator at once: the old one was halted before the new one took
 //!   office. A refusal ([`Msg::HaltNack`]) carries the higher epoch the refuser already promised;
 //!   the candidate retries above it, or, if that promise names a higher process, asks that
-//!   process instead of competing with it.
+//!   process instead of competing with it. A member silent at the halt timeout gets the HALT
+//!   once more (it may have restarted and lost the first); only a second timeout presumes it
+//!   down.
 //! * **Coordinator.** The new coordinator announces [`Msg::Coordinator`] with its epoch and member
-//!   list to every member.
+//!   list to every member, and again every [`Timing::announce_period`], so that a member that
+//!   missed it (down at the time, or never heard of this coordinator) learns who leads. A
+//!   coordinator told of an older one it never knew answers with its own announcement: that is
+//!   how two groups that joined through different contacts merge.
 //! * **Heartbeats.** Followers send [`Msg::Heartbeat`] to the coordinator every heartbeat period;
 //!   the reply [`Msg::HeartbeatAck`] carries the replier's member list (stored by the follower) and
 //!   says whether the replier still is coordinator. No reply within the timeout starts an election.
 //! * **Join.** A process that knows only one contact (the exercise's `<port> <coordinator_port>`)
-//!   heartbeats the contact until it answers, learns the members from the reply, then holds an
-//!   election like everyone else. It never elects itself before it has heard from the group:
-//!   a process that knows nobody would crown itself in a group of one.
+//!   heartbeats the contact until it answers, learns the members (and the contact's promise)
+//!   from the reply, then holds an election like everyone else. It never elects itself before
+//!   it has heard from the group: a process that knows nobody would crown itself in a group of
+//!   one. A member that sends it ELECTION while its contact is silent becomes its contact.
 //!
 //! Every message that carries a member list lets the receiver learn members; every message's
 //! sender is learned too. Membership only grows (a crashed process may come back).
