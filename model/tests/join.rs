@@ -145,9 +145,3 @@ fn a_split_brain_in_join_mode_heals() {
     assert_eq!(r.verdict("liveness"), Some(&Verdict::Holds));
     assert_eq!(r.verdict("epoch order"), Some(&Verdict::Holds));
 }
-
-/// With one crash and one recovery, join start keeps every property at N=3.
-#[test]
-fn join_start_with_a_crash_and_a_recovery_holds_at_three() {
-    common::assert_all_hold(Config::new(3).start(StartMode::Join));
-}

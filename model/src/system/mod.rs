@@ -501,10 +501,6 @@ impl BullySystem {
         let RoleCode::Coordinator { epoch } = me.role else {
             return true;
         };
-        let msg = Msg::Coordinator {
-            epoch: epoch.decode(),
-            members: me.decode().members,
-        };
         // Bounded delay: the period is far longer than a round trip, so the last
         // announcement, and whatever it was answered with, has arrived before the next one
         // leaves.
@@ -515,26 +511,37 @@ impl BullySystem {
         {
             return false;
         }
+        let msg = Msg::Coordinator {
+            epoch: epoch.decode(),
+            members: me.decode().members,
+        };
+        // Whether member `m` would act on it: its handler, run on its state as it is now.
+        let acts = |m: usize| {
+            let before = s.state(m);
+            let mut state = Cow::Borrowed(&before);
+            let mut out = Out::new();
+            self.actors[m].on_msg(Id::from(m), &mut state, Id::from(p), msg.clone(), &mut out);
+            matches!(state, Cow::Owned(_)) || !out.is_empty()
+        };
         me.members.iter().any(|m| {
             let q = &s.procs[m];
             if m == p || q.crashed {
                 return false;
             }
-            // The common case without running the handler: a follower of this very term, with
-            // nothing promised beyond it, that knows every member already ignores it.
+            // The common case, decided without the handler (the safety search of unordered
+            // N=3 join takes about 20 % less time): a follower of this very term, with nothing
+            // promised beyond it, that knows every member. Debug builds (the tests too) ask the
+            // handler as well.
             if self.cfg.variant == Variant::Correct
                 && m < p
                 && q.role == (RoleCode::Follower { epoch })
                 && q.promised == epoch
                 && me.members.is_subset(q.members)
             {
+                debug_assert!(!acts(m), "a follower of the term acted on its announcement");
                 return false;
             }
-            let before = s.state(m);
-            let mut state = Cow::Borrowed(&before);
-            let mut out = Out::new();
-            self.actors[m].on_msg(Id::from(m), &mut state, Id::from(p), msg.clone(), &mut out);
-            matches!(state, Cow::Owned(_)) || !out.is_empty()
+            acts(m)
         })
     }
 
