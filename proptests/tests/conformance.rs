@@ -88,11 +88,15 @@ fn node_binary() -> Result<PathBuf, String> {
     ))
 }
 
-/// A base port with `NODES` consecutive free ports on 127.0.0.1.
+/// A base port with `NODES` consecutive free ports on 127.0.0.1. Each call starts its probe
+/// elsewhere: the tests of this binary run in parallel, and calls that probed the same ports
+/// before either cluster bound them would collide.
 fn free_base_port() -> u16 {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let seed = std::process::id() as u64;
     for attempt in 0..200u64 {
-        let base = 20_000 + ((seed * 7919 + attempt * 101) % 30_000) as u16;
+        let base = 20_000 + ((seed * 7919 + (call * 1_000 + attempt) * 101) % 30_000) as u16;
         let free = (0..NODES as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if free {
             return base;
