@@ -1,10 +1,13 @@
 //! Runs the checker on a [`Config`] and reports every property's verdict.
 //!
-//! The search runs on stateright's checker threads while this module watches it: it stops the
-//! search at the first counterexample to an `always` property (unless told to keep going) and
-//! before the process outgrows its memory [`Budget`], and it says which verdicts a stopped
-//! search did and did not settle.
+//! Breadth first (the default), one pass of [`crate::graph`] over the state graph answers the
+//! `always` and `sometimes` properties and keeps the fault-free edges for the liveness verdict.
+//! Depth first, stateright's own checker runs the search while this module watches it, and a
+//! separate pass checks liveness. Either way the search stops at the first counterexample to an
+//! `always` property (unless told to keep going) and before the process outgrows its memory
+//! [`Budget`], and the report says which verdicts a stopped search did and did not settle.
 
+use crate::graph::{self, PassOptions};
 use crate::liveness::{self, LivenessReport};
 use crate::memory::{self, Budget};
 use crate::properties::describe_action;
@@ -207,7 +210,8 @@ struct Search {
     seconds: f64,
     stopped: Option<Stop>,
     peak_memory: u64,
-    discoveries: std::collections::HashMap<&'static str, stateright::Path<SysState, SysAction>>,
+    /// Each property's counterexample or example, as numbered readable steps.
+    discoveries: std::collections::HashMap<&'static str, Vec<String>>,
 }
 
 /// Runs the safety search (every `always` and `sometimes` property) and watches it.
@@ -282,15 +286,70 @@ fn search(cfg: &Config, opts: &Options) -> Search {
         seconds: started.elapsed().as_secs_f64(),
         stopped,
         peak_memory,
-        discoveries: checker.discoveries(),
+        discoveries: checker
+            .discoveries()
+            .into_iter()
+            .map(|(name, path)| (name, steps_of(path)))
+            .collect(),
     }
 }
 
-/// Checks every property of the model built from `cfg`.
+/// The breadth-first search: one pass of [`graph::explore`] answers every `always` and
+/// `sometimes` property and keeps the graph for the liveness verdict.
+fn single_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessReport>) {
+    let g = graph::explore(
+        model,
+        &PassOptions {
+            threads: opts.threads,
+            budget: opts.max_memory,
+            edges: opts.liveness,
+            stop_at_violation: !opts.keep_going,
+            progress_every: opts.progress_every,
+        },
+    );
+    let properties = model.properties();
+    let discoveries = properties
+        .iter()
+        .zip(&g.found)
+        .filter_map(|(p, f)| {
+            let (mut steps, state) = graph::path_to(model, &g, (*f)?);
+            steps = steps
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| format!("{}. {s}", i + 1))
+                .collect();
+            steps.push(format!("   then: {}", describe_state(&state)));
+            Some((p.name, steps))
+        })
+        .collect();
+    let search = Search {
+        unique_states: g.unique_states(),
+        total_states: g.total,
+        max_depth: g.depth,
+        seconds: g.elapsed.as_secs_f64(),
+        stopped: g.stopped.clone(),
+        peak_memory: g.peak_memory,
+        discoveries,
+    };
+    let live = (opts.liveness && g.complete()).then(|| liveness::analyze(model, &g));
+    (search, live)
+}
+
+/// Checks every property of the model built from `cfg`: breadth first in one pass over the
+/// graph (see [`crate::graph`]); depth first with stateright's checker, then, if asked, a
+/// liveness pass of its own.
 pub fn run(cfg: &Config, opts: &Options) -> Report {
     let model = cfg.clone().into_model();
     let properties = model.properties();
-    let mut s = search(cfg, opts);
+    let (mut s, live) = match opts.strategy {
+        Strategy::Bfs => single_pass(&model, opts),
+        Strategy::Dfs => {
+            let s = search(cfg, opts);
+            let live = (opts.liveness && s.stopped.is_none())
+                .then(|| liveness::check(&model, opts.max_memory, opts.threads));
+            (s, live)
+        }
+    };
     let complete = s.stopped.is_none();
     let mut reports: Vec<PropertyReport> = properties
         .iter()
@@ -311,7 +370,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
                 name: p.name.to_string(),
                 kind,
                 verdict,
-                steps: found.map(steps_of),
+                steps: found,
             }
         })
         .collect();
@@ -322,7 +381,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
     } else if !complete {
         (Verdict::Unsettled, None)
     } else {
-        let r: LivenessReport = liveness::check(&model, opts.max_memory, opts.threads);
+        let r: LivenessReport = live.expect("a complete search is analysed for liveness");
         liveness_seconds = Some(r.elapsed.as_secs_f64());
         s.peak_memory = s.peak_memory.max(r.peak_memory);
         if let Some(resident) = r.stopped_at_memory {

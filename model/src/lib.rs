@@ -2,6 +2,7 @@
 //! ([`protocol::Bully`]), and the exhaustively checked model of it ([`system::BullySystem`]).
 
 pub mod check;
+pub mod graph;
 pub mod liveness;
 pub mod memory;
 pub mod mutants;

@@ -17,19 +17,14 @@
 //! the proptest simulator found a heartbeat loop that keeps disabling another process's
 //! outcome timer, which the model enables only when no message is in flight.
 //!
-//! The check runs a breadth-first search (level by level, each level shared among the checker's
-//! threads) recording each state's fingerprint, its parent (for the counterexample) and its
-//! fault-free edges, then walks those edges backwards from every settled state. Any state left
-//! unmarked is reported, with the shortest path to it.
+//! The graph comes from [`crate::graph`]'s breadth-first pass, which records each state's
+//! parent (for the counterexample) and its fault-free edges; [`analyze`] walks those edges
+//! backwards from every settled state. Any state left unmarked is reported, with the shortest
+//! path to it.
 
-use crate::memory::{self, Budget};
-use crate::properties::{describe_action, settled};
-use crate::system::{BullySystem, SysAction, SysState};
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
-use stateright::Model;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use crate::graph::{self, Graph, PassOptions};
+use crate::memory::Budget;
+use crate::system::BullySystem;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -56,181 +51,47 @@ impl LivenessReport {
     }
 }
 
-fn fingerprint(hasher: &ahash::RandomState, s: &SysState) -> u64 {
-    hasher.hash_one(s)
-}
-
-/// What one worker found while expanding its share of a level of the search.
-#[derive(Default)]
-struct Expanded {
-    /// New states to expand in the next level.
-    frontier: Vec<(u32, SysState)>,
-    /// New states: (id, parent, settled or cut at the bound).
-    found: Vec<(u32, u32, bool)>,
-    /// Fault-free edges, reversed: (to, from).
-    back_edges: Vec<(u32, u32)>,
-    cut: usize,
-}
-
-/// The explicit graph, as the search leaves it.
-struct Explored {
-    index: DashMap<u64, u32, ahash::RandomState>,
-    parent: Vec<u32>,
-    settled: Vec<bool>,
-    back_edges: Vec<(u32, u32)>,
-    cut: usize,
-}
-
-/// Expands `states` (a share of one level): every successor gets an ID the first time any
-/// worker sees it.
-fn expand(
-    model: &BullySystem,
-    hasher: &ahash::RandomState,
-    index: &DashMap<u64, u32, ahash::RandomState>,
-    next_id: &AtomicU32,
-    states: Vec<(u32, SysState)>,
-) -> Expanded {
-    let mut out = Expanded::default();
-    let mut actions = Vec::new();
-    for (from, s) in states {
-        model.actions(&s, &mut actions);
-        for a in actions.drain(..) {
-            let fault = BullySystem::is_fault(&a);
-            let Some(next) = model.next_state(&s, a) else {
-                continue;
-            };
-            let to = match index.entry(fingerprint(hasher, &next)) {
-                Entry::Occupied(e) => *e.get(),
-                Entry::Vacant(e) => {
-                    let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    e.insert(id);
-                    // A state beyond the bound of a bounded run is not explored; it counts as
-                    // one that may still settle, so every reported trap is a real one.
-                    if model.within_boundary(&next) {
-                        out.found.push((id, from, settled(model, &next)));
-                        out.frontier.push((id, next));
-                    } else {
-                        out.found.push((id, from, true));
-                        out.cut += 1;
-                    }
-                    id
-                }
-            };
-            if !fault {
-                out.back_edges.push((to, from));
-            }
-        }
-    }
-    out
-}
-
-/// Breadth first, level by level, each level shared among `threads` workers. `None` when the
-/// memory budget stopped it (with the resident size then).
-fn explore(
-    model: &BullySystem,
-    hasher: &ahash::RandomState,
-    threads: usize,
-    budget: Option<Budget>,
-    peak_memory: &mut u64,
-) -> Result<Explored, u64> {
-    let mut g = Explored {
-        index: DashMap::with_hasher(hasher.clone()),
-        parent: Vec::new(),
-        settled: Vec::new(),
-        back_edges: Vec::new(),
-        cut: 0,
-    };
-    let next_id = AtomicU32::new(0);
-    let mut frontier = Vec::new();
-    for s in model.init_states() {
-        if let Entry::Vacant(e) = g.index.entry(fingerprint(hasher, &s)) {
-            let id = next_id.fetch_add(1, Ordering::Relaxed);
-            e.insert(id);
-            g.parent.push(id);
-            g.settled.push(settled(model, &s));
-            frontier.push((id, s));
-        }
-    }
-    while !frontier.is_empty() {
-        let resident = memory::resident_bytes().unwrap_or(0);
-        *peak_memory = (*peak_memory).max(resident);
-        if budget.is_some_and(|b| resident >= b.stop_at()) {
-            return Err(resident);
-        }
-        // Levels can be large: expand them in slices, so memory is watched as it grows.
-        let mut next_frontier = Vec::new();
-        while !frontier.is_empty() {
-            let take = frontier.len().min(SLICE * threads);
-            let slice: Vec<_> = frontier.drain(frontier.len() - take..).collect();
-            let mut shares: Vec<Vec<(u32, SysState)>> = (0..threads).map(|_| Vec::new()).collect();
-            for (i, job) in slice.into_iter().enumerate() {
-                shares[i % threads].push(job);
-            }
-            let results: Vec<Expanded> = std::thread::scope(|scope| {
-                let workers: Vec<_> = shares
-                    .into_iter()
-                    .map(|share| {
-                        let (index, next_id) = (&g.index, &next_id);
-                        scope.spawn(move || expand(model, hasher, index, next_id, share))
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|w| w.join().expect("a liveness worker panicked"))
-                    .collect()
-            });
-            let total = next_id.load(Ordering::Relaxed) as usize;
-            g.parent.resize(total, 0);
-            g.settled.resize(total, false);
-            for r in results {
-                for (id, parent, flag) in r.found {
-                    g.parent[id as usize] = parent;
-                    g.settled[id as usize] = flag;
-                }
-                g.back_edges.extend(r.back_edges);
-                g.cut += r.cut;
-                next_frontier.extend(r.frontier);
-            }
-            let resident = memory::resident_bytes().unwrap_or(0);
-            *peak_memory = (*peak_memory).max(resident);
-            if budget.is_some_and(|b| resident >= b.stop_at()) {
-                return Err(resident);
-            }
-        }
-        frontier = next_frontier;
-    }
-    Ok(g)
-}
-
-/// States per worker per slice of a level.
-const SLICE: usize = 4096;
-
-/// Explores the whole model and checks liveness, with `threads` workers. In a bounded run (see
-/// [`Config::is_bounded`](crate::system::Config::is_bounded)) states past the bound are not
-/// explored and presumed able to settle: a reported violation is real, "holds" holds within
-/// the bound only. The pass stops, with no verdict, before the process's resident size reaches
-/// `budget`.
+/// Explores the whole model and checks liveness, with `threads` workers (a pass of its own;
+/// [`crate::check`] asks [`analyze`] on the graph its own pass built instead). In a bounded run
+/// (see [`Config::is_bounded`](crate::system::Config::is_bounded)) states past the bound are
+/// not explored and presumed able to settle: a reported violation is real, "holds" holds
+/// within the bound only. The pass stops, with no verdict, before the process's resident size
+/// reaches `budget`.
 pub fn check(model: &BullySystem, budget: Option<Budget>, threads: usize) -> LivenessReport {
+    let g = graph::explore(
+        model,
+        &PassOptions {
+            threads,
+            budget,
+            edges: true,
+            stop_at_violation: false,
+            progress_every: None,
+        },
+    );
+    let mut r = analyze(model, &g);
+    r.elapsed += g.elapsed;
+    r
+}
+
+/// The liveness verdict on an explored graph (built with its edges); its `elapsed` is the
+/// analysis alone.
+pub fn analyze(model: &BullySystem, g: &Graph) -> LivenessReport {
     let start = Instant::now();
-    let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
-    let mut peak_memory = memory::resident_bytes().unwrap_or(0);
-    let g = match explore(model, &hasher, threads.max(1), budget, &mut peak_memory) {
-        Ok(g) => g,
-        Err(resident) => {
-            return LivenessReport {
-                states: 0,
-                fault_free_edges: 0,
-                settled_states: 0,
-                trapped_states: 0,
-                cut_at_bound: 0,
-                counterexample: None,
-                elapsed: start.elapsed(),
-                peak_memory,
-                stopped_at_memory: Some(resident),
-            }
-        }
-    };
-    let n = g.parent.len();
+    if let Some(crate::check::Stop::MemoryBudget { resident, .. }) = g.stopped {
+        return LivenessReport {
+            states: 0,
+            fault_free_edges: 0,
+            settled_states: 0,
+            trapped_states: 0,
+            cut_at_bound: 0,
+            counterexample: None,
+            elapsed: g.elapsed,
+            peak_memory: g.peak_memory,
+            stopped_at_memory: Some(resident),
+        };
+    }
+    assert!(g.complete(), "liveness needs the whole graph");
+    let n = g.states();
     // Backward reachability from settled states over fault-free edges (CSR by target).
     let mut offsets = vec![0u32; n + 1];
     for &(to, _) in &g.back_edges {
@@ -245,6 +106,7 @@ pub fn check(model: &BullySystem, budget: Option<Budget>, threads: usize) -> Liv
         preds[fill[to as usize] as usize] = from;
         fill[to as usize] += 1;
     }
+    drop(fill);
     let mut can_settle = g.settled.clone();
     let mut stack: Vec<u32> = (0..n as u32).filter(|&i| g.settled[i as usize]).collect();
     while let Some(v) = stack.pop() {
@@ -259,8 +121,12 @@ pub fn check(model: &BullySystem, budget: Option<Budget>, threads: usize) -> Liv
     // level by level, so the smallest ID is on the shallowest level).
     let trapped: Vec<usize> = (0..n).filter(|&i| !can_settle[i]).collect();
     let counterexample = trapped.first().map(|&bad| {
-        let fps: HashMap<u32, u64> = g.index.iter().map(|e| (*e.value(), *e.key())).collect();
-        path_to(model, &hasher, &g.parent, &fps, bad as u32)
+        let (mut steps, state) = graph::path_to(model, g, bad as u32);
+        steps.push(format!(
+            "trapped: no fault-free continuation reaches the goal. Final state: {}",
+            crate::check::describe_state(&state)
+        ));
+        steps
     });
     LivenessReport {
         states: n,
@@ -270,44 +136,9 @@ pub fn check(model: &BullySystem, budget: Option<Budget>, threads: usize) -> Liv
         cut_at_bound: g.cut,
         counterexample,
         elapsed: start.elapsed(),
-        peak_memory: peak_memory.max(memory::resident_bytes().unwrap_or(0)),
+        peak_memory: g
+            .peak_memory
+            .max(crate::memory::resident_bytes().unwrap_or(0)),
         stopped_at_memory: None,
     }
-}
-
-/// Replays the BFS tree from an initial state to `target`, naming each action.
-fn path_to(
-    model: &BullySystem,
-    hasher: &ahash::RandomState,
-    parent: &[u32],
-    fps: &HashMap<u32, u64>,
-    target: u32,
-) -> Vec<String> {
-    let mut chain = vec![target];
-    while parent[*chain.last().unwrap() as usize] != *chain.last().unwrap() {
-        chain.push(parent[*chain.last().unwrap() as usize]);
-    }
-    chain.reverse();
-    let mut state = model
-        .init_states()
-        .into_iter()
-        .find(|s| fingerprint(hasher, s) == fps[&chain[0]])
-        .expect("initial state");
-    let mut steps = Vec::new();
-    for want in &chain[1..] {
-        let mut actions: Vec<SysAction> = Vec::new();
-        model.actions(&state, &mut actions);
-        let (a, next) = actions
-            .into_iter()
-            .filter_map(|a| model.next_state(&state, a).map(|n| (a, n)))
-            .find(|(_, n)| fingerprint(hasher, n) == fps[want])
-            .expect("the BFS tree replays");
-        steps.push(describe_action(&a));
-        state = next;
-    }
-    steps.push(format!(
-        "trapped: no fault-free continuation reaches the goal. Final state: {}",
-        crate::check::describe_state(&state)
-    ));
-    steps
 }
