@@ -99,6 +99,10 @@ struct ModelArgs {
     /// verdicts are the same, only the state count differs).
     #[arg(long)]
     no_reduction: bool,
+    /// Crashes never cut sends short: a crashed process's messages in flight are always
+    /// delivered (for comparison; a `kill -9` does lose the frames still queued in libzmq).
+    #[arg(long)]
+    no_truncation: bool,
 }
 
 impl ModelArgs {
@@ -112,6 +116,7 @@ impl ModelArgs {
             .start(self.start)
             .variant(self.variant)
             .reduction(!self.no_reduction)
+            .truncation(!self.no_truncation)
     }
 }
 

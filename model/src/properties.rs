@@ -137,6 +137,38 @@ pub fn lowest_election_finished(_: &BullySystem, s: &SysState) -> bool {
     s.ghost.events & event::LOWEST_ELECTION_FINISHED != 0
 }
 
+/// A crash cut a COORDINATOR broadcast short, as the state shows it (no ghost needed): process
+/// `p` is down, still at the term `E` it took office with (its promise is `E`); a live `q`
+/// follows `E` (the announcement reached it); and a live `d` that `p` counts as a member and
+/// that was never down has never followed `E` (ghost: [`Proc::accepted`]), has promised nothing
+/// above `E` (so it would have accepted the announcement) and has nothing from `p` in flight.
+/// `p` announced `E` to every member it knew (on taking office, or on learning one later), and
+/// a message to a process that is up is lost only with its crashed sender (the property is not
+/// registered on a lossy network): so `d`'s copy was cut short. (A mutant that skips the announcement satisfies this without a cut; the
+/// property is there for the correct protocol.)
+pub fn broadcast_cut(_: &BullySystem, s: &SysState) -> bool {
+    s.procs.iter().enumerate().any(|(p, down)| {
+        down.crashed
+            && live(s).any(|(q, follower)| {
+                let Some(term) = follower.epoch() else {
+                    return false;
+                };
+                follower.role == (RoleCode::Follower { epoch: term })
+                    && term.leader() == p
+                    && down.promised == term
+                    && live(s).any(|(d, other)| {
+                        let d = usize::from(d);
+                        d != usize::from(q)
+                            && down.members.contains(d)
+                            && !s.ghost.recovered.contains(d)
+                            && other.accepted < term
+                            && other.promised <= term
+                            && !s.network.any_between(p, d)
+                    })
+            })
+    })
+}
+
 pub fn joiner_learns_all(m: &BullySystem, s: &SysState) -> bool {
     m.cfg.start == StartMode::Join
         && live(s).any(|(id, a)| usize::from(id) != 0 && a.members.len() == m.cfg.processes)
@@ -147,6 +179,13 @@ pub fn describe_action(a: &Action) -> String {
     match a {
         Action::Deliver(e) => format!("{} → {}: {:?}", e.src, e.dst, e.msg()),
         Action::Drop(e) => format!("lost {} → {}: {:?}", e.src, e.dst, e.msg()),
+        Action::CutShort(e) => format!(
+            "lost in crashed {}'s queue: {} → {}: {:?}",
+            e.src,
+            e.src,
+            e.dst,
+            e.msg()
+        ),
         Action::Timeout(id, t) => format!("{} timer {:?} fires", usize::from(*id), t),
         Action::Crash(id) => format!("{} crashes", usize::from(*id)),
         Action::Recover(id) => format!("{} recovers", usize::from(*id)),

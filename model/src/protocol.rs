@@ -629,11 +629,20 @@ impl Bully {
             .collect()
     }
 
+    /// Saves `s`'s storage if it changed, as the step's *first* command: a node executes
+    /// commands in order, so what the step promises is durable before any of its messages
+    /// leaves (raft's rule; a `kill -9` between the two then loses sends, never a promise).
     fn save_if_changed(before: &Storage, s: &State, o: &mut Out<Self>) {
         let after = s.storage();
         if &after != before {
-            o.save(after);
+            Self::save_first(after, o);
         }
+    }
+
+    fn save_first(storage: Storage, o: &mut Out<Self>) {
+        let mut rest = std::mem::take(o);
+        o.save(storage);
+        o.append(&mut rest);
     }
 
     /// Whether a message from `src` to process `me` (now in state `s`) is **dead**: delivering
@@ -738,7 +747,7 @@ impl Actor for Bully {
             None => self.start_election(id, &mut s, o),
         }
         if storage.as_ref() != Some(&s.storage()) {
-            o.save(s.storage());
+            Self::save_first(s.storage(), o);
         }
         s
     }

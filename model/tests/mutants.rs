@@ -67,10 +67,12 @@ fn forgetting_the_saved_promise_breaks_epoch_order() {
 
 #[test]
 fn following_a_stale_coordinator_breaks_epoch_order() {
+    // `agreement` fails first (a crash that cuts a HALT short makes it two steps shorter), so
+    // the search explores on to the `epoch order` counterexample.
     assert_violated(
         n3(1, 1, Variant::FollowStaleCoordinator),
         "epoch order",
-        true,
+        false,
     );
 }
 

@@ -77,7 +77,7 @@ impl Class {
         match a {
             SysAction::Deliver(_) => Class::Deliver,
             SysAction::Timeout(..) => Class::Timer,
-            SysAction::Drop(_) => Class::Drop,
+            SysAction::Drop(_) | SysAction::CutShort(_) => Class::Drop,
             SysAction::Crash(_) => Class::Crash,
             SysAction::Recover(_) => Class::Recover,
         }

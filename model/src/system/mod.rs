@@ -90,6 +90,13 @@ pub struct Config {
     /// default; off only to measure or cross-check it.
     #[serde(default = "yes")]
     pub reduction: bool,
+    /// A crash may cut short what its process sent: while a process is crashed, messages it
+    /// sent that are still in flight may be lost (a `kill -9` discards the frames still queued
+    /// inside the dead process's libzmq). With FIFO channels only a suffix of each connection
+    /// is lost (what reached the kernel is delivered); unordered, any of them. On by default;
+    /// off only to compare.
+    #[serde(default = "yes")]
+    pub truncation: bool,
 }
 
 fn yes() -> bool {
@@ -114,6 +121,7 @@ impl Config {
             max_round: processes as u32 + 3,
             max_in_flight: 2 * processes * processes,
             reduction: true,
+            truncation: true,
         }
     }
     pub fn crashes(mut self, k: u8) -> Self {
@@ -146,6 +154,10 @@ impl Config {
     }
     pub fn reduction(mut self, on: bool) -> Self {
         self.reduction = on;
+        self
+    }
+    pub fn truncation(mut self, on: bool) -> Self {
+        self.truncation = on;
         self
     }
     /// Whether the run needs the `max_round`/`max_in_flight` bound to be finite (a mutant may
@@ -216,6 +228,9 @@ impl Config {
         if !self.reduction {
             args += " --no-reduction";
         }
+        if !self.truncation {
+            args += " --no-truncation";
+        }
         args
     }
 }
@@ -241,6 +256,9 @@ impl fmt::Display for Config {
         }
         if !self.reduction {
             write!(f, ", no dead-message reduction")?;
+        }
+        if !self.truncation {
+            write!(f, ", crashes never cut sends short")?;
         }
         if self.is_bounded() {
             write!(
@@ -349,6 +367,9 @@ pub enum Action {
     Deliver(Env),
     /// A message in flight is lost (lossy network only).
     Drop(Env),
+    /// A message its sender had not sent yet when it crashed is lost with it (while the sender
+    /// is crashed; [`Config::truncation`]).
+    CutShort(Env),
     /// A timer of a process fires.
     Timeout(Id, Timer),
     /// A process crashes.
@@ -364,7 +385,7 @@ impl Action {
     pub fn process(&self) -> Option<usize> {
         match self {
             Action::Deliver(e) => Some(e.dst as usize),
-            Action::Drop(_) => None,
+            Action::Drop(_) | Action::CutShort(_) => None,
             Action::Timeout(p, _) | Action::Crash(p) | Action::Recover(p) => Some(usize::from(*p)),
         }
     }
@@ -599,7 +620,7 @@ impl BullySystem {
                 let saved = Some(s.procs[usize::from(id)].storage());
                 Some(self.actors[usize::from(id)].on_start(id, &saved, &mut out))
             }
-            Action::Drop(_) | Action::Crash(_) => return None,
+            Action::Drop(_) | Action::CutShort(_) | Action::Crash(_) => return None,
         };
         Some(Effects { state, out })
     }
@@ -611,6 +632,11 @@ impl BullySystem {
             next.procs[p].encode(state);
         }
         let mut sent = SmallVec::new();
+        debug_assert!(
+            !fx.out.iter().skip(1).any(|c| matches!(c, Command::Save(_))),
+            "a step saves first (persist before send): {:?}",
+            fx.out
+        );
         for c in fx.out {
             match c {
                 Command::Send(dst, msg) => {
@@ -721,7 +747,10 @@ impl BullySystem {
     /// Whether `a` is a fault (crash, recovery, loss): the liveness check asks what happens
     /// once faults stop, so it follows only the other actions.
     pub fn is_fault(a: &Action) -> bool {
-        matches!(a, Action::Crash(_) | Action::Recover(_) | Action::Drop(_))
+        matches!(
+            a,
+            Action::Crash(_) | Action::Recover(_) | Action::Drop(_) | Action::CutShort(_)
+        )
     }
 
     /// The commands the handler of `action` emits in `s` (for the Explorer).
@@ -770,6 +799,19 @@ impl Model for BullySystem {
             }
             actions.push(Action::Deliver(*e));
         }
+        // A crash cuts short what its process had not sent yet: the last message of each of
+        // its connections can be lost, then the one before it, and so on. (A lossy network
+        // loses any message anyway, so this adds nothing there.)
+        if self.cfg.truncation
+            && self.cfg.network != NetworkKind::Lossy
+            && s.procs.iter().any(|p| p.crashed)
+        {
+            for e in s.network.unsent(self.cfg.effective_channels()) {
+                if s.procs[e.src as usize].crashed {
+                    actions.push(Action::CutShort(*e));
+                }
+            }
+        }
         for (i, p) in s.live() {
             for t in p.timers() {
                 if self.timer_enabled(s, i, t) {
@@ -794,6 +836,9 @@ impl Model for BullySystem {
         match action {
             Action::Drop(e) => {
                 next.network.remove(&e);
+            }
+            Action::CutShort(e) => {
+                next.network.remove_last(&e);
             }
             Action::Crash(id) => {
                 let i = usize::from(id);
@@ -876,6 +921,17 @@ impl Model for BullySystem {
             p.push(Property::sometimes(
                 "recovered higher process takes over",
                 crate::properties::recovered_takeover,
+            ));
+        }
+        // A broadcast reaches two receivers only with three processes or more.
+        if self.cfg.truncation
+            && self.cfg.network != NetworkKind::Lossy
+            && self.cfg.crashes > 0
+            && self.cfg.processes > 2
+        {
+            p.push(Property::sometimes(
+                "crash cuts a broadcast short",
+                crate::properties::broadcast_cut,
             ));
         }
         if self.cfg.start == StartMode::Join && self.cfg.processes > 1 {

@@ -481,6 +481,22 @@ impl Network {
             })
             .map(|(_, e)| e)
     }
+    /// The messages that can be cut short by their sender's crash, each once: with FIFO
+    /// channels the last of each channel (what was queued last leaves last), otherwise every
+    /// distinct message.
+    pub fn unsent(&self, channels: Channels) -> impl Iterator<Item = &Env> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(move |(i, e)| match self.0.get(i + 1) {
+                None => true,
+                Some(next) => match channels {
+                    Channels::Fifo => next.channel() != e.channel(),
+                    Channels::Unordered => next != *e,
+                },
+            })
+            .map(|(_, e)| e)
+    }
     pub fn contains(&self, e: &Env) -> bool {
         self.0.contains(e)
     }
@@ -502,6 +518,16 @@ impl Network {
     /// there was none.
     pub fn remove(&mut self, e: &Env) -> bool {
         match self.0.iter().position(|x| x == e) {
+            Some(at) => {
+                self.0.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+    /// Removes the last copy of `e` (with FIFO channels, the last in its channel).
+    pub fn remove_last(&mut self, e: &Env) -> bool {
+        match self.0.iter().rposition(|x| x == e) {
             Some(at) => {
                 self.0.remove(at);
                 true

@@ -72,6 +72,16 @@ pub(super) fn sequence_diagram(model: &BullySystem, path: Path<SysState, Action>
                 }
                 (format!("lost: {:?}", e.msg()), e.dst as usize)
             }
+            // The last copy sent is the one cut short.
+            Action::CutShort(e) => {
+                if let Some(rows) = sent.get_mut(e).filter(|rows| !rows.is_empty()) {
+                    rows.pop();
+                }
+                (
+                    format!("never left {}: {:?}", e.src, e.msg()),
+                    e.dst as usize,
+                )
+            }
             Action::Timeout(p, t) => (format!("timer {t:?}"), usize::from(*p)),
             Action::Crash(p) => ("crash".into(), usize::from(*p)),
             Action::Recover(p) => ("recover".into(), usize::from(*p)),
