@@ -379,6 +379,7 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         None => None,
     };
     init_logging(a.log_format);
+    let _crash_injection = crate::failpoints::setup();
 
     let store = match &a.data_dir {
         Some(dir) => Some(Store::open(dir, setup.id).map_err(|e| Failure::Usage(e.to_string()))?),

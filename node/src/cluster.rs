@@ -141,6 +141,8 @@ impl View {
 struct Node {
     id: u64,
     child: Option<Child>,
+    /// Whether it was started before (a later start is a restart).
+    started: bool,
     paused: bool,
     client: StatusClient,
     view: Option<View>,
@@ -195,6 +197,11 @@ impl Cluster {
             cmd.args(["--log-format", "json", "--step-log"])
                 .arg(self.dir.join(format!("node-{id}.steps")));
         }
+        if self.nodes.get(&id).is_some_and(|n| n.started) {
+            // A restart is a clean start: crash injection (node/src/failpoints.rs), if the
+            // launcher was given any, armed only the first start.
+            cmd.env_remove("FAILPOINTS");
+        }
         let log_path = self.dir.join(format!("node-{id}.log"));
         let log = File::options()
             .create(true)
@@ -220,6 +227,7 @@ impl Cluster {
             .map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
         let node = self.nodes.get_mut(&id).expect("known node");
         node.child = Some(child);
+        node.started = true;
         node.paused = false;
         node.view = None;
         Ok(())
@@ -571,6 +579,7 @@ pub fn main(args: ClusterArgs) -> Result<(), Failure> {
             Node {
                 id,
                 child: None,
+                started: false,
                 paused: false,
                 client,
                 view: None,

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod exercise;
+pub mod failpoints;
 pub mod runtime;
 pub mod status;
 pub mod steplog;

@@ -5,6 +5,7 @@
 //! [`Inbound::Msg`] → `Bully::on_msg` → commands → `Send` → transport, `SetTimer`/`CancelTimer`
 //! → the deadline table, `Save` → [`Store`].
 
+use crate::failpoints;
 use crate::steplog::{timer_name, Cmd, Event, StepLog};
 use crate::storage::{Store, StoreError};
 use crate::transport::{Inbound, Transport};
@@ -259,7 +260,18 @@ impl<T: Transport> Runtime<T> {
         self.observe(before.as_ref(), &after, &event);
         self.transport.observe(&after);
         self.state = Some(after);
+        // The handler emits a step's save first (persist before send); executing in order
+        // keeps that promise, and the step log above lists them in this order.
+        let (mut saved, mut sends) = (false, 0);
         for c in commands {
+            match &c {
+                Command::Save(_) => saved = true,
+                Command::Send(_, msg) => {
+                    failpoints::before_send(self.id, msg, sends, saved);
+                    sends += 1;
+                }
+                _ => {}
+            }
             self.execute(c)?;
         }
         Ok(())

@@ -128,6 +128,9 @@ fn kill_coordinator_next_highest_wins_within_bound_then_restart_takes_over() {
         (e1.0 + 1, top),
         "it proposed the round above its saved promise"
     );
+    // Persist before send: in every node's log, a step that saves and sends saves first.
+    let both: usize = ids.iter().map(|&id| net.saves_before_sends(id)).sum();
+    assert!(both > 0);
 }
 
 #[test]

@@ -6,11 +6,13 @@
 //! and a missing log are rejected; the `conformance` tool's exit codes.
 //!
 //! The cluster runs once per test binary (about 4 s) and its logs are shared by the tests. The
-//! `bully-node` binary is built with `cargo build -p bully-node` in the profile of this test
-//! (a no-op when `cargo test --workspace` has built it for the node's own tests).
+//! `bully-node` binary is built with `cargo build -p bully-node --features failpoints` in the
+//! profile of this test (a no-op when `cargo test --workspace` has built it for the node's own
+//! tests, with its crash-injection points).
 
 use bully_model::Variant;
-use bully_proptests::conformance::{self, CheckKind, Event, Options, Step};
+use bully_model::{Id, Msg};
+use bully_proptests::conformance::{self, CheckKind, Cmd, Event, Options, Step};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -61,9 +63,18 @@ fn node_binary() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = Command::new(&cargo);
-    cmd.args(["build", "--quiet", "-p", "bully-node"])
-        .current_dir(&workspace)
-        .env("CARGO_TARGET_DIR", dir.parent().ok_or("no target dir")?);
+    // With the crash-injection points, as `cargo test` builds it for the node's own tests
+    // (the same features make this a no-op there).
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "bully-node",
+        "--features",
+        "failpoints",
+    ])
+    .current_dir(&workspace)
+    .env("CARGO_TARGET_DIR", dir.parent().ok_or("no target dir")?);
     match dir.file_name().and_then(|n| n.to_str()) {
         // `cargo test` builds with the `test` profile into `target/debug`; within `cargo test
         // --workspace` the node's own tests have built this very binary already.
@@ -124,6 +135,17 @@ fn run_cluster_with(
     extra: &[&str],
     script: impl Fn(u64) -> String,
 ) -> Result<Run, String> {
+    run_cluster_env(name, extra, |_| Vec::new(), script)
+}
+
+/// `run_cluster_with` and environment variables (a function of the base port) for the
+/// launcher and the nodes it starts.
+fn run_cluster_env(
+    name: &str,
+    extra: &[&str],
+    env: impl Fn(u64) -> Vec<(&'static str, String)>,
+    script: impl Fn(u64) -> String,
+) -> Result<Run, String> {
     let bin = node_binary()?;
     let base = free_base_port() as u64;
     let dir = std::env::temp_dir().join(format!("bully-conformance-{}-{name}", std::process::id()));
@@ -137,6 +159,7 @@ fn run_cluster_with(
         .args(["--base-port", &base.to_string()])
         .args(["--heartbeat", "100ms", "--timeout", "300ms", "--step-logs"])
         .args(extra)
+        .envs(env(base))
         .arg("--data-dir")
         .arg(&data)
         .arg("--script")
@@ -386,6 +409,74 @@ fn restarted_coordinator_conforms() {
     println!("{verdict}");
     assert!(verdict.ok(), "{verdict}\nlogs: {}", run.dir.display());
     assert_eq!(verdict.summary.incarnations, NODES as usize + 1);
+}
+
+fn n(id: Id) -> u64 {
+    usize::from(id) as u64
+}
+
+/// A crash that cuts a broadcast short (the model's `crash cuts a broadcast short`): the
+/// highest node kills itself after the first COORDINATOR of its first broadcast
+/// (node/src/failpoints.rs) and is restarted later. Some followers took the announcement in,
+/// some never got it, and the run conforms: what a crash cuts short is lost with it.
+#[test]
+fn broadcast_cut_short_conforms() {
+    let top = |b: u64| b + NODES - 1;
+    let run = run_cluster_env(
+        "cut-short",
+        &[],
+        |b| {
+            vec![(
+                "FAILPOINTS",
+                format!("mid-broadcast=return(coordinator@{})", top(b)),
+            )]
+        },
+        |b| format!("at 2s restart {}\nat 3.5s quit\n", top(b)),
+    )
+    .unwrap_or_else(|e| panic!("cluster run failed: {e}"));
+    let verdict = conformance::validate(&run.steps, &Options::default());
+    println!("{verdict}");
+    assert!(verdict.ok(), "{verdict}\nlogs: {}", run.dir.display());
+    assert_eq!(verdict.summary.incarnations, NODES as usize + 1);
+    // The first incarnation of the highest ended in a step with several COORDINATORs, and
+    // some of them were never received.
+    let mine: Vec<&Step> = run
+        .steps
+        .iter()
+        .filter(|s| n(s.node) == top(run.base))
+        .collect();
+    let restart = mine
+        .iter()
+        .skip(1)
+        .position(|s| matches!(s.event, Event::Start { .. }))
+        .expect("a restart")
+        + 1;
+    let first_life = &mine[..restart];
+    let last = first_life.last().unwrap();
+    let announced: Vec<(u64, &Msg)> = last
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Cmd::Send { dst, msg } if matches!(msg, Msg::Coordinator { .. }) => {
+                Some((n(*dst), msg))
+            }
+            _ => None,
+        })
+        .collect();
+    let got: Vec<u64> = announced
+        .iter()
+        .filter(|(d, sent)| {
+            run.steps.iter().any(|s| {
+                n(s.node) == *d
+                    && matches!(&s.event, Event::Msg { src, msg } if n(*src) == top(run.base) && msg == *sent)
+            })
+        })
+        .map(|(d, _)| *d)
+        .collect();
+    let to: Vec<u64> = announced.iter().map(|(d, _)| *d).collect();
+    println!("COORDINATOR to {to:?}, received by {got:?}");
+    assert!(to.len() > 1, "{to:?}");
+    assert!(!got.is_empty() && got.len() < to.len(), "{got:?} of {to:?}");
 }
 
 /// A cluster whose nodes really run a mutant handler (`--variant`, a test-only flag) fails

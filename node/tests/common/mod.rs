@@ -55,6 +55,11 @@ pub fn epoch_of(v: &Value) -> Option<Epoch> {
 /// Spawns `bully-node` with `args`; stdout and stderr go to `log`. The child dies with the
 /// thread that spawned it (`PR_SET_PDEATHSIG`), a second line of defence after `Drop`.
 pub fn spawn(args: &[String], log: &PathBuf) -> Child {
+    spawn_env(args, &[], log)
+}
+
+/// [`spawn`] with extra environment variables (e.g. `FAILPOINTS`).
+pub fn spawn_env(args: &[String], env: &[(&str, &str)], log: &PathBuf) -> Child {
     let out = fs::File::options()
         .create(true)
         .append(true)
@@ -62,7 +67,11 @@ pub fn spawn(args: &[String], log: &PathBuf) -> Child {
         .unwrap();
     let err = out.try_clone().unwrap();
     let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -139,6 +148,11 @@ impl Net {
 
     pub fn start_with(&mut self, id: u64, args: Vec<String>) {
         let child = spawn(&args, &self.log(id));
+        assert!(self.procs.insert(id, child).is_none(), "{id} already runs");
+    }
+
+    pub fn start_with_env(&mut self, id: u64, args: Vec<String>, env: &[(&str, &str)]) {
+        let child = spawn_env(&args, env, &self.log(id));
         assert!(self.procs.insert(id, child).is_none(), "{id} already runs");
     }
 
@@ -256,6 +270,33 @@ impl Net {
         self.wait_for(what, limit, || {
             self.agreement(ids).filter(|&(c, e)| ok(c, e))
         })
+    }
+
+    /// Checks that every logged step of `id` that saves and sends lists its saves before its
+    /// first send (persist before send); returns how many such steps there were.
+    pub fn saves_before_sends(&self, id: u64) -> usize {
+        let mut both = 0;
+        for step in self.step_lines(id) {
+            let kinds: Vec<&str> = step["commands"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["kind"].as_str().unwrap())
+                .collect();
+            let (Some(last_save), Some(first_send)) = (
+                kinds.iter().rposition(|&k| k == "save"),
+                kinds.iter().position(|&k| k == "send"),
+            ) else {
+                continue;
+            };
+            both += 1;
+            assert!(
+                last_save < first_send,
+                "{id} seq {}: a send before a save: {kinds:?}",
+                step["seq"]
+            );
+        }
+        both
     }
 
     /// The step log of `id`, parsed.
