@@ -35,7 +35,9 @@
 //!   heartbeats the contact until it answers, learns the members (and the contact's promise)
 //!   from the reply, then holds an election like everyone else. It never elects itself before
 //!   it has heard from the group: a process that knows nobody would crown itself in a group of
-//!   one. A member that sends it ELECTION while its contact is silent becomes its contact.
+//!   one. A member that sends it ELECTION while its contact is silent becomes its contact; a
+//!   candidate that halts it does too, and it stays a joiner until that candidate's
+//!   announcement (or its reply) brings the members: a HALT carries none.
 //!
 //! Every message that carries a member list lets the receiver learn members; every message's
 //! sender is learned too. Membership only grows (a crashed process may come back).
@@ -545,6 +547,22 @@ impl Bully {
         );
     }
 
+    /// A higher candidate halted us: wait for its announcement. A joiner stays a joiner, with
+    /// the candidate as its contact: a HALT carries no members, and a process that joins
+    /// without the group's member list may crown itself beside it if the candidate dies
+    /// before announcing (found by the simulator once a crash could cut the contact's reply
+    /// short). The announcement, or the contact's reply to a retried heartbeat, brings the
+    /// members.
+    fn await_candidate(&self, candidate: Id, s: &mut State, o: &mut Out<Self>) {
+        if s.joined() {
+            self.wait_for_coordinator(s, o);
+        } else {
+            Self::cancel_all(o);
+            s.role = Role::Joining { contact: candidate };
+            o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
+        }
+    }
+
     fn follow(&self, epoch: Epoch, s: &mut State, o: &mut Out<Self>) {
         Self::cancel_all(o);
         s.promised = s.promised.max(epoch);
@@ -792,7 +810,7 @@ impl Actor for Bully {
                             members: s.members.clone(),
                         },
                     );
-                    self.wait_for_coordinator(&mut s, o);
+                    self.await_candidate(src, &mut s, o);
                 } else {
                     // We promised at least as much already: refuse, so the candidate retries
                     // above it. It outranks us all the same, so we stop competing and wait.
@@ -803,7 +821,7 @@ impl Actor for Bully {
                         },
                     );
                     if !matches!(s.role, Role::Waiting) {
-                        self.wait_for_coordinator(&mut s, o);
+                        self.await_candidate(src, &mut s, o);
                     }
                 }
             }

@@ -16,7 +16,7 @@ fn three_processes_full_start() {
 
 #[test]
 fn three_processes_join_start() {
-    let r = assert_all_hold_in(Config::new(3).start(StartMode::Join), 91520);
+    let r = assert_all_hold_in(Config::new(3).start(StartMode::Join), 108643);
     println!("{}", bully_model::check::render(&r));
 }
 
@@ -58,7 +58,7 @@ fn unordered_channels_three_processes_join_start() {
         Config::new(3)
             .channels(Channels::Unordered)
             .start(StartMode::Join),
-        1_353_430,
+        1_517_690,
     );
     println!("{}", bully_model::check::render(&r));
 }

@@ -42,10 +42,13 @@ proptest! {
     }
 
     /// Join start: process 0 starts alone, the others know only process 0. Crashes only (with
-    /// recoveries: `join_start_with_recoveries`).
+    /// recoveries: `join_start_with_recoveries`). With at most one crash, every property; with
+    /// two, a process may take office not knowing a member whose informants both crashed
+    /// (README, Known limits; `model/tests/join.rs`), so only that the group settles.
     #[test]
     fn join_start(sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=0).strategy()) {
-        sc.check(Options::full())?;
+        let opts = if sc.crashes <= 1 { Options::full() } else { Options::liveness_only() };
+        sc.check(opts)?;
     }
 }
 
@@ -193,6 +196,25 @@ fn replay_is_deterministic() {
         .parse()
         .expect("parses");
     assert_eq!(unordered.channels, Channels::Unordered);
+}
+
+/// The schedule that found it (CI, 30 Nov): a joiner halted by a candidate that then crashed
+/// joined without the group's member list (its contact's reply had been cut short by the
+/// contact's crash), and crowned itself beside the coordinator it never heard of, for good.
+/// A joiner that acknowledges a HALT now stays a joiner until the members come.
+#[test]
+fn a_halted_joiner_waits_for_the_members() {
+    let sc: Scenario = "n=8 join crashes=2 recoveries=0 sync reliable fifo correct: \
+                        d47845 d16227 d37662 x25264 d2186 l10999 x28163"
+        .parse()
+        .expect("parses");
+    let outcome = sc.run(Options::full());
+    assert!(outcome.ok(), "{}", outcome.report(&sc));
+    let cut = outcome
+        .trace
+        .iter()
+        .any(|s| matches!(s.action, bully_model::system::Action::CutShort(_)));
+    assert!(cut, "the schedule cuts the contact's reply short");
 }
 
 /// Replays `BULLY_SCENARIO` (the line a failure prints) and prints its steps.
