@@ -6,9 +6,9 @@
 //! and a missing log are rejected; the `conformance` tool's exit codes.
 //!
 //! The cluster runs once per test binary (about 4 s) and its logs are shared by the tests. The
-//! `bully-node` binary is built with `cargo build -p bully-node --features failpoints` in the
-//! profile of this test (a no-op when `cargo test --workspace` has built it for the node's own
-//! tests, with its crash-injection points).
+//! `bully-node` binary is built with `cargo build --workspace --tests` in the profile of this
+//! test (a no-op when `cargo test --workspace` has built it for the node's own tests, with its
+//! crash-injection points).
 
 use bully_model::Variant;
 use bully_model::{Id, Msg};
@@ -63,18 +63,12 @@ fn node_binary() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = Command::new(&cargo);
-    // With the crash-injection points, as `cargo test` builds it for the node's own tests
-    // (the same features make this a no-op there).
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "bully-node",
-        "--features",
-        "failpoints",
-    ])
-    .current_dir(&workspace)
-    .env("CARGO_TARGET_DIR", dir.parent().ok_or("no target dir")?);
+    // The binary `cargo test --workspace` builds for the node's own tests, with their
+    // crash-injection points: the same build (every workspace test target), so a no-op there.
+    // (`-p bully-node` alone hashes the node crate differently and rebuilt it: 40 s in CI.)
+    cmd.args(["build", "--quiet", "--workspace", "--tests"])
+        .current_dir(&workspace)
+        .env("CARGO_TARGET_DIR", dir.parent().ok_or("no target dir")?);
     match dir.file_name().and_then(|n| n.to_str()) {
         // `cargo test` builds with the `test` profile into `target/debug`; within `cargo test
         // --workspace` the node's own tests have built this very binary already.
