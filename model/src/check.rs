@@ -308,18 +308,23 @@ fn single_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessR
         },
     );
     let properties = model.properties();
-    let discoveries = properties
+    let found: Vec<(&'static str, u32)> = properties
         .iter()
         .zip(&g.found)
-        .filter_map(|(p, f)| {
-            let (mut steps, state) = graph::path_to(model, &g, (*f)?);
-            steps = steps
+        .filter_map(|(p, f)| Some((p.name, (*f)?)))
+        .collect();
+    let targets: Vec<u32> = found.iter().map(|&(_, id)| id).collect();
+    let discoveries = found
+        .iter()
+        .zip(graph::paths_to(model, &g, &targets))
+        .map(|(&(name, _), (steps, state))| {
+            let mut steps: Vec<String> = steps
                 .into_iter()
                 .enumerate()
                 .map(|(i, s)| format!("{}. {s}", i + 1))
                 .collect();
             steps.push(format!("   then: {}", describe_state(&state)));
-            Some((p.name, steps))
+            (name, steps)
         })
         .collect();
     let search = Search {

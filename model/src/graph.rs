@@ -323,39 +323,56 @@ fn should_stop(
 /// Replays the BFS tree from an initial state to `target`: each action as a readable step, and
 /// the state reached.
 pub fn path_to(model: &BullySystem, g: &Graph, target: u32) -> (Vec<String>, SysState) {
-    let mut chain = vec![target];
-    loop {
-        let last = *chain.last().unwrap();
-        let parent = g.parent[last as usize];
-        if parent == last {
-            break;
-        }
-        chain.push(parent);
-    }
-    chain.reverse();
-    let on_path: HashSet<u32> = chain.iter().copied().collect();
+    paths_to(model, g, &[target]).pop().expect("one path")
+}
+
+/// [`path_to`] for several targets, with one scan of the index (it holds every state's
+/// fingerprint: tens of millions at N=4).
+pub fn paths_to(model: &BullySystem, g: &Graph, targets: &[u32]) -> Vec<(Vec<String>, SysState)> {
+    let chains: Vec<Vec<u32>> = targets
+        .iter()
+        .map(|&target| {
+            let mut chain = vec![target];
+            loop {
+                let last = *chain.last().unwrap();
+                let parent = g.parent[last as usize];
+                if parent == last {
+                    break;
+                }
+                chain.push(parent);
+            }
+            chain.reverse();
+            chain
+        })
+        .collect();
+    let on_paths: HashSet<u32> = chains.iter().flatten().copied().collect();
     let wanted: HashMap<u32, u64> = g
         .index
         .iter()
-        .filter(|e| on_path.contains(e.value()))
+        .filter(|e| on_paths.contains(e.value()))
         .map(|e| (*e.value(), *e.key()))
         .collect();
-    let mut state = model
-        .init_states()
-        .into_iter()
-        .find(|s| fingerprint(&g.hasher, s) == wanted[&chain[0]])
-        .expect("initial state");
-    let mut steps = Vec::new();
-    for want in &chain[1..] {
-        let mut actions: Vec<SysAction> = Vec::new();
-        model.actions(&state, &mut actions);
-        let (a, next) = actions
-            .into_iter()
-            .filter_map(|a| model.next_state(&state, a).map(|n| (a, n)))
-            .find(|(_, n)| fingerprint(&g.hasher, n) == wanted[want])
-            .expect("the BFS tree replays");
-        steps.push(describe_action(&a));
-        state = next;
-    }
-    (steps, state)
+    chains
+        .iter()
+        .map(|chain| {
+            let mut state = model
+                .init_states()
+                .into_iter()
+                .find(|s| fingerprint(&g.hasher, s) == wanted[&chain[0]])
+                .expect("initial state");
+            let mut steps = Vec::new();
+            for want in &chain[1..] {
+                let mut actions: Vec<SysAction> = Vec::new();
+                model.actions(&state, &mut actions);
+                let (a, next) = actions
+                    .into_iter()
+                    .filter_map(|a| model.next_state(&state, a).map(|n| (a, n)))
+                    .find(|(_, n)| fingerprint(&g.hasher, n) == wanted[want])
+                    .expect("the BFS tree replays");
+                steps.push(describe_action(&a));
+                state = next;
+            }
+            (steps, state)
+        })
+        .collect()
 }

@@ -144,8 +144,8 @@ pub fn lowest_election_finished(_: &BullySystem, s: &SysState) -> bool {
 /// above `E` (so it would have accepted the announcement) and has nothing from `p` in flight.
 /// `p` announced `E` to every member it knew (on taking office, or on learning one later), and
 /// a message to a process that is up is lost only with its crashed sender (the property is not
-/// registered on a lossy network): so `d`'s copy was cut short. (A mutant that skips the announcement satisfies this without a cut; the
-/// property is there for the correct protocol.)
+/// registered on a lossy network): so `d`'s copy was cut short. (A mutant that skips the
+/// announcement satisfies this without a cut; the property is there for the correct protocol.)
 pub fn broadcast_cut(_: &BullySystem, s: &SysState) -> bool {
     s.procs.iter().enumerate().any(|(p, down)| {
         down.crashed

@@ -160,6 +160,11 @@ impl Config {
         self.truncation = on;
         self
     }
+    /// Whether a crash may cut its process's sends short here: [`Config::truncation`], except on
+    /// a lossy network, which loses any message anyway.
+    pub fn cuts_sends_short(&self) -> bool {
+        self.truncation && self.network != NetworkKind::Lossy
+    }
     /// Whether the run needs the `max_round`/`max_in_flight` bound to be finite (a mutant may
     /// elect forever, so mutants are bounded too).
     pub fn is_bounded(&self) -> bool {
@@ -802,10 +807,7 @@ impl Model for BullySystem {
         // A crash cuts short what its process had not sent yet: the last message of each of
         // its connections can be lost, then the one before it, and so on. (A lossy network
         // loses any message anyway, so this adds nothing there.)
-        if self.cfg.truncation
-            && self.cfg.network != NetworkKind::Lossy
-            && s.procs.iter().any(|p| p.crashed)
-        {
+        if self.cfg.cuts_sends_short() && s.procs.iter().any(|p| p.crashed) {
             for e in s.network.unsent(self.cfg.effective_channels()) {
                 if s.procs[e.src as usize].crashed {
                     actions.push(Action::CutShort(*e));
@@ -924,11 +926,7 @@ impl Model for BullySystem {
             ));
         }
         // A broadcast reaches two receivers only with three processes or more.
-        if self.cfg.truncation
-            && self.cfg.network != NetworkKind::Lossy
-            && self.cfg.crashes > 0
-            && self.cfg.processes > 2
-        {
+        if self.cfg.cuts_sends_short() && self.cfg.crashes > 0 && self.cfg.processes > 2 {
             p.push(Property::sometimes(
                 "crash cuts a broadcast short",
                 crate::properties::broadcast_cut,

@@ -517,23 +517,14 @@ impl Network {
     /// Removes the first copy of `e` (with FIFO channels, the first in its channel); false if
     /// there was none.
     pub fn remove(&mut self, e: &Env) -> bool {
-        match self.0.iter().position(|x| x == e) {
-            Some(at) => {
-                self.0.remove(at);
-                true
-            }
-            None => false,
-        }
+        self.remove_at(self.0.iter().position(|x| x == e))
     }
     /// Removes the last copy of `e` (with FIFO channels, the last in its channel).
     pub fn remove_last(&mut self, e: &Env) -> bool {
-        match self.0.iter().rposition(|x| x == e) {
-            Some(at) => {
-                self.0.remove(at);
-                true
-            }
-            None => false,
-        }
+        self.remove_at(self.0.iter().rposition(|x| x == e))
+    }
+    fn remove_at(&mut self, at: Option<usize>) -> bool {
+        at.map(|at| self.0.remove(at)).is_some()
     }
     pub fn retain(&mut self, keep: impl FnMut(&mut Env) -> bool) {
         self.0.retain(keep)
