@@ -1,22 +1,23 @@
 //! Command line: `run`, `status`, `cluster`.
 
-use crate::auth::{self, Authenticator, ClusterKey};
-use crate::runtime::{NodeInfo, RunError, Runtime};
+use crate::config::ClusterFile;
+use crate::hooks::{self, Hooks};
+use crate::node::{self as library, default_advertise, NodeError};
+pub use crate::node::{NodeConfig, StartSpec};
 use crate::status::{self, ClientError};
 use crate::steplog::StepLog;
-use crate::storage::{Store, StoreError};
-use crate::transport::zmq::{TransportError, ZmqOptions, ZmqTransport};
 use crate::wire::{self, DEFAULT_MAX_FRAME};
-use bully_model::{Bully, Members, Start, Timing, Variant};
+use bully_model::{Timing, Variant};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::warn;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,7 +38,7 @@ pub enum Cmd {
     /// (full membership: every --peer is a member). The exercise's shorthand, ID = port on
     /// localhost: `run 5001` starts as the first coordinator, `run 5003 5001` joins through the
     /// node on port 5001.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Ask a running node for its state and counters.
     Status(StatusArgs),
     /// Start a local cluster of child nodes and drive it from stdin or a script.
@@ -88,9 +89,14 @@ pub struct RunArgs {
     )]
     pub contact: Option<u64>,
     /// This node's ID (higher wins the election).
-    #[arg(long, value_name = "ID", requires = "listen")]
+    #[arg(long, value_name = "ID")]
     pub id: Option<u64>,
-    /// Endpoint to bind, e.g. tcp://127.0.0.1:5003 or tcp://*:5003.
+    /// The cluster config file every host can share (TOML: timing, key, data directory,
+    /// metrics, hooks and `[members]`, this node included); flags win over it.
+    #[arg(long, value_name = "FILE", requires = "id")]
+    pub config: Option<PathBuf>,
+    /// Endpoint to bind, e.g. tcp://127.0.0.1:5003 or tcp://*:5003 [default: this node's own
+    /// endpoint in --config or --peer].
     #[arg(long, value_name = "ENDPOINT", requires = "id")]
     pub listen: Option<String>,
     /// Endpoint peers should use to reach this node [default: --listen, with * or 0.0.0.0
@@ -98,7 +104,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "ENDPOINT")]
     pub advertise: Option<String>,
     /// A member and where to reach it; repeat for each. Without --join these are the full
-    /// membership; with --join they only tell where members are.
+    /// membership; with --join they only tell where members are. This node's own ID may be
+    /// listed too (so every host can share one list), with the endpoint it advertises.
     #[arg(long = "peer", value_name = "ID=ENDPOINT")]
     pub peers: Vec<String>,
     /// Join through one running member instead of knowing them all: `ID=ENDPOINT`, `ENDPOINT`
@@ -114,13 +121,13 @@ pub struct RunArgs {
     /// its epoch promise.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Period between a follower's heartbeats (`5s` reproduces the exercise).
-    #[arg(long, value_parser = parse_duration, default_value = "500ms")]
-    pub heartbeat: Duration,
+    /// Period between a follower's heartbeats (`5s` reproduces the exercise) [default: 500ms].
+    #[arg(long, value_parser = parse_duration)]
+    pub heartbeat: Option<Duration>,
     /// How long to wait for any reply before presuming the peer down; must exceed the worst
-    /// round trip (`5s` reproduces the exercise).
-    #[arg(long, value_parser = parse_duration, default_value = "1500ms")]
-    pub timeout: Duration,
+    /// round trip (`5s` reproduces the exercise) [default: 1500ms].
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Write the NDJSON step log to FILE (appending), in either log format.
@@ -141,6 +148,24 @@ pub struct RunArgs {
     /// frames without a valid one are dropped. Without it the cluster is unauthenticated.
     #[arg(long, value_name = "FILE")]
     pub cluster_key: Option<PathBuf>,
+    /// Run this shell command when the node takes office (environment: BULLY_ID, BULLY_ROLE,
+    /// BULLY_PREVIOUS_ROLE, BULLY_COORDINATOR, BULLY_EPOCH).
+    #[arg(long, value_name = "CMD")]
+    pub on_coordinator: Option<String>,
+    /// Run this shell command when the node stops acting as coordinator (deposed, halted or
+    /// shutting down).
+    #[arg(long, value_name = "CMD")]
+    pub on_step_down: Option<String>,
+    /// Run this shell command on every change of role, of whom the node follows, or of the
+    /// epoch.
+    #[arg(long, value_name = "CMD")]
+    pub on_change: Option<String>,
+    /// Kill a hook still running after this long [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    pub hook_timeout: Option<Duration>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// Testing only: run a deliberately broken protocol variant (a mutant of the model), so
     /// the conformance checker can be seen rejecting it.
     #[arg(long, value_enum, default_value_t = Variant::Correct, hide = true)]
@@ -178,26 +203,6 @@ impl Failure {
     }
 }
 
-/// Everything `run` needs, checked.
-#[derive(Debug, Clone)]
-pub struct NodeSetup {
-    pub id: u64,
-    pub listen: String,
-    pub advertise: String,
-    pub book: BTreeMap<u64, String>,
-    pub start: StartSpec,
-    pub localhost_ports: bool,
-    pub timing: Timing,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum StartSpec {
-    Full(Vec<u64>),
-    Join(u64),
-    /// Join through an endpoint whose ID must be asked first.
-    JoinEndpoint(String),
-}
-
 fn parse_id_endpoint(s: &str) -> Result<(u64, String), String> {
     let (id, ep) = s
         .split_once('=')
@@ -215,55 +220,72 @@ fn parse_id_endpoint(s: &str) -> Result<(u64, String), String> {
     Ok((id, ep.to_string()))
 }
 
-fn default_advertise(listen: &str) -> String {
-    if let Some(rest) = listen.strip_prefix("tcp://") {
-        if let Some((host, port)) = rest.rsplit_once(':') {
-            if host == "*" || host == "0.0.0.0" {
-                return format!("tcp://127.0.0.1:{port}");
-            }
-        }
-    }
-    listen.to_string()
-}
-
 /// Checks the arguments of `run` (every error here is a usage error: exit 2).
-pub fn setup(a: &RunArgs) -> Result<NodeSetup, String> {
+pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
     crate::exercise::check_args(a)?;
-    let (id, listen, localhost_ports) = match (a.port, a.id, &a.listen) {
-        (Some(port), _, _) => {
-            let listen = wire::localhost_endpoint(port)
-                .ok_or_else(|| format!("port {port} is not a valid TCP port"))?;
-            (port, listen, true)
-        }
-        (None, Some(id), Some(listen)) => (id, listen.clone(), a.localhost_ports),
-        _ => return Err("give PORT [CONTACT_PORT], or --id ID --listen ENDPOINT".into()),
+    let file = match &a.config {
+        Some(path) => Some((path, ClusterFile::load(path)?)),
+        None => None,
+    };
+    let (id, localhost_ports) = match (a.port, a.id) {
+        (Some(port), _) => (port, true),
+        (None, Some(id)) => (id, a.localhost_ports),
+        _ => return Err("give PORT [CONTACT_PORT], or --id ID (with --listen ENDPOINT, a --peer for this ID, or --config FILE)".into()),
     };
     if usize::try_from(id).is_err() {
         return Err(format!("ID {id} is too large"));
     }
+    // Every member named: the file's, then --peer (which wins), this node possibly among them.
+    let mut book: BTreeMap<u64, String> = file
+        .as_ref()
+        .map(|(_, f)| f.members.clone())
+        .unwrap_or_default();
+    let mut own_flag = None;
+    let mut flagged = std::collections::BTreeSet::new();
+    for p in &a.peers {
+        let (pid, ep) = parse_id_endpoint(p).map_err(|e| format!("--peer {e}"))?;
+        if !flagged.insert(pid) {
+            return Err(format!("--peer: duplicate ID {pid}"));
+        }
+        if pid == id {
+            own_flag = Some(p.clone());
+        }
+        book.insert(pid, ep);
+    }
+    let own = book.remove(&id);
+    if let (Some((path, _)), None) = (&file, &own) {
+        return Err(format!(
+            "--config {}: key `members`: no member {id} (this node's --id)",
+            path.display()
+        ));
+    }
+    let listen = match (a.port, &a.listen, &own) {
+        (Some(port), _, _) => wire::localhost_endpoint(port)
+            .ok_or_else(|| format!("port {port} is not a valid TCP port"))?,
+        (None, Some(listen), _) => listen.clone(),
+        (None, None, Some(own)) => own.clone(),
+        (None, None, None) => {
+            return Err(format!(
+            "give --listen ENDPOINT, or list this node's own ID ({id}) with --peer or in --config"
+        ))
+        }
+    };
     if !wire::valid_bind_endpoint(&listen) {
         return Err(format!(
             "invalid --listen endpoint {listen:?} (expected tcp://HOST:PORT, tcp://*:PORT or ipc://PATH)"
         ));
     }
-    let advertise = a
-        .advertise
-        .clone()
-        .unwrap_or_else(|| default_advertise(&listen));
+    let advertise =
+        advertised(&listen, a.advertise.as_deref(), own.as_deref()).map_err(
+            |why| match &own_flag {
+                Some(p) => format!("--peer {p}: this node's own ID, but {why}"),
+                None => format!("member {id} of the config file: {why}"),
+            },
+        )?;
     if !wire::valid_connect_endpoint(&advertise) {
         return Err(format!(
             "invalid --advertise endpoint {advertise:?} (peers must be able to connect to it)"
         ));
-    }
-    let mut book = BTreeMap::new();
-    for p in &a.peers {
-        let (pid, ep) = parse_id_endpoint(p).map_err(|e| format!("--peer {e}"))?;
-        if pid == id {
-            return Err(format!("--peer {p}: {pid} is this node's own ID"));
-        }
-        if book.insert(pid, ep).is_some() {
-            return Err(format!("--peer: duplicate ID {pid}"));
-        }
     }
     let join = match (a.contact, &a.join) {
         (Some(c), _) => Some(c.to_string()),
@@ -301,24 +323,77 @@ pub fn setup(a: &RunArgs) -> Result<NodeSetup, String> {
             spec
         }
     };
-    if a.timeout.is_zero() || a.heartbeat.is_zero() {
-        return Err("--heartbeat and --timeout must be greater than zero".into());
-    }
+    let from_file =
+        |get: fn(&ClusterFile) -> Option<Duration>| file.as_ref().and_then(|(_, f)| get(f));
+    let timing = Timing {
+        heartbeat: a
+            .heartbeat
+            .or(from_file(|f| f.heartbeat))
+            .unwrap_or(Timing::default().heartbeat),
+        timeout: a
+            .timeout
+            .or(from_file(|f| f.timeout))
+            .unwrap_or(Timing::default().timeout),
+    };
     if !(1024..=64 << 20).contains(&a.max_frame) {
         return Err("--max-frame must be between 1024 bytes and 64 MiB".into());
     }
-    Ok(NodeSetup {
+    let f = file.as_ref().map(|(_, f)| f.clone()).unwrap_or_default();
+    let hooks = Hooks {
+        on_coordinator: a.on_coordinator.clone().or(f.on_coordinator),
+        on_step_down: a.on_step_down.clone().or(f.on_step_down),
+        on_change: a.on_change.clone().or(f.on_change),
+        timeout: a
+            .hook_timeout
+            .or(f.hook_timeout)
+            .unwrap_or(hooks::DEFAULT_TIMEOUT),
+    };
+    if a.wire == Wire::Exercise && a.cluster_key.is_some() {
+        return Err(
+            "--cluster-key needs the native wire: the exercise's pickle dicts carry no MAC".into(),
+        );
+    }
+    Ok(NodeConfig {
         id,
         listen,
         advertise,
         book,
         start,
         localhost_ports,
-        timing: Timing {
-            heartbeat: a.heartbeat,
-            timeout: a.timeout,
-        },
+        timing,
+        data_dir: a.data_dir.clone().or(f.data_dir),
+        cluster_key: a.cluster_key.clone().or(f.cluster_key),
+        max_frame: a.max_frame,
+        step_log: a.step_log.clone(),
+        hooks,
+        metrics: a.metrics.or(f.metrics),
+        variant: a.variant,
     })
+}
+
+/// The endpoint this node advertises: `--advertise`, else its own listed endpoint, else the
+/// listen endpoint. A listed own endpoint must be the advertised one (else the reason).
+fn advertised(listen: &str, flag: Option<&str>, own: Option<&str>) -> Result<String, String> {
+    let Some(own) = own else {
+        return Ok(flag.map_or_else(|| default_advertise(listen), str::to_string));
+    };
+    if let Some(flag) = flag {
+        return if flag == own {
+            Ok(own.to_string())
+        } else {
+            Err(format!("it is listed at {own} and --advertise says {flag}"))
+        };
+    }
+    // Binding every interface at the listed port is listening where the list says.
+    let port = |ep: &str| ep.rsplit_once(':').map(|(_, p)| p.to_string());
+    let wildcard = listen.starts_with("tcp://*:") || listen.starts_with("tcp://0.0.0.0:");
+    if listen == own || (wildcard && port(listen) == port(own)) {
+        Ok(own.to_string())
+    } else {
+        Err(format!(
+            "it is listed at {own} and listens at {listen} (give --advertise {own} if peers reach it there)"
+        ))
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -335,80 +410,16 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-/// Asks the node at `endpoint` for its ID (for `--join ENDPOINT`), until it answers or a
-/// signal arrives (`None`).
-fn discover_id(
-    endpoint: &str,
-    timeout: Duration,
-    stop: &AtomicBool,
-) -> Result<Option<u64>, Failure> {
-    let ctx = zmq::Context::new();
-    let mut client = status::StatusClient::connect(&ctx, endpoint)
-        .map_err(|e| Failure::Usage(format!("--join: {e}")))?;
-    info!("asking {endpoint} for its ID");
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return Ok(None);
-        }
-        match client.query(timeout) {
-            Ok(s) => {
-                return s
-                    .get("id")
-                    .and_then(|v| v.as_u64())
-                    .map(Some)
-                    .ok_or_else(|| Failure::Runtime(format!("{endpoint} answered without an ID")))
-            }
-            Err(ClientError::Timeout { .. }) => {
-                warn!("{endpoint} did not answer within {timeout:?}; asking again")
-            }
-            Err(e) => return Err(Failure::Runtime(e.to_string())),
-        }
-    }
-}
-
 /// `bully-node run`.
 pub fn run(a: RunArgs) -> Result<(), Failure> {
-    let setup = setup(&a).map_err(Failure::Usage)?;
-    if a.wire == Wire::Exercise && a.cluster_key.is_some() {
-        return Err(Failure::Usage(
-            "--cluster-key needs the native wire: the exercise's pickle dicts carry no MAC".into(),
-        ));
-    }
-    let key = match &a.cluster_key {
-        Some(path) => Some(ClusterKey::load(path).map_err(|e| Failure::Usage(e.to_string()))?),
-        None => None,
-    };
+    let cfg = setup(&a).map_err(Failure::Usage)?;
     init_logging(a.log_format);
     let _crash_injection = crate::failpoints::setup();
-
-    let store = match &a.data_dir {
-        Some(dir) => Some(Store::open(dir, setup.id).map_err(|e| Failure::Usage(e.to_string()))?),
-        None => {
-            warn!(
-                node = setup.id,
-                "no --data-dir: the epoch promise is kept in memory only and lost on restart"
-            );
-            None
-        }
-    };
-    let saved = match &store {
-        Some(s) => s.load().map_err(|e| match e {
-            StoreError::Corrupt { .. } | StoreError::Read { .. } => Failure::Usage(e.to_string()),
-            other => Failure::Runtime(other.to_string()),
-        })?,
-        None => None,
-    };
-    let steplog = match (&a.step_log, a.log_format) {
-        (Some(path), _) => {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| Failure::Usage(format!("--step-log {}: {e}", path.display())))?;
-            Some(StepLog::new(Box::new(f)))
-        }
-        (None, LogFormat::Json) => Some(StepLog::new(Box::new(std::io::stdout()))),
-        (None, LogFormat::Text) => None,
+    let steplog = match (library::open_step_log(&cfg), a.log_format) {
+        (Ok(Some(log)), _) => Some(log),
+        (Ok(None), LogFormat::Json) => Some(StepLog::new(Box::new(std::io::stdout()))),
+        (Ok(None), LogFormat::Text) => None,
+        (Err(e), _) => return Err(e.into()),
     };
 
     // Signals: a flag for the loop, and a self-pipe so that a blocked poll wakes at once.
@@ -422,108 +433,27 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         });
         reg.map_err(|e| Failure::Runtime(format!("signal handler: {e}")))?;
     }
+    let (watchers, _metrics) = library::watchers(&cfg)?;
 
     if a.wire == Wire::Exercise {
         warn!(
-            node = setup.id,
+            node = cfg.id,
             "UNAUTHENTICATED CLUSTER: the exercise wire has no authentication, so any process that can reach port {} can take part in elections under any ID",
-            setup.id
+            cfg.id
         );
-        let saved = saved.map(|s| s.storage);
-        return crate::exercise::run(&a, &setup, store, saved, steplog, stop, wake_r);
+        return crate::exercise::run(&a, &cfg, steplog, stop, wake_r, watchers);
     }
-    // Saved endpoints first; the command line wins where both name an ID.
-    let mut book = saved.as_ref().map(|s| s.peers.clone()).unwrap_or_default();
-    book.extend(setup.book.clone());
-    let opts = ZmqOptions {
-        listen: setup.listen.clone(),
-        advertise: setup.advertise.clone(),
-        max_frame: a.max_frame,
-        pending_ttl: setup.timing.timeout / 2,
-        localhost_ports: setup.localhost_ports,
-    };
-    let mut transport =
-        ZmqTransport::bind(setup.id, opts, book, Some(wake_r)).map_err(|e| match e {
-            TransportError::Zmq(_) => Failure::Runtime(e.to_string()),
-            _ => Failure::Usage(e.to_string()),
-        })?;
-    match key {
-        None => warn!(
-            node = setup.id,
-            "UNAUTHENTICATED CLUSTER: no --cluster-key, so any process that can reach {} {}",
-            setup.listen,
-            "can take part in elections under any ID (and a high one wins); give every node the same --cluster-key FILE"
-        ),
-        Some(key) => {
-            let inc = auth::next_incarnation(a.data_dir.as_deref(), setup.id).map_err(|e| {
-                Failure::Usage(format!("--data-dir: cannot record the incarnation: {e}"))
-            })?;
-            info!(
-                node = setup.id,
-                incarnation = inc,
-                "frames are authenticated with the cluster key (HMAC-SHA256)"
-            );
-            transport = transport.with_auth(Authenticator::new(key, inc));
-        }
-    }
-
-    let start = match setup.start.clone() {
-        StartSpec::Full(ids) => Start::Full {
-            members: Members::new(ids.into_iter().map(wire::id)),
-        },
-        StartSpec::Join(c) => Start::Join {
-            contact: wire::id(c),
-        },
-        StartSpec::JoinEndpoint(ep) => {
-            // A restarted node finds the contact's ID in its saved address book, so it does not
-            // depend on the contact being up; otherwise it asks the contact.
-            let known = saved
-                .as_ref()
-                .and_then(|s| s.peers.iter().find(|(_, e)| **e == ep).map(|(id, _)| *id));
-            let cid = match known {
-                Some(id) => id,
-                None => match discover_id(&ep, setup.timing.timeout, &stop)? {
-                    Some(id) => id,
-                    None => {
-                        info!(
-                            node = setup.id,
-                            "signal received before {ep} answered: stopping"
-                        );
-                        return Ok(());
-                    }
-                },
-            };
-            if cid == setup.id {
-                return Err(Failure::Usage(format!(
-                    "--join {ep}: that is this node's own ID ({cid})"
-                )));
-            }
-            transport.add_peer(cid, ep);
-            Start::Join {
-                contact: wire::id(cid),
-            }
-        }
-    };
-    let mut actor = Bully::new(start, setup.timing);
-    actor.variant = a.variant;
-    info!(
-        node = setup.id,
-        listen = %setup.listen,
-        heartbeat = ?setup.timing.heartbeat,
-        timeout = ?setup.timing.timeout,
-        restored = saved.is_some(),
-        "starting"
-    );
-    let info = NodeInfo {
-        listen: setup.listen.clone(),
-        advertise: setup.advertise.clone(),
-    };
-    let rt = Runtime::new(setup.id, actor, transport, store, info, steplog, stop);
-    rt.run(saved.map(|s| s.storage)).map_err(|e| match e {
-        RunError::Save(_) | RunError::Transport(_) => Failure::Runtime(e.to_string()),
-    })?;
-    info!(node = setup.id, "stopped");
+    library::run(&cfg, steplog, stop, wake_r, watchers)?;
     Ok(())
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Failure {
+        match e {
+            NodeError::Config(m) => Failure::Usage(m),
+            NodeError::Runtime(m) => Failure::Runtime(m),
+        }
+    }
 }
 
 /// `bully-node status`.

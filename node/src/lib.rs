@@ -7,8 +7,13 @@
 pub mod auth;
 pub mod cli;
 pub mod cluster;
+pub mod config;
 pub mod exercise;
 pub mod failpoints;
+pub mod hooks;
+pub mod leadership;
+pub mod metrics;
+pub mod node;
 pub mod runtime;
 pub mod status;
 pub mod steplog;

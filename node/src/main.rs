@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Cmd::Run(a) => cli::run(a),
+        Cmd::Run(a) => cli::run(*a),
         Cmd::Status(a) => cli::status(a),
         Cmd::Cluster(a) => bully_node::cluster::main(a),
     };

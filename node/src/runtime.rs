@@ -6,6 +6,7 @@
 //! → the deadline table, `Save` → [`Store`].
 
 use crate::failpoints;
+use crate::leadership::{Leadership, RoleName, Watchers};
 use crate::steplog::{timer_name, Cmd, Event, StepLog};
 use crate::storage::{Store, StoreError};
 use crate::transport::{Inbound, Transport};
@@ -126,6 +127,9 @@ pub struct Runtime<T: Transport> {
     started_unix_ms: u64,
     last_saved: Option<Storage>,
     shutdown: Arc<AtomicBool>,
+    watchers: Watchers,
+    /// When this node last sent a heartbeat to each peer (for `bully_heartbeat_rtt_seconds`).
+    heartbeat_sent: BTreeMap<Id, Instant>,
 }
 
 impl<T: Transport> Runtime<T> {
@@ -154,7 +158,15 @@ impl<T: Transport> Runtime<T> {
             started_unix_ms: unix_ms(),
             last_saved: None,
             shutdown,
+            watchers: Watchers::default(),
+            heartbeat_sent: BTreeMap::new(),
         }
+    }
+
+    /// Reports leadership changes and counts to `watchers` (metrics, hooks, subscribers).
+    pub fn with_watchers(mut self, watchers: Watchers) -> Self {
+        self.watchers = watchers;
+        self
     }
 
     /// Runs until SIGINT/SIGTERM (the `shutdown` flag), then lets the protocol say goodbye.
@@ -176,6 +188,12 @@ impl<T: Transport> Runtime<T> {
                 match item {
                     Inbound::Msg { from, msg } => {
                         *self.stats.received.entry(msg.kind()).or_default() += 1;
+                        self.watchers.metrics.received(msg.kind());
+                        if matches!(msg, bully_model::Msg::HeartbeatAck { .. }) {
+                            if let Some(at) = self.heartbeat_sent.remove(&from) {
+                                self.watchers.metrics.heartbeat_rtt(at.elapsed());
+                            }
+                        }
                         self.step(Event::Msg(from, msg))?;
                     }
                     Inbound::Status { reply, nonce } => {
@@ -188,9 +206,21 @@ impl<T: Transport> Runtime<T> {
             if self.transport.take_book_changed() {
                 self.persist_book();
             }
+            self.watchers
+                .metrics
+                .dropped_totals(&self.transport.counters().dropped);
         }
         info!(node = self.id, "signal received: stopping");
         self.step(Event::Shutdown)?;
+        // A coordinator that resigns steps down: hooks and subscribers hear it.
+        self.watchers.update(
+            self.id,
+            Leadership {
+                role: RoleName::Stopped,
+                coordinator: None,
+                epoch: None,
+            },
+        );
         let timeout = self.actor.timing.timeout;
         self.transport
             .close((timeout / 2).min(Duration::from_millis(300)));
@@ -282,7 +312,9 @@ impl<T: Transport> Runtime<T> {
         let was = before.map(|s| &s.role);
         if !was.is_some_and(in_election) && in_election(&after.role) {
             self.stats.elections_started += 1;
+            self.watchers.metrics.election_started();
         }
+        self.watchers.update(self.id, Leadership::of(after));
         if let Some(e) = after.epoch() {
             if !matches!(self.stats.highest_epoch, Some(h) if h >= e) {
                 self.stats.highest_epoch = Some(e);
@@ -321,6 +353,10 @@ impl<T: Transport> Runtime<T> {
         match c {
             Command::Send(dst, msg) => {
                 *self.stats.sent.entry(msg.kind()).or_default() += 1;
+                self.watchers.metrics.sent(msg.kind());
+                if msg == bully_model::Msg::Heartbeat {
+                    self.heartbeat_sent.insert(dst, Instant::now());
+                }
                 self.transport.send(dst, &msg);
             }
             Command::SetTimer(timer, range) => {

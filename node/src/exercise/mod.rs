@@ -10,13 +10,14 @@ pub mod adapter;
 pub mod codec;
 pub mod transport;
 
-use crate::cli::{Failure, NodeSetup, RunArgs, StartSpec, Wire};
+use crate::cli::{Failure, RunArgs, StartSpec, Wire};
+use crate::leadership::Watchers;
+use crate::node::{open_store, Durable, NodeConfig};
 use crate::runtime::{NodeInfo, RunError, Runtime};
 use crate::steplog::StepLog;
-use crate::storage::Store;
 use crate::transport::TransportError;
 use crate::wire;
-use bully_model::{Bully, Members, Start, Storage};
+use bully_model::{Bully, Members, Start};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub fn check_args(a: &RunArgs) -> Result<(), String> {
     }
     for (given, name) in [
         (a.id.is_some() || a.listen.is_some(), "--id/--listen"),
+        (a.config.is_some(), "--config"),
         (a.advertise.is_some(), "--advertise"),
         (!a.peers.is_empty(), "--peer"),
         (a.join.is_some(), "--join"),
@@ -64,13 +66,14 @@ fn is_loopback(host: &str) -> bool {
 /// transport (arguments, storage, step log and signals are already set up by `cli::run`).
 pub fn run(
     a: &RunArgs,
-    setup: &NodeSetup,
-    store: Option<Store>,
-    saved: Option<Storage>,
+    setup: &NodeConfig,
     steplog: Option<StepLog>,
     stop: Arc<AtomicBool>,
     wake: UnixStream,
+    watchers: Watchers,
 ) -> Result<(), Failure> {
+    let Durable { store, saved } = open_store(setup)?;
+    let saved = saved.map(|s| s.storage);
     let host = a.host.clone().unwrap_or_else(|| "127.0.0.1".into());
     // Like the exercise's `tcp://*:<port>`, but only on loopback when the peers are local.
     let listen = if is_loopback(&host) {
@@ -112,7 +115,8 @@ pub fn run(
         listen,
         advertise: format!("tcp://{host}:{}", setup.id),
     };
-    let rt = Runtime::new(setup.id, actor, transport, store, info, steplog, stop);
+    let rt = Runtime::new(setup.id, actor, transport, store, info, steplog, stop)
+        .with_watchers(watchers);
     rt.run(saved).map_err(|e| match e {
         RunError::Save(_) | RunError::Transport(_) => Failure::Runtime(e.to_string()),
     })?;

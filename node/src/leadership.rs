@@ -1,0 +1,171 @@
+//! Who leads, as an application sees it: the view that hooks, metrics and the library API share.
+//!
+//! The protocol state has more in it (whom a candidate still waits for, what it promised); an
+//! application that acts on leadership needs three things: this node's role, whom it follows,
+//! and the epoch to fence its work with. A [`Change`] is reported whenever one of them changes.
+
+use bully_model::{Epoch, Role, State};
+use std::fmt;
+
+/// A node's role, without the protocol's details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RoleName {
+    /// Before the node's first step.
+    Starting,
+    /// Starting in join mode: not a member yet.
+    Joining,
+    /// Asked the higher members whether they are alive.
+    Electing,
+    /// A higher member answered; waiting for its announcement.
+    Waiting,
+    /// Taking office: halting the lower members first.
+    Halting,
+    /// In office: the leader.
+    Coordinator,
+    /// Following a coordinator.
+    Follower,
+    /// The node has stopped (reported once, when it shuts down).
+    Stopped,
+}
+
+impl RoleName {
+    pub fn of(role: &Role) -> RoleName {
+        match role {
+            Role::Joining { .. } => RoleName::Joining,
+            Role::Electing { .. } => RoleName::Electing,
+            Role::Waiting => RoleName::Waiting,
+            Role::Halting { .. } => RoleName::Halting,
+            Role::Coordinator { .. } => RoleName::Coordinator,
+            Role::Follower { .. } => RoleName::Follower,
+        }
+    }
+    /// The name used in `status`, logs and the hooks' `BULLY_ROLE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Starting => "starting",
+            RoleName::Joining => "joining",
+            RoleName::Electing => "electing",
+            RoleName::Waiting => "waiting",
+            RoleName::Halting => "halting",
+            RoleName::Coordinator => "coordinator",
+            RoleName::Follower => "follower",
+            RoleName::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an application needs to know about leadership at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Leadership {
+    pub role: RoleName,
+    /// The coordinator this node is, or follows (none while an election is on).
+    pub coordinator: Option<u64>,
+    /// The epoch of that coordinator's term: the fencing token. It only grows, across
+    /// restarts too; stamp work with it and refuse work stamped with a lower one.
+    pub epoch: Option<Epoch>,
+}
+
+impl Default for Leadership {
+    fn default() -> Self {
+        Leadership::NONE
+    }
+}
+
+impl Leadership {
+    /// Before the node's first step.
+    pub const NONE: Leadership = Leadership {
+        role: RoleName::Starting,
+        coordinator: None,
+        epoch: None,
+    };
+
+    pub fn of(state: &State) -> Leadership {
+        Leadership {
+            role: RoleName::of(&state.role),
+            coordinator: state.coordinator().map(|c| usize::from(c) as u64),
+            epoch: state.epoch(),
+        }
+    }
+    pub fn is_coordinator(&self) -> bool {
+        self.role == RoleName::Coordinator
+    }
+}
+
+/// A change of role, of whom the node follows, or of the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The node's ID.
+    pub id: u64,
+    pub previous: Leadership,
+    pub current: Leadership,
+}
+
+impl Change {
+    /// This node took office.
+    pub fn took_office(&self) -> bool {
+        self.current.is_coordinator() && !self.previous.is_coordinator()
+    }
+    /// This node stopped acting as coordinator: deposed, halted by a higher candidate, or
+    /// shutting down.
+    pub fn stepped_down(&self) -> bool {
+        self.previous.is_coordinator() && !self.current.is_coordinator()
+    }
+}
+
+/// Everyone told about leadership changes: the metrics, the hooks and the library's
+/// subscribers. The event loop calls [`Watchers::update`] after every step.
+#[derive(Default)]
+pub struct Watchers {
+    pub metrics: crate::metrics::Metrics,
+    pub hooks: Option<crate::hooks::HookRunner>,
+    subscribers: Vec<std::sync::mpsc::Sender<Change>>,
+    /// The latest leadership, for readers on other threads.
+    current: std::sync::Arc<std::sync::Mutex<Leadership>>,
+    last: Option<Leadership>,
+}
+
+impl Watchers {
+    pub fn new(metrics: crate::metrics::Metrics, hooks: Option<crate::hooks::HookRunner>) -> Self {
+        Watchers {
+            metrics,
+            hooks,
+            ..Watchers::default()
+        }
+    }
+    /// Every later change is also sent to `tx` (a closed receiver is forgotten).
+    pub fn subscribe(&mut self, tx: std::sync::mpsc::Sender<Change>) {
+        self.subscribers.push(tx);
+    }
+    /// The latest leadership, shared.
+    pub fn current(&self) -> std::sync::Arc<std::sync::Mutex<Leadership>> {
+        std::sync::Arc::clone(&self.current)
+    }
+    /// Reports `now` if it differs from the last report; whether it did.
+    pub fn update(&mut self, id: u64, now: Leadership) -> bool {
+        if self.last == Some(now) {
+            return false;
+        }
+        let change = Change {
+            id,
+            previous: self.last.unwrap_or(Leadership::NONE),
+            current: now,
+        };
+        self.last = Some(now);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        self.metrics.leadership(&now);
+        if change.previous != Leadership::NONE {
+            self.metrics.role_changed();
+        }
+        if let Some(h) = &self.hooks {
+            h.notify(&change);
+        }
+        self.subscribers.retain(|tx| tx.send(change).is_ok());
+        true
+    }
+}

@@ -1,0 +1,432 @@
+//! A node as a library: build a [`NodeConfig`], [`start`] it, follow leadership on the
+//! [`NodeHandle`], stop it. `bully-node run` is this plus the command line, logging and signals.
+//!
+//! ```no_run
+//! use bully_node::node::{self, NodeConfig};
+//!
+//! let config = NodeConfig::new(3, "tcp://127.0.0.1:7003")
+//!     .peer(1, "tcp://127.0.0.1:7001")
+//!     .peer(2, "tcp://127.0.0.1:7002");
+//! let node = node::start(config).expect("a valid configuration");
+//! for change in node.changes() {
+//!     if change.current.is_coordinator() {
+//!         println!("leading with fencing token {:?}", change.current.epoch);
+//!     }
+//! }
+//! ```
+
+use crate::auth::{self, Authenticator, ClusterKey};
+use crate::hooks::{HookRunner, Hooks};
+use crate::leadership::{Change, Leadership, Watchers};
+use crate::metrics::{Metrics, MetricsServer};
+use crate::runtime::{NodeInfo, RunError, Runtime};
+use crate::status::{self, ClientError};
+use crate::steplog::StepLog;
+use crate::storage::{Saved, Store, StoreError};
+use crate::transport::zmq::{TransportError, ZmqOptions, ZmqTransport};
+use crate::wire::{self, DEFAULT_MAX_FRAME};
+use bully_model::{Bully, Members, Start, Timing, Variant};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How a node starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartSpec {
+    /// Knowing every member (these IDs, itself included).
+    Full(Vec<u64>),
+    /// Through one running member.
+    Join(u64),
+    /// Through an endpoint whose ID must be asked first.
+    JoinEndpoint(String),
+}
+
+/// Everything a node needs, checked. No command-line types: the CLI builds one from its flags
+/// and the config file, an application with [`NodeConfig::new`] and the setters.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: u64,
+    /// Endpoint to bind.
+    pub listen: String,
+    /// Endpoint peers reach this node at.
+    pub advertise: String,
+    /// The other members and where to reach them.
+    pub book: BTreeMap<u64, String>,
+    pub start: StartSpec,
+    /// Reach a member whose endpoint nobody told at `tcp://127.0.0.1:<ID>`.
+    pub localhost_ports: bool,
+    pub timing: Timing,
+    /// Where the epoch promise is kept across restarts (none: in memory only).
+    pub data_dir: Option<PathBuf>,
+    /// The cluster's shared secret (none: unauthenticated).
+    pub cluster_key: Option<PathBuf>,
+    pub max_frame: usize,
+    /// Append the NDJSON step log here.
+    pub step_log: Option<PathBuf>,
+    pub hooks: Hooks,
+    /// Serve Prometheus metrics at `http://ADDR/metrics`.
+    pub metrics: Option<SocketAddr>,
+    /// Testing only: a deliberately broken protocol variant.
+    pub variant: Variant,
+}
+
+impl NodeConfig {
+    /// Node `id` listening on `listen`, alone until peers are added; defaults elsewhere.
+    pub fn new(id: u64, listen: impl Into<String>) -> NodeConfig {
+        let listen = listen.into();
+        NodeConfig {
+            id,
+            advertise: default_advertise(&listen),
+            listen,
+            book: BTreeMap::new(),
+            start: StartSpec::Full(vec![id]),
+            localhost_ports: false,
+            timing: Timing::default(),
+            data_dir: None,
+            cluster_key: None,
+            max_frame: DEFAULT_MAX_FRAME,
+            step_log: None,
+            hooks: Hooks::default(),
+            metrics: None,
+            variant: Variant::Correct,
+        }
+    }
+    /// Another member (with full membership, every peer is a member).
+    pub fn peer(mut self, id: u64, endpoint: impl Into<String>) -> NodeConfig {
+        self.book.insert(id, endpoint.into());
+        if let StartSpec::Full(ids) = &mut self.start {
+            if !ids.contains(&id) {
+                ids.push(id);
+                ids.sort_unstable();
+            }
+        }
+        self
+    }
+    /// Join through member `contact` (give its endpoint with [`NodeConfig::peer`]).
+    pub fn join(mut self, contact: u64) -> NodeConfig {
+        self.start = StartSpec::Join(contact);
+        self
+    }
+    pub fn timing(mut self, heartbeat: Duration, timeout: Duration) -> NodeConfig {
+        self.timing = Timing { heartbeat, timeout };
+        self
+    }
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> NodeConfig {
+        self.data_dir = Some(dir.into());
+        self
+    }
+    pub fn cluster_key(mut self, file: impl Into<PathBuf>) -> NodeConfig {
+        self.cluster_key = Some(file.into());
+        self
+    }
+    pub fn hooks(mut self, hooks: Hooks) -> NodeConfig {
+        self.hooks = hooks;
+        self
+    }
+    pub fn metrics(mut self, addr: SocketAddr) -> NodeConfig {
+        self.metrics = Some(addr);
+        self
+    }
+}
+
+/// The endpoint peers use when only a bind endpoint is known: `*` and `0.0.0.0` become
+/// `127.0.0.1`.
+pub fn default_advertise(listen: &str) -> String {
+    if let Some(rest) = listen.strip_prefix("tcp://") {
+        if let Some((host, port)) = rest.rsplit_once(':') {
+            if host == "*" || host == "0.0.0.0" {
+                return format!("tcp://127.0.0.1:{port}");
+            }
+        }
+    }
+    listen.to_string()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration cannot work (the CLI exits with 2).
+    #[error("{0}")]
+    Config(String),
+    /// Something failed while running (the CLI exits with 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// What survives between the setup and the event loop: the store and what it held.
+pub(crate) struct Durable {
+    pub store: Option<Store>,
+    pub saved: Option<Saved>,
+}
+
+/// Opens the data directory and reads the saved state.
+pub(crate) fn open_store(cfg: &NodeConfig) -> Result<Durable, NodeError> {
+    let store = match &cfg.data_dir {
+        Some(dir) => Some(Store::open(dir, cfg.id).map_err(|e| NodeError::Config(e.to_string()))?),
+        None => {
+            warn!(
+                node = cfg.id,
+                "no data directory: the epoch promise is kept in memory only and lost on restart"
+            );
+            None
+        }
+    };
+    let saved = match &store {
+        Some(s) => s.load().map_err(|e| match e {
+            StoreError::Corrupt { .. } | StoreError::Read { .. } => {
+                NodeError::Config(e.to_string())
+            }
+            other => NodeError::Runtime(other.to_string()),
+        })?,
+        None => None,
+    };
+    Ok(Durable { store, saved })
+}
+
+/// The metrics, the hook thread and the `/metrics` endpoint of a node.
+pub(crate) fn watchers(cfg: &NodeConfig) -> Result<(Watchers, Option<MetricsServer>), NodeError> {
+    let metrics = Metrics::new();
+    let server = match cfg.metrics {
+        Some(addr) => Some(metrics.serve(addr).map_err(NodeError::Config)?),
+        None => None,
+    };
+    let hooks =
+        (!cfg.hooks.is_empty()).then(|| HookRunner::start(cfg.hooks.clone(), metrics.clone()));
+    Ok((Watchers::new(metrics, hooks), server))
+}
+
+/// Asks the node at `endpoint` for its ID (for a join through an endpoint), until it answers
+/// or `stop` is set (`None`).
+fn discover_id(
+    endpoint: &str,
+    timeout: Duration,
+    stop: &AtomicBool,
+) -> Result<Option<u64>, NodeError> {
+    let ctx = zmq::Context::new();
+    let mut client = status::StatusClient::connect(&ctx, endpoint)
+        .map_err(|e| NodeError::Config(format!("--join: {e}")))?;
+    info!("asking {endpoint} for its ID");
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        match client.query(timeout) {
+            Ok(s) => {
+                return s
+                    .get("id")
+                    .and_then(|v| v.as_u64())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        NodeError::Runtime(format!("{endpoint} answered without an ID"))
+                    })
+            }
+            Err(ClientError::Timeout { .. }) => {
+                warn!("{endpoint} did not answer within {timeout:?}; asking again")
+            }
+            Err(e) => return Err(NodeError::Runtime(e.to_string())),
+        }
+    }
+}
+
+/// Runs a node on the native wire until `stop` is set (`wake` is the read end of a pipe whose
+/// write end wakes the loop).
+pub fn run(
+    cfg: &NodeConfig,
+    steplog: Option<StepLog>,
+    stop: Arc<AtomicBool>,
+    wake: UnixStream,
+    watchers: Watchers,
+) -> Result<(), NodeError> {
+    let key = match &cfg.cluster_key {
+        Some(path) => Some(ClusterKey::load(path).map_err(|e| NodeError::Config(e.to_string()))?),
+        None => None,
+    };
+    let Durable { store, saved } = open_store(cfg)?;
+    // Saved endpoints first; the configuration wins where both name an ID.
+    let mut book = saved.as_ref().map(|s| s.peers.clone()).unwrap_or_default();
+    book.extend(cfg.book.clone());
+    let opts = ZmqOptions {
+        listen: cfg.listen.clone(),
+        advertise: cfg.advertise.clone(),
+        max_frame: cfg.max_frame,
+        pending_ttl: cfg.timing.timeout / 2,
+        localhost_ports: cfg.localhost_ports,
+    };
+    let mut transport =
+        ZmqTransport::bind(cfg.id, opts, book, Some(wake)).map_err(|e| match e {
+            TransportError::Zmq(_) => NodeError::Runtime(e.to_string()),
+            _ => NodeError::Config(e.to_string()),
+        })?;
+    match key {
+        None => warn!(
+            node = cfg.id,
+            "UNAUTHENTICATED CLUSTER: no cluster key, so any process that can reach {} {}",
+            cfg.listen,
+            "can take part in elections under any ID (and a high one wins); give every node the same --cluster-key FILE"
+        ),
+        Some(key) => {
+            let inc = auth::next_incarnation(cfg.data_dir.as_deref(), cfg.id).map_err(|e| {
+                NodeError::Config(format!("--data-dir: cannot record the incarnation: {e}"))
+            })?;
+            info!(
+                node = cfg.id,
+                incarnation = inc,
+                "frames are authenticated with the cluster key (HMAC-SHA256)"
+            );
+            transport = transport.with_auth(Authenticator::new(key, inc));
+        }
+    }
+
+    let start = match cfg.start.clone() {
+        StartSpec::Full(ids) => Start::Full {
+            members: Members::new(ids.into_iter().map(wire::id)),
+        },
+        StartSpec::Join(c) => Start::Join {
+            contact: wire::id(c),
+        },
+        StartSpec::JoinEndpoint(ep) => {
+            // A restarted node finds the contact's ID in its saved address book, so it does not
+            // depend on the contact being up; otherwise it asks the contact.
+            let known = saved
+                .as_ref()
+                .and_then(|s| s.peers.iter().find(|(_, e)| **e == ep).map(|(id, _)| *id));
+            let cid = match known {
+                Some(id) => id,
+                None => match discover_id(&ep, cfg.timing.timeout, &stop)? {
+                    Some(id) => id,
+                    None => {
+                        info!(node = cfg.id, "stopped before {ep} answered");
+                        return Ok(());
+                    }
+                },
+            };
+            if cid == cfg.id {
+                return Err(NodeError::Config(format!(
+                    "--join {ep}: that is this node's own ID ({cid})"
+                )));
+            }
+            transport.add_peer(cid, ep);
+            Start::Join {
+                contact: wire::id(cid),
+            }
+        }
+    };
+    let mut actor = Bully::new(start, cfg.timing);
+    actor.variant = cfg.variant;
+    info!(
+        node = cfg.id,
+        listen = %cfg.listen,
+        heartbeat = ?cfg.timing.heartbeat,
+        timeout = ?cfg.timing.timeout,
+        restored = saved.is_some(),
+        "starting"
+    );
+    let info = NodeInfo {
+        listen: cfg.listen.clone(),
+        advertise: cfg.advertise.clone(),
+    };
+    let rt =
+        Runtime::new(cfg.id, actor, transport, store, info, steplog, stop).with_watchers(watchers);
+    rt.run(saved.map(|s| s.storage)).map_err(|e| match e {
+        RunError::Save(_) | RunError::Transport(_) => NodeError::Runtime(e.to_string()),
+    })?;
+    info!(node = cfg.id, "stopped");
+    Ok(())
+}
+
+/// Opens the step log file of `cfg`, if any.
+pub fn open_step_log(cfg: &NodeConfig) -> Result<Option<StepLog>, NodeError> {
+    let Some(path) = &cfg.step_log else {
+        return Ok(None);
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| NodeError::Config(format!("step log {}: {e}", path.display())))?;
+    Ok(Some(StepLog::new(Box::new(f))))
+}
+
+/// A node running on its own thread.
+pub struct NodeHandle {
+    id: u64,
+    changes: Receiver<Change>,
+    current: Arc<Mutex<Leadership>>,
+    stop: Arc<AtomicBool>,
+    wake: UnixStream,
+    thread: Option<JoinHandle<Result<(), NodeError>>>,
+    _metrics: Option<MetricsServer>,
+}
+
+/// Starts a node on its own thread (native wire). Configuration errors that can be found
+/// before the node runs (bad key, unreadable storage, metrics address in use) are returned
+/// here; later ones by [`NodeHandle::stop`].
+pub fn start(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
+    let steplog = open_step_log(&cfg)?;
+    // Fail early on what would fail in the thread anyway.
+    if let Some(path) = &cfg.cluster_key {
+        ClusterKey::load(path).map_err(|e| NodeError::Config(e.to_string()))?;
+    }
+    let (mut watchers, server) = watchers(&cfg)?;
+    let (tx, changes) = channel();
+    watchers.subscribe(tx);
+    let current = watchers.current();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (wake_r, wake_w) =
+        UnixStream::pair().map_err(|e| NodeError::Runtime(format!("socketpair: {e}")))?;
+    let id = cfg.id;
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name(format!("bully-node-{id}"))
+        .spawn(move || run(&cfg, steplog, flag, wake_r, watchers))
+        .map_err(|e| NodeError::Runtime(format!("spawn: {e}")))?;
+    Ok(NodeHandle {
+        id,
+        changes,
+        current,
+        stop,
+        wake: wake_w,
+        thread: Some(thread),
+        _metrics: server,
+    })
+}
+
+impl NodeHandle {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    /// Leadership changes, in order, from the first role on. The last one is `Stopped`.
+    pub fn changes(&self) -> &Receiver<Change> {
+        &self.changes
+    }
+    /// The leadership now.
+    pub fn leadership(&self) -> Leadership {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Stops the node as SIGTERM stops `bully-node run`: a coordinator resigns, the hooks
+    /// queued still run, and the last change (`Stopped`) is on [`NodeHandle::changes`].
+    /// Returns how the node ended (a second call returns `Ok`).
+    pub fn stop(&mut self) -> Result<(), NodeError> {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.write_all(&[1]);
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(NodeError::Runtime("the node thread panicked".into()))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
