@@ -4,10 +4,12 @@
 pub mod check;
 pub mod graph;
 pub mod liveness;
+pub mod mdd;
 pub mod memory;
 pub mod mutants;
 pub mod properties;
 pub mod protocol;
+pub mod symbolic;
 pub mod system;
 
 pub use mutants::Variant;

@@ -1,6 +1,6 @@
 //! `bully-model`: check, explore or simulate the Bully model.
 
-use bully_model::check::{self, Options, Strategy};
+use bully_model::check::{self, Engine, Options, Strategy};
 use bully_model::memory::Budget;
 use bully_model::system::{Channels, Config, NetworkKind, StartMode, Timing};
 use bully_model::Variant;
@@ -26,7 +26,13 @@ enum Command {
     Check {
         #[command(flatten)]
         model: ModelArgs,
-        /// Search order.
+        /// The engine: `symbolic` keeps each combination of process states once, with its set
+        /// of networks as a decision diagram (for sync timing, a correct protocol and no loss);
+        /// `explicit` keeps every state; `auto` is symbolic where it applies and pays (full start,
+        /// 4 processes or more).
+        #[arg(long, value_enum, default_value_t = Engine::Auto)]
+        engine: Engine,
+        /// Search order (depth first: explicit engine only).
         #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
         strategy: Strategy,
         /// Checker threads (default: all cores).
@@ -125,6 +131,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check {
             model,
+            engine,
             strategy,
             threads,
             json,
@@ -133,7 +140,23 @@ fn main() -> ExitCode {
             max_memory,
         } => {
             let cfg = model.config();
+            if engine == Engine::Symbolic {
+                let why = if strategy == Strategy::Dfs {
+                    Some("it searches breadth first (drop --strategy dfs)".to_string())
+                } else if cfg.is_bounded() {
+                    Some(format!(
+                        "it needs a finite graph without a bound: sync timing, a correct protocol and no loss ({cfg}); use --engine explicit"
+                    ))
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    eprintln!("bully-model: error: --engine symbolic: {why}");
+                    return ExitCode::from(2);
+                }
+            }
             let mut opts = Options {
+                engine,
                 strategy,
                 progress_every: Some(Duration::from_secs(5)),
                 liveness: !no_liveness,

@@ -147,26 +147,39 @@ pub fn lowest_election_finished(_: &BullySystem, s: &SysState) -> bool {
 /// registered on a lossy network): so `d`'s copy was cut short. (A mutant that skips the
 /// announcement satisfies this without a cut; the property is there for the correct protocol.)
 pub fn broadcast_cut(_: &BullySystem, s: &SysState) -> bool {
-    s.procs.iter().enumerate().any(|(p, down)| {
-        down.crashed
-            && live(s).any(|(q, follower)| {
-                let Some(term) = follower.epoch() else {
-                    return false;
-                };
-                follower.role == (RoleCode::Follower { epoch: term })
-                    && term.leader() == p
-                    && down.promised == term
-                    && live(s).any(|(d, other)| {
-                        let d = usize::from(d);
-                        d != usize::from(q)
-                            && down.members.contains(d)
-                            && !s.ghost.recovered.contains(d)
-                            && other.accepted < term
-                            && other.promised <= term
-                            && !s.network.any_between(p, d)
-                    })
+    broadcast_cut_channels(s).any(|(p, d)| !s.network.any_between(p, d))
+}
+
+/// The name of [`broadcast_cut`], the only property that reads the network (and that only
+/// through [`broadcast_cut_channels`]).
+pub const BROADCAST_CUT: &str = "crash cuts a broadcast short";
+
+/// The channels `p → d` whose emptiness would make [`broadcast_cut`] hold, by the processes
+/// alone: the property holds exactly when one of them is empty.
+pub fn broadcast_cut_channels(s: &SysState) -> impl Iterator<Item = (usize, usize)> + '_ {
+    s.procs
+        .iter()
+        .enumerate()
+        .filter(|(_, down)| down.crashed)
+        .flat_map(move |(p, down)| {
+            live(s).flat_map(move |(q, follower)| {
+                let term = follower.epoch().filter(|&term| {
+                    follower.role == (RoleCode::Follower { epoch: term })
+                        && term.leader() == p
+                        && down.promised == term
+                });
+                live(s).filter_map(move |(d, other)| {
+                    let term = term?;
+                    let d = usize::from(d);
+                    (d != usize::from(q)
+                        && down.members.contains(d)
+                        && !s.ghost.recovered.contains(d)
+                        && other.accepted < term
+                        && other.promised <= term)
+                        .then_some((p, d))
+                })
             })
-    })
+        })
 }
 
 pub fn joiner_learns_all(m: &BullySystem, s: &SysState) -> bool {

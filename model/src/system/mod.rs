@@ -385,6 +385,65 @@ pub enum Action {
 
 pub type SysAction = Action;
 
+/// Channels that must be empty for a timer to fire: the synchronous timing rule's only reads
+/// of the network (see [`BullySystem::timer_guard`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Quiet {
+    /// The whole network.
+    pub all: bool,
+    /// `from[src]` holds every `dst` such that nothing from `src` to `dst` may be in flight.
+    pub from: SmallVec<[Mask; 6]>,
+}
+
+impl Quiet {
+    /// No requirement (`n` processes).
+    pub fn none(n: usize) -> Quiet {
+        Quiet {
+            all: false,
+            from: SmallVec::from_elem(Mask::default(), n),
+        }
+    }
+    pub fn require(&mut self, src: usize, dst: usize) {
+        self.from[src] = self.from[src].with(dst);
+    }
+    /// Whether nothing may be in flight from `src` to `dst`.
+    pub fn requires(&self, src: usize, dst: usize) -> bool {
+        self.all || self.from[src].contains(dst)
+    }
+    pub fn holds(&self, net: &Network) -> bool {
+        if self.all {
+            return net.is_empty();
+        }
+        net.iter()
+            .all(|e| !self.from[e.src as usize].contains(e.dst as usize))
+    }
+}
+
+/// What a step does to the network. The step computes everything else from the processes
+/// alone; these are its only effects on the messages in flight, applied in order
+/// ([`BullySystem::apply_op`]), and each touches only the channels it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NetOp {
+    /// The first copy of the message leaves (delivered or lost).
+    Remove(Env),
+    /// The last copy leaves (its sender crashed before it left).
+    RemoveLast(Env),
+    /// Every copy leaves (it is dead).
+    RemoveAll(Env),
+    /// The message is sent.
+    Add(Env),
+    /// Everything to this process is lost (it crashed).
+    ClearTo(u8),
+    /// This process restarted: what it sent so far is from an older incarnation.
+    Restarted(u8),
+    /// The messages to this process that it now ignores forever are discarded (the
+    /// dead-message reduction), judged by its state after the step.
+    DiscardDeadTo(u8),
+}
+
+/// The network effects of one step.
+pub type NetOps = SmallVec<[NetOp; 12]>;
+
 impl Action {
     /// The process whose step this is (the receiver of a delivery); none for a loss.
     pub fn process(&self) -> Option<usize> {
@@ -462,49 +521,94 @@ impl BullySystem {
 
     /// Whether the synchronous timing rule lets `timer` of process `p` fire now.
     pub fn timer_enabled(&self, s: &SysState, p: usize, timer: Timer) -> bool {
+        self.timer_guard(s, p, timer)
+            .is_some_and(|quiet| quiet.holds(&s.network))
+    }
+
+    /// When `timer` of process `p` may fire: never (`None`), or once the channels of the
+    /// returned [`Quiet`] are empty. Everything but the network is read from `s`; the network
+    /// only through the channels named (the symbolic engine relies on that).
+    pub fn timer_guard(&self, s: &SysState, p: usize, timer: Timer) -> Option<Quiet> {
+        let n = s.procs.len();
         if self.cfg.timing == Timing::Async {
             // Any timer at any time; an announcement nobody would act on is still a stutter.
-            return timer != Timer::Announce || self.announcement_matters(s, p, false);
+            return (timer != Timer::Announce || self.announcement_matters(s, p))
+                .then(|| Quiet::none(n));
         }
         // Duplicated messages never leave the network: only crashes count as failures there.
         let duplicating = self.duplicating();
         let lossy = self.cfg.network == NetworkKind::Lossy;
-        let in_flight = |from: usize, to: usize| !duplicating && s.network.any_between(from, to);
+        let mut quiet = Quiet::none(n);
+        // "Nothing from `from` to `to` is in flight" (always true on a duplicating network,
+        // where only crashes count as failures).
+        let in_flight_never = |quiet: &mut Quiet, from: usize, to: usize| {
+            if !duplicating {
+                quiet.require(from, to);
+            }
+        };
         match s.procs[p].decode().wait(timer) {
-            Wait::Pace if timer == Timer::Announce => self.announcement_matters(s, p, true),
-            Wait::Pace => Self::heartbeat_matters(s, p),
+            Wait::Pace if timer == Timer::Announce => {
+                // Bounded delay: the period is far longer than a round trip, so the last
+                // announcement, and whatever it was answered with, has arrived before the
+                // next one leaves (nothing from or to `p` is still on its way).
+                if matches!(s.procs[p].role, RoleCode::Coordinator { .. }) {
+                    for q in (0..n).filter(|&q| q != p) {
+                        quiet.require(p, q);
+                        quiet.require(q, p);
+                    }
+                }
+                if !self.announcement_matters(s, p) {
+                    return None;
+                }
+            }
+            Wait::Pace => {
+                if !Self::heartbeat_matters(s, p) {
+                    return None;
+                }
+            }
             // Accurate failure detection: suspect only peers that are down, once nothing they
             // sent us is still on its way; on a lossy network also peers whose request or
             // reply was lost (nothing in flight either way): that is how loss fools Bully.
             // A peer that crashed after our last request to it lost that request, even if it
             // is up again (`Proc::lost`): the node's timer fires for it too.
-            Wait::Suspect(peers) => peers.iter().map(usize::from).all(|q| {
-                !in_flight(q, p)
-                    && (s.procs[q].crashed
-                        || s.procs[p].lost.contains(q)
-                        || (lossy && !in_flight(p, q)))
-            }),
+            Wait::Suspect(peers) => {
+                for q in peers.iter().map(usize::from) {
+                    in_flight_never(&mut quiet, q, p);
+                    if !(s.procs[q].crashed || s.procs[p].lost.contains(q)) {
+                        if !lossy {
+                            return None;
+                        }
+                        in_flight_never(&mut quiet, p, q);
+                    }
+                }
+            }
             // Asking again presumes nothing; it waits until the last request or its reply is
             // gone (the timeout exceeds the round trip).
-            Wait::Retry(peers) => peers
-                .iter()
-                .map(usize::from)
-                .all(|q| !in_flight(q, p) && !in_flight(p, q)),
+            Wait::Retry(peers) => {
+                for q in peers.iter().map(usize::from) {
+                    in_flight_never(&mut quiet, q, p);
+                    in_flight_never(&mut quiet, p, q);
+                }
+            }
             // The wait for a COORDINATOR after an answer or a halt: under bounded delay it
             // expires only once the election it waits for is over (no message in flight, no
             // process still electing or halting) without the announcement reaching us.
             Wait::Outcome => {
-                duplicating
-                    || (s.network.is_empty()
-                        && s.procs.iter().all(|a| {
-                            a.crashed
-                                || !matches!(
-                                    a.role,
-                                    RoleCode::Electing { .. } | RoleCode::Halting { .. }
-                                )
-                        }))
+                if !duplicating {
+                    if s.procs.iter().any(|a| {
+                        !a.crashed
+                            && matches!(
+                                a.role,
+                                RoleCode::Electing { .. } | RoleCode::Halting { .. }
+                            )
+                    }) {
+                        return None;
+                    }
+                    quiet.all = true;
+                }
             }
         }
+        Some(quiet)
     }
 
     /// The peers process `p` now waits for with a failure-detector timer.
@@ -518,25 +622,16 @@ impl BullySystem {
     }
 
     /// Whether coordinator `p`'s periodic announcement now could change anything: whether
-    /// (with `bounded_delay`) nothing from or to `p` is still on its way and some live member
-    /// would act on it (the handler runs on that member's state as it is now). Like
-    /// [`heartbeat_matters`](Self::heartbeat_matters), this leaves out announcements that
-    /// every receiver ignores: in steady state a coordinator's period changes nothing.
-    fn announcement_matters(&self, s: &SysState, p: usize, bounded_delay: bool) -> bool {
+    /// some live member would act on it (the handler runs on that member's state as it is
+    /// now). Like [`heartbeat_matters`](Self::heartbeat_matters), this leaves out
+    /// announcements that every receiver ignores: in steady state a coordinator's period
+    /// changes nothing. (Under bounded delay [`BullySystem::timer_guard`] also waits until
+    /// nothing from or to `p` is on its way.)
+    fn announcement_matters(&self, s: &SysState, p: usize) -> bool {
         let me = &s.procs[p];
         let RoleCode::Coordinator { epoch } = me.role else {
             return true;
         };
-        // Bounded delay: the period is far longer than a round trip, so the last
-        // announcement, and whatever it was answered with, has arrived before the next one
-        // leaves.
-        if bounded_delay
-            && s.network
-                .iter()
-                .any(|e| e.src as usize == p || e.dst as usize == p)
-        {
-            return false;
-        }
         let msg = Msg::Coordinator {
             epoch: epoch.decode(),
             members: me.decode().members,
@@ -630,18 +725,18 @@ impl BullySystem {
         Some(Effects { state, out })
     }
 
-    /// Applies the effects of process `p`'s handler to `next`; returns the messages it sent
-    /// that are in flight.
-    fn apply(&self, next: &mut SysState, p: usize, fx: Effects) -> SmallVec<[Env; 8]> {
+    /// Applies the effects of process `p`'s handler to `next`'s processes, and records its
+    /// sends in `ops` (a message to a crashed process is lost at once; see [`NetOp`]).
+    fn apply(&self, next: &mut SysState, p: usize, fx: Effects, ops: &mut NetOps) {
         if let Some(state) = &fx.state {
             next.procs[p].encode(state);
         }
-        let mut sent = SmallVec::new();
         debug_assert!(
             !fx.out.iter().skip(1).any(|c| matches!(c, Command::Save(_))),
             "a step saves first (persist before send): {:?}",
             fx.out
         );
+        let first_send = ops.len();
         for c in fx.out {
             match c {
                 Command::Send(dst, msg) => {
@@ -659,12 +754,7 @@ impl BullySystem {
                     if msg.is_request() {
                         next.procs[p].lost = next.procs[p].lost.without(to);
                     }
-                    if self.duplicating() {
-                        next.network.add_once(e);
-                    } else {
-                        next.network.add(e, self.cfg.effective_channels());
-                    }
-                    sent.push(e);
+                    ops.push(NetOp::Add(e));
                 }
                 Command::SetTimer(t, _) => next.procs[p].timers |= state::timer_bit(t),
                 Command::CancelTimer(t) => next.procs[p].timers &= !state::timer_bit(t),
@@ -680,29 +770,61 @@ impl BullySystem {
         if !proc.lost.is_empty() {
             proc.lost = proc.lost.intersect(Self::suspected(proc));
         }
-        sent
+        self.discard_dead(next, p, ops, first_send);
     }
 
-    /// Discards the dead messages (see [`BullySystem`]) that can have appeared in a step of
-    /// process `p`: those to `p`, whose state changed, and those just `sent`. Whether a message
-    /// is dead depends only on its receiver's state, and once dead it stays dead, so no other
-    /// message needs a look.
-    fn discard_dead(&self, next: &mut SysState, p: usize, sent: &[Env]) {
+    /// The dead-message reduction (see [`BullySystem`]) after a step of process `p`: the
+    /// messages to `p`, whose state changed, and those just sent (`ops[first_send..]`) may
+    /// have become dead. Whether a message is dead depends only on its receiver's state, and
+    /// once dead it stays dead, so no other message needs a look.
+    fn discard_dead(&self, next: &SysState, p: usize, ops: &mut NetOps, first_send: usize) {
         if !self.cfg.reduction {
             return;
         }
-        let procs = &next.procs;
-        let mut decoded: SmallVec<[Option<crate::protocol::State>; 6]> =
-            SmallVec::from_elem(None, procs.len());
-        let actors = &self.actors;
-        next.network.retain(|e| {
-            let i = e.dst as usize;
-            if i != p && !sent.contains(e) {
-                return true;
+        let sent: NetOps = ops[first_send..].iter().copied().collect();
+        for op in sent {
+            let NetOp::Add(e) = op else { continue };
+            let to = e.dst as usize;
+            if to != p && self.is_dead(&next.procs[to].decode(), &e) {
+                ops.push(NetOp::RemoveAll(e));
             }
-            let state = decoded[i].get_or_insert_with(|| procs[i].decode());
-            !actors[i].ignores_forever(e.dst(), state, e.src(), &e.msg())
-        });
+        }
+        ops.push(NetOp::DiscardDeadTo(p as u8));
+    }
+
+    /// Whether `e`'s receiver, in `state`, ignores it forever.
+    fn is_dead(&self, state: &crate::protocol::State, e: &Env) -> bool {
+        self.actors[e.dst as usize].ignores_forever(e.dst(), state, e.src(), &e.msg())
+    }
+
+    /// Applies one network effect of a step to `net`, given the processes after the step.
+    /// `net` may hold the whole network or any part of it (the symbolic engine applies ops
+    /// channel by channel): each op acts on each channel alone.
+    pub fn apply_op(&self, net: &mut Network, op: &NetOp, procs: &[Proc]) {
+        match *op {
+            NetOp::Remove(e) => {
+                net.remove(&e);
+            }
+            NetOp::RemoveLast(e) => {
+                net.remove_last(&e);
+            }
+            NetOp::RemoveAll(e) => net.retain(|x| *x != e),
+            NetOp::Add(e) => {
+                if self.duplicating() {
+                    net.add_once(e);
+                } else {
+                    net.add(e, self.cfg.effective_channels());
+                }
+            }
+            NetOp::ClearTo(i) => net.retain(|e| e.dst != i),
+            NetOp::Restarted(i) => net.sender_restarted(i as usize),
+            NetOp::DiscardDeadTo(i) => {
+                if net.iter().any(|e| e.dst == i) {
+                    let state = procs[i as usize].decode();
+                    net.retain(|e| e.dst != i || !self.is_dead(&state, e));
+                }
+            }
+        }
     }
 
     /// Records what the properties observe about process `i`'s step from `last` to `next`.
@@ -749,6 +871,122 @@ impl BullySystem {
         }
     }
 
+    /// The steps that messages in flight enable, for the processes of `s` and the messages
+    /// of `net` (all of `s`'s network, or part of it: the symbolic engine asks channel by
+    /// channel, and each step here depends on one channel only).
+    pub fn message_actions(&self, s: &SysState, net: &Network, actions: &mut Vec<Action>) {
+        // With FIFO channels only a channel's head can arrive next, and losing a message
+        // further back is the same as losing it once it is the head (the head blocks the same
+        // timers): so only heads are lost, too.
+        for e in net.deliverable(self.cfg.effective_channels()) {
+            if self.cfg.network == NetworkKind::Lossy {
+                actions.push(Action::Drop(*e));
+            }
+            actions.push(Action::Deliver(*e));
+        }
+        // A crash cuts short what its process had not sent yet: the last message of each of
+        // its connections can be lost, then the one before it, and so on. (A lossy network
+        // loses any message anyway, so this adds nothing there.)
+        if self.cfg.cuts_sends_short() && s.procs.iter().any(|p| p.crashed) {
+            for e in net.unsent(self.cfg.effective_channels()) {
+                if s.procs[e.src as usize].crashed {
+                    actions.push(Action::CutShort(*e));
+                }
+            }
+        }
+    }
+
+    /// The other steps of `s` (timers, crashes, recoveries), each with the channels that must
+    /// be empty for it ([`BullySystem::timer_guard`]); nothing here reads the network.
+    pub fn local_actions(&self, s: &SysState, actions: &mut Vec<(Action, Quiet)>) {
+        let n = s.procs.len();
+        for (i, p) in s.live() {
+            for t in p.timers() {
+                if let Some(quiet) = self.timer_guard(s, i, t) {
+                    actions.push((Action::Timeout(Id::from(i), t), quiet));
+                }
+            }
+        }
+        if s.ghost.crashes < self.cfg.crashes {
+            actions.extend(
+                s.live()
+                    .map(|(i, _)| (Action::Crash(Id::from(i)), Quiet::none(n))),
+            );
+        }
+        if s.ghost.recoveries < self.cfg.recoveries {
+            for (i, p) in s.procs.iter().enumerate() {
+                if p.crashed {
+                    actions.push((Action::Recover(Id::from(i)), Quiet::none(n)));
+                }
+            }
+        }
+    }
+
+    /// One step, except for its effects on the network: the processes and ghost state after
+    /// `action` (whose enabling the caller has checked), with the network of `last` left as it
+    /// was, and the step's network effects in `ops`. None where stateright would see no step.
+    /// Nothing here reads the network: the explicit checker applies `ops` to the state's
+    /// network ([`Model::next_state`]), the symbolic engine to sets of networks.
+    pub fn step(&self, last: &SysState, action: Action, ops: &mut NetOps) -> Option<SysState> {
+        let mut next = last.clone();
+        match action {
+            Action::Drop(e) => ops.push(NetOp::Remove(e)),
+            Action::CutShort(e) => ops.push(NetOp::RemoveLast(e)),
+            Action::Crash(id) => {
+                let i = usize::from(id);
+                next.procs[i].crash();
+                next.ghost.crashes += 1;
+                // Whoever waits for it has lost its request (see `Proc::lost`).
+                for p in next.procs.iter_mut().filter(|p| !p.crashed) {
+                    if Self::suspected(p).contains(i) {
+                        p.lost = p.lost.with(i);
+                    }
+                }
+                if matches!(last.procs[i].role, RoleCode::Coordinator { .. }) {
+                    next.ghost.events |= event::COORDINATOR_CRASHED;
+                }
+                // Messages to a crashed process are lost.
+                ops.push(NetOp::ClearTo(i as u8));
+            }
+            Action::Deliver(e) => {
+                let i = e.dst as usize;
+                if !self.duplicating() {
+                    ops.push(NetOp::Remove(e));
+                }
+                let fx = self
+                    .effects(last, &action)
+                    .expect("a delivery runs its handler");
+                if fx.state.is_none() && fx.out.is_empty() {
+                    // Ignored: only the message is gone.
+                    return Some(next);
+                }
+                self.apply(&mut next, i, fx, ops);
+                self.observe(last, &mut next, i, &action);
+            }
+            Action::Timeout(id, timer) => {
+                let i = usize::from(id);
+                let fx = self.effects(last, &action)?;
+                next.procs[i].timers &= !state::timer_bit(timer);
+                self.apply(&mut next, i, fx, ops);
+                self.observe(last, &mut next, i, &action);
+            }
+            Action::Recover(id) => {
+                let i = usize::from(id);
+                let fx = self.effects(last, &action).expect("a recovery restarts");
+                next.procs[i].crashed = false;
+                next.procs[i].timers = 0;
+                next.ghost.recoveries += 1;
+                next.ghost.recovered = next.ghost.recovered.with(i);
+                if self.cfg.effective_channels() == Channels::Fifo {
+                    ops.push(NetOp::Restarted(i as u8));
+                }
+                self.apply(&mut next, i, fx, ops);
+                self.observe(last, &mut next, i, &action);
+            }
+        }
+        Some(next)
+    }
+
     /// Whether `a` is a fault (crash, recovery, loss): the liveness check asks what happens
     /// once faults stop, so it follows only the other actions.
     pub fn is_fault(a: &Action) -> bool {
@@ -785,8 +1023,13 @@ impl Model for BullySystem {
             s.procs.push(Proc::new(&state));
             outs.push(out);
         }
+        // (The initial sends are not checked for dead messages: none is dead at the start.)
+        let mut ops = NetOps::new();
         for (i, out) in outs.into_iter().enumerate() {
-            self.apply(&mut s, i, Effects { state: None, out });
+            self.apply(&mut s, i, Effects { state: None, out }, &mut ops);
+        }
+        for op in &ops {
+            self.apply_op(&mut s.network, op, &s.procs);
         }
         vec![s]
     }
@@ -795,107 +1038,22 @@ impl Model for BullySystem {
         if self.halted() {
             return;
         }
-        // With FIFO channels only a channel's head can arrive next, and losing a message
-        // further back is the same as losing it once it is the head (the head blocks the same
-        // timers): so only heads are lost, too.
-        for e in s.network.deliverable(self.cfg.effective_channels()) {
-            if self.cfg.network == NetworkKind::Lossy {
-                actions.push(Action::Drop(*e));
-            }
-            actions.push(Action::Deliver(*e));
-        }
-        // A crash cuts short what its process had not sent yet: the last message of each of
-        // its connections can be lost, then the one before it, and so on. (A lossy network
-        // loses any message anyway, so this adds nothing there.)
-        if self.cfg.cuts_sends_short() && s.procs.iter().any(|p| p.crashed) {
-            for e in s.network.unsent(self.cfg.effective_channels()) {
-                if s.procs[e.src as usize].crashed {
-                    actions.push(Action::CutShort(*e));
-                }
-            }
-        }
-        for (i, p) in s.live() {
-            for t in p.timers() {
-                if self.timer_enabled(s, i, t) {
-                    actions.push(Action::Timeout(Id::from(i), t));
-                }
-            }
-        }
-        if s.ghost.crashes < self.cfg.crashes {
-            actions.extend(s.live().map(|(i, _)| Action::Crash(Id::from(i))));
-        }
-        if s.ghost.recoveries < self.cfg.recoveries {
-            for (i, p) in s.procs.iter().enumerate() {
-                if p.crashed {
-                    actions.push(Action::Recover(Id::from(i)));
-                }
-            }
-        }
+        self.message_actions(s, &s.network, actions);
+        let mut local = Vec::new();
+        self.local_actions(s, &mut local);
+        actions.extend(
+            local
+                .into_iter()
+                .filter(|(_, quiet)| quiet.holds(&s.network))
+                .map(|(a, _)| a),
+        );
     }
 
     fn next_state(&self, last: &SysState, action: Action) -> Option<SysState> {
-        let mut next = last.clone();
-        match action {
-            Action::Drop(e) => {
-                next.network.remove(&e);
-            }
-            Action::CutShort(e) => {
-                next.network.remove_last(&e);
-            }
-            Action::Crash(id) => {
-                let i = usize::from(id);
-                next.procs[i].crash();
-                next.ghost.crashes += 1;
-                // Whoever waits for it has lost its request (see `Proc::lost`).
-                for p in next.procs.iter_mut().filter(|p| !p.crashed) {
-                    if Self::suspected(p).contains(i) {
-                        p.lost = p.lost.with(i);
-                    }
-                }
-                if matches!(last.procs[i].role, RoleCode::Coordinator { .. }) {
-                    next.ghost.events |= event::COORDINATOR_CRASHED;
-                }
-                // Messages to a crashed process are lost.
-                next.network.retain(|e| e.dst as usize != i);
-            }
-            Action::Deliver(e) => {
-                let i = e.dst as usize;
-                if !self.duplicating() {
-                    next.network.remove(&e);
-                }
-                let fx = self
-                    .effects(last, &action)
-                    .expect("a delivery runs its handler");
-                if fx.state.is_none() && fx.out.is_empty() {
-                    // Ignored: only the message is gone.
-                    return Some(next);
-                }
-                let sent = self.apply(&mut next, i, fx);
-                self.observe(last, &mut next, i, &action);
-                self.discard_dead(&mut next, i, &sent);
-            }
-            Action::Timeout(id, timer) => {
-                let i = usize::from(id);
-                let fx = self.effects(last, &action)?;
-                next.procs[i].timers &= !state::timer_bit(timer);
-                let sent = self.apply(&mut next, i, fx);
-                self.observe(last, &mut next, i, &action);
-                self.discard_dead(&mut next, i, &sent);
-            }
-            Action::Recover(id) => {
-                let i = usize::from(id);
-                let fx = self.effects(last, &action).expect("a recovery restarts");
-                next.procs[i].crashed = false;
-                next.procs[i].timers = 0;
-                next.ghost.recoveries += 1;
-                next.ghost.recovered = next.ghost.recovered.with(i);
-                if self.cfg.effective_channels() == Channels::Fifo {
-                    next.network.sender_restarted(i);
-                }
-                let sent = self.apply(&mut next, i, fx);
-                self.observe(last, &mut next, i, &action);
-                self.discard_dead(&mut next, i, &sent);
-            }
+        let mut ops = NetOps::new();
+        let mut next = self.step(last, action, &mut ops)?;
+        for op in &ops {
+            self.apply_op(&mut next.network, op, &next.procs);
         }
         Some(next)
     }
@@ -928,7 +1086,7 @@ impl Model for BullySystem {
         // A broadcast reaches two receivers only with three processes or more.
         if self.cfg.cuts_sends_short() && self.cfg.crashes > 0 && self.cfg.processes > 2 {
             p.push(Property::sometimes(
-                "crash cuts a broadcast short",
+                crate::properties::BROADCAST_CUT,
                 crate::properties::broadcast_cut,
             ));
         }

@@ -536,6 +536,11 @@ impl Network {
             e.age += 1;
         }
     }
+    /// Appends `e` as it is (the caller keeps the order canonical: the symbolic engine joins
+    /// channels that are each canonical, in channel order).
+    pub fn push_raw(&mut self, e: Env) {
+        self.0.push(e);
+    }
     /// Whether a message from `src` to `dst` is in flight.
     pub fn any_between(&self, src: usize, dst: usize) -> bool {
         self.0

@@ -1,0 +1,579 @@
+//! Multi-valued decision diagrams: sets of fixed-length vectors of small integers, stored as a
+//! shared, reduced DAG (Bryant's BDDs with more than two values per level).
+//!
+//! The symbolic engine ([`crate::symbolic`]) keeps sets of networks this way: one level per
+//! channel, the value of a level an index into that channel's dictionary of contents. A set of
+//! millions of networks that differ channel by channel, independently, is a DAG of a few
+//! thousand nodes: that independence is exactly what makes the explicit state graph large.
+//!
+//! The diagrams are *quasi-reduced*: every path visits every level, no node has two identical
+//! children lists at one level (a unique table), and no node has no edge (that is the empty
+//! set, [`Mdd::EMPTY`]). So equal sets are equal node IDs, and set equality is `==`. Nodes are
+//! never freed; the operation caches are.
+
+use hashbrown::HashTable;
+use smallvec::SmallVec;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+/// A node: a set of vectors, from its level down.
+pub type Node = u32;
+
+/// A value at one level.
+pub type Value = u32;
+
+#[derive(Clone, Copy)]
+struct Entry {
+    level: u32,
+    start: u32,
+    len: u32,
+}
+
+/// The node store: every node of every diagram, shared.
+pub struct Mdd {
+    levels: usize,
+    nodes: Vec<Entry>,
+    /// Every node's edges, `(value, child)` sorted by value, back to back.
+    edges: Vec<(Value, Node)>,
+    unique: HashTable<Node>,
+    hasher: ahash::RandomState,
+    union_cache: HashMap<(Node, Node), Node, ahash::RandomState>,
+    diff_cache: HashMap<(Node, Node), Node, ahash::RandomState>,
+    /// Scratch memos of one `transform` / `preimage` call (kept for their capacity).
+    memo: HashMap<Node, Node, ahash::RandomState>,
+    memo2: HashMap<(Node, Node), Node, ahash::RandomState>,
+}
+
+/// A node's edges, copied out (most nodes have a few).
+type Edges = SmallVec<[(Value, Node); 8]>;
+
+impl Mdd {
+    /// The empty set.
+    pub const EMPTY: Node = 0;
+    /// The set holding the empty vector (below the last level).
+    pub const FULL: Node = 1;
+
+    /// A store for vectors of `levels` values.
+    pub fn new(levels: usize) -> Mdd {
+        let entry = Entry {
+            level: levels as u32,
+            start: 0,
+            len: 0,
+        };
+        Mdd {
+            levels,
+            nodes: vec![entry, entry],
+            edges: Vec::new(),
+            unique: HashTable::new(),
+            hasher: ahash::RandomState::with_seeds(7, 11, 13, 17),
+            union_cache: HashMap::default(),
+            diff_cache: HashMap::default(),
+            memo: HashMap::default(),
+            memo2: HashMap::default(),
+        }
+    }
+
+    pub fn levels(&self) -> usize {
+        self.levels
+    }
+
+    /// How many nodes exist (all diagrams together).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Bytes held by the nodes, their edges, the unique table and the caches (estimate).
+    pub fn memory(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Entry>()
+            + self.edges.capacity() * 8
+            + self.unique.capacity() * 5
+            + (self.union_cache.capacity() + self.diff_cache.capacity()) * 13
+    }
+
+    /// Forgets the operation caches (they only make repeated operations fast).
+    pub fn clear_caches(&mut self) {
+        self.union_cache = HashMap::default();
+        self.diff_cache = HashMap::default();
+    }
+
+    fn level(&self, n: Node) -> usize {
+        self.nodes[n as usize].level as usize
+    }
+
+    /// The edges of `n`.
+    pub fn edges(&self, n: Node) -> &[(Value, Node)] {
+        let e = self.nodes[n as usize];
+        &self.edges[e.start as usize..(e.start + e.len) as usize]
+    }
+
+    fn hash_key(&self, level: usize, edges: &[(Value, Node)]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        level.hash(&mut h);
+        edges.hash(&mut h);
+        h.finish()
+    }
+
+    /// The node at `level` with these edges (sorted by value, distinct values, no empty
+    /// child): the existing one if there is one.
+    fn make(&mut self, level: usize, edges: &[(Value, Node)]) -> Node {
+        if edges.is_empty() {
+            return Self::EMPTY;
+        }
+        debug_assert!(edges.windows(2).all(|w| w[0].0 < w[1].0));
+        debug_assert!(edges.iter().all(|&(_, c)| c != Self::EMPTY));
+        let hash = self.hash_key(level, edges);
+        let (nodes, all) = (&self.nodes, &self.edges);
+        let found = self.unique.find(hash, |&n| {
+            let e = nodes[n as usize];
+            e.level as usize == level && &all[e.start as usize..(e.start + e.len) as usize] == edges
+        });
+        if let Some(&n) = found {
+            return n;
+        }
+        let n = self.nodes.len() as Node;
+        self.nodes.push(Entry {
+            level: level as u32,
+            start: self.edges.len() as u32,
+            len: edges.len() as u32,
+        });
+        self.edges.extend_from_slice(edges);
+        let (nodes, all, hasher) = (&self.nodes, &self.edges, &self.hasher);
+        self.unique.insert_unique(hash, n, |&m| {
+            let e = nodes[m as usize];
+            let mut h = hasher.build_hasher();
+            (e.level as usize).hash(&mut h);
+            all[e.start as usize..(e.start + e.len) as usize].hash(&mut h);
+            h.finish()
+        });
+        n
+    }
+
+    /// Frees every node not reachable from `roots`, which are renumbered in place (node IDs
+    /// keep their order, so children still come before parents). The caches are emptied.
+    pub fn collect(&mut self, roots: &mut [&mut Node]) {
+        let mut live = vec![false; self.nodes.len()];
+        live[Self::EMPTY as usize] = true;
+        live[Self::FULL as usize] = true;
+        let mut stack: Vec<Node> = roots.iter().map(|r| **r).collect();
+        while let Some(n) = stack.pop() {
+            if live[n as usize] {
+                continue;
+            }
+            live[n as usize] = true;
+            stack.extend(self.edges(n).iter().map(|&(_, c)| c));
+        }
+        let mut renumber = vec![Self::EMPTY; self.nodes.len()];
+        let mut nodes = Vec::with_capacity(live.iter().filter(|&&l| l).count());
+        let mut edges = Vec::new();
+        for (old, &alive) in live.iter().enumerate() {
+            if !alive {
+                continue;
+            }
+            renumber[old] = nodes.len() as Node;
+            let e = self.nodes[old];
+            let start = edges.len() as u32;
+            edges.extend(
+                self.edges[e.start as usize..(e.start + e.len) as usize]
+                    .iter()
+                    .map(|&(v, c)| (v, renumber[c as usize])),
+            );
+            nodes.push(Entry {
+                level: e.level,
+                start,
+                len: e.len,
+            });
+        }
+        self.nodes = nodes;
+        self.edges = edges;
+        let mut unique = HashTable::with_capacity(self.nodes.len());
+        for n in 2..self.nodes.len() as Node {
+            let e = self.nodes[n as usize];
+            let hash = self.hash_key(
+                e.level as usize,
+                &self.edges[e.start as usize..(e.start + e.len) as usize],
+            );
+            let (nodes, all, hasher) = (&self.nodes, &self.edges, &self.hasher);
+            unique.insert_unique(hash, n, |&m| {
+                let e = nodes[m as usize];
+                let mut h = hasher.build_hasher();
+                (e.level as usize).hash(&mut h);
+                all[e.start as usize..(e.start + e.len) as usize].hash(&mut h);
+                h.finish()
+            });
+        }
+        self.unique = unique;
+        for r in roots.iter_mut() {
+            **r = renumber[**r as usize];
+        }
+        self.union_cache = HashMap::default();
+        self.diff_cache = HashMap::default();
+        self.memo = HashMap::default();
+        self.memo2 = HashMap::default();
+    }
+
+    /// The set holding just `vector`.
+    pub fn singleton(&mut self, vector: &[Value]) -> Node {
+        assert_eq!(vector.len(), self.levels);
+        let mut n = Self::FULL;
+        for (level, &v) in vector.iter().enumerate().rev() {
+            n = self.make(level, &[(v, n)]);
+        }
+        n
+    }
+
+    /// `a ∪ b`.
+    pub fn union(&mut self, a: Node, b: Node) -> Node {
+        if a == Self::EMPTY || a == b {
+            return b;
+        }
+        if b == Self::EMPTY {
+            return a;
+        }
+        let key = (a.min(b), a.max(b));
+        if let Some(&r) = self.union_cache.get(&key) {
+            return r;
+        }
+        let level = self.level(a);
+        let ea: Edges = self.edges(a).into();
+        let eb: Edges = self.edges(b).into();
+        let mut out = Edges::new();
+        let (mut i, mut j) = (0, 0);
+        while i < ea.len() || j < eb.len() {
+            if j == eb.len() || (i < ea.len() && ea[i].0 < eb[j].0) {
+                out.push(ea[i]);
+                i += 1;
+            } else if i == ea.len() || eb[j].0 < ea[i].0 {
+                out.push(eb[j]);
+                j += 1;
+            } else {
+                let c = self.union(ea[i].1, eb[j].1);
+                out.push((ea[i].0, c));
+                i += 1;
+                j += 1;
+            }
+        }
+        let r = self.make(level, &out);
+        self.union_cache.insert(key, r);
+        r
+    }
+
+    /// `a − b`.
+    pub fn diff(&mut self, a: Node, b: Node) -> Node {
+        if a == Self::EMPTY || a == b {
+            return Self::EMPTY;
+        }
+        if b == Self::EMPTY {
+            return a;
+        }
+        if let Some(&r) = self.diff_cache.get(&(a, b)) {
+            return r;
+        }
+        let level = self.level(a);
+        let ea: Edges = self.edges(a).into();
+        let eb: Edges = self.edges(b).into();
+        let mut out = Edges::new();
+        let mut j = 0;
+        for (v, c) in ea {
+            while j < eb.len() && eb[j].0 < v {
+                j += 1;
+            }
+            let d = if j < eb.len() && eb[j].0 == v {
+                self.diff(c, eb[j].1)
+            } else {
+                c
+            };
+            if d != Self::EMPTY {
+                out.push((v, d));
+            }
+        }
+        let r = self.make(level, &out);
+        self.diff_cache.insert((a, b), r);
+        r
+    }
+
+    /// `a ∩ b`.
+    pub fn intersect(&mut self, a: Node, b: Node) -> Node {
+        let a_minus_b = self.diff(a, b);
+        self.diff(a, a_minus_b)
+    }
+
+    /// The image of `a` under a map applied level by level: at level `l`, each value `v`
+    /// becomes `maps[l](v)`, or the vector is dropped where that is `None`; a level without a
+    /// map keeps its values. Vectors that become equal merge.
+    pub fn transform(
+        &mut self,
+        a: Node,
+        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
+    ) -> Node {
+        let Some(last) = maps.iter().rposition(Option::is_some) else {
+            return a;
+        };
+        let mut memo = std::mem::take(&mut self.memo);
+        memo.clear();
+        let r = self.transform_rec(a, maps, last, &mut memo);
+        self.memo = memo;
+        r
+    }
+
+    fn transform_rec(
+        &mut self,
+        a: Node,
+        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
+        last: usize,
+        memo: &mut HashMap<Node, Node, ahash::RandomState>,
+    ) -> Node {
+        if a == Self::EMPTY {
+            return a;
+        }
+        let level = self.level(a);
+        if level > last {
+            return a;
+        }
+        if let Some(&r) = memo.get(&a) {
+            return r;
+        }
+        let edges: Edges = self.edges(a).into();
+        let mut out = Edges::new();
+        for (v, c) in edges {
+            let v2 = match &mut maps[level] {
+                None => Some(v),
+                Some(f) => f(v),
+            };
+            let Some(v2) = v2 else { continue };
+            let c2 = self.transform_rec(c, maps, last, memo);
+            if c2 != Self::EMPTY {
+                out.push((v2, c2));
+            }
+        }
+        out.sort_unstable_by_key(|&(v, _)| v);
+        // Merge the children of values that became equal.
+        let mut merged = Edges::new();
+        for (v, c) in out {
+            match merged.last_mut() {
+                Some((w, d)) if *w == v => *d = self.union(*d, c),
+                _ => merged.push((v, c)),
+            }
+        }
+        let r = self.make(level, &merged);
+        memo.insert(a, r);
+        r
+    }
+
+    /// The vectors of `domain` whose image under `maps` (as in [`Mdd::transform`]) is in
+    /// `target`: one step back.
+    pub fn preimage(
+        &mut self,
+        domain: Node,
+        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
+        target: Node,
+    ) -> Node {
+        let mut memo = std::mem::take(&mut self.memo2);
+        memo.clear();
+        let r = self.preimage_rec(domain, maps, target, &mut memo);
+        self.memo2 = memo;
+        r
+    }
+
+    fn preimage_rec(
+        &mut self,
+        d: Node,
+        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
+        t: Node,
+        memo: &mut HashMap<(Node, Node), Node, ahash::RandomState>,
+    ) -> Node {
+        if d == Self::EMPTY || t == Self::EMPTY {
+            return Self::EMPTY;
+        }
+        if d == Self::FULL {
+            return Self::FULL;
+        }
+        if let Some(&r) = memo.get(&(d, t)) {
+            return r;
+        }
+        let level = self.level(d);
+        let edges: Edges = self.edges(d).into();
+        let mut out = Edges::new();
+        for (v, cd) in edges {
+            let image = match &mut maps[level] {
+                None => Some(v),
+                Some(f) => f(v),
+            };
+            let Some(image) = image else { continue };
+            let te = self.edges(t);
+            let Ok(i) = te.binary_search_by_key(&image, |&(w, _)| w) else {
+                continue;
+            };
+            let ct = te[i].1;
+            let r = self.preimage_rec(cd, maps, ct, memo);
+            if r != Self::EMPTY {
+                out.push((v, r));
+            }
+        }
+        let r = self.make(level, &out);
+        memo.insert((d, t), r);
+        r
+    }
+
+    /// How many vectors `a` holds.
+    pub fn count(&self, a: Node) -> u128 {
+        let mut memo = HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
+        self.count_rec(a, &mut memo)
+    }
+
+    fn count_rec(&self, a: Node, memo: &mut HashMap<Node, u128, ahash::RandomState>) -> u128 {
+        match a {
+            Self::EMPTY => 0,
+            Self::FULL => 1,
+            _ => {
+                if let Some(&c) = memo.get(&a) {
+                    return c;
+                }
+                let c = self
+                    .edges(a)
+                    .iter()
+                    .map(|&(_, child)| self.count_rec(child, memo))
+                    .sum();
+                memo.insert(a, c);
+                c
+            }
+        }
+    }
+
+    /// For each level, the values some vector of `a` has there (sorted).
+    pub fn values_by_level(&self, a: Node) -> Vec<Vec<Value>> {
+        let mut seen =
+            std::collections::HashSet::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
+        let mut out = vec![Vec::new(); self.levels];
+        let mut stack = vec![a];
+        while let Some(n) = stack.pop() {
+            if n <= Self::FULL || !seen.insert(n) {
+                continue;
+            }
+            let level = self.level(n);
+            for &(v, c) in self.edges(n) {
+                out[level].push(v);
+                stack.push(c);
+            }
+        }
+        for values in &mut out {
+            values.sort_unstable();
+            values.dedup();
+        }
+        out
+    }
+
+    /// Some vector of `a` (the smallest values first), if any.
+    pub fn pick(&self, a: Node) -> Option<Vec<Value>> {
+        if a == Self::EMPTY {
+            return None;
+        }
+        let mut v = Vec::with_capacity(self.levels);
+        let mut n = a;
+        while n != Self::FULL {
+            let (value, child) = self.edges(n)[0];
+            v.push(value);
+            n = child;
+        }
+        Some(v)
+    }
+
+    /// Whether `a` holds `vector`.
+    pub fn contains(&self, a: Node, vector: &[Value]) -> bool {
+        let mut n = a;
+        for &value in vector {
+            if n == Self::EMPTY {
+                return false;
+            }
+            match self.edges(n).binary_search_by_key(&value, |&(v, _)| v) {
+                Ok(i) => n = self.edges(n)[i].1,
+                Err(_) => return false,
+            }
+        }
+        n == Self::FULL
+    }
+
+    /// Every vector of `a`, in order (for tests and small sets).
+    pub fn vectors(&self, a: Node) -> Vec<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut prefix = Vec::new();
+        self.vectors_rec(a, &mut prefix, &mut out);
+        out
+    }
+
+    fn vectors_rec(&self, a: Node, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+        match a {
+            Self::EMPTY => {}
+            Self::FULL => out.push(prefix.clone()),
+            _ => {
+                for &(v, c) in self.edges(a) {
+                    prefix.push(v);
+                    self.vectors_rec(c, prefix, out);
+                    prefix.pop();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn set(m: &mut Mdd, vs: &[[Value; 3]]) -> Node {
+        vs.iter().fold(Mdd::EMPTY, |acc, v| {
+            let s = m.singleton(v);
+            m.union(acc, s)
+        })
+    }
+
+    #[test]
+    fn set_operations_agree_with_btreesets() {
+        let mut m = Mdd::new(3);
+        let a_vs = [[0, 1, 2], [0, 1, 3], [1, 1, 2], [2, 0, 0]];
+        let b_vs = [[0, 1, 3], [1, 1, 2], [3, 3, 3]];
+        let a = set(&mut m, &a_vs);
+        let b = set(&mut m, &b_vs);
+        let sa: BTreeSet<Vec<Value>> = a_vs.iter().map(|v| v.to_vec()).collect();
+        let sb: BTreeSet<Vec<Value>> = b_vs.iter().map(|v| v.to_vec()).collect();
+        let u = m.union(a, b);
+        let d = m.diff(a, b);
+        assert_eq!(m.vectors(u), sa.union(&sb).cloned().collect::<Vec<_>>());
+        assert_eq!(
+            m.vectors(d),
+            sa.difference(&sb).cloned().collect::<Vec<_>>()
+        );
+        assert_eq!(m.count(u), 5);
+        assert_eq!(m.union(b, a), u, "canonical: equal sets are equal nodes");
+        assert!(m.contains(a, &[2, 0, 0]) && !m.contains(a, &[2, 0, 1]));
+        assert_eq!(
+            m.values_by_level(a),
+            vec![vec![0, 1, 2], vec![0, 1], vec![0, 2, 3]]
+        );
+        assert_eq!(m.pick(a), Some(vec![0, 1, 2]));
+    }
+
+    #[test]
+    fn transform_maps_filters_and_merges() {
+        let mut m = Mdd::new(3);
+        let a = set(&mut m, &[[0, 1, 2], [0, 2, 2], [1, 1, 5]]);
+        // Level 1: 2 becomes 1 (merging two vectors), level 2: drop 5.
+        let mut mid = |v: Value| Some(if v == 2 { 1 } else { v });
+        let mut low = |v: Value| (v != 5).then_some(v);
+        let t = m.transform(a, &mut [None, Some(&mut mid), Some(&mut low)]);
+        assert_eq!(m.vectors(t), vec![vec![0, 1, 2]]);
+        // Collecting keeps what the roots reach, renumbered.
+        let (mut keep, dropped) = (t, m.node_count());
+        let before = m.vectors(keep);
+        m.collect(&mut [&mut keep]);
+        assert!(m.node_count() < dropped);
+        assert_eq!(m.vectors(keep), before);
+        let a = set(&mut m, &[[0, 1, 2], [0, 2, 2], [1, 1, 5]]);
+        let t = keep;
+        let mut mid = |v: Value| Some(if v == 2 { 1 } else { v });
+        let mut low = |v: Value| (v != 5).then_some(v);
+        // One step back: the vectors of `a` that map into `t` (the dropped one does not).
+        let back = m.preimage(a, &mut [None, Some(&mut mid), Some(&mut low)], t);
+        assert_eq!(m.vectors(back), vec![vec![0, 1, 2], vec![0, 2, 2]]);
+    }
+}

@@ -1,0 +1,721 @@
+//! The symbolic engine: the same state graph as the explicit checker, stored as explicit
+//! process states, each with the *set* of networks it occurs with as a decision diagram.
+//!
+//! Why: at N=4 with a crash and a recovery, 31 M states hold only 8 100 distinct combinations
+//! of process states (crash flags and ghost state included); the rest is which messages are in
+//! flight, and the channels vary nearly independently of each other. A decision diagram with
+//! one level per channel stores such a set in a few nodes, and a step transforms the whole set
+//! at once:
+//!
+//! * everything a step does to the processes depends on the processes and the action alone
+//!   ([`BullySystem::step`]), so it is computed once per (process states, action);
+//! * what it does to the network is a list of [`NetOp`]s, each acting on one channel at a
+//!   time, so it is a map of each level's values ([`Mdd::transform`]);
+//! * what it needs of the network is a head (or last message) of one channel
+//!   ([`BullySystem::message_actions`], asked value by value) or that some channels be empty
+//!   ([`BullySystem::local_actions`], [`Quiet`]): a filter on those levels.
+//!
+//! So this engine runs the very functions the explicit checker runs, on sets; it is exact, not
+//! an abstraction (`model/tests/symbolic.rs` compares both engines state by state). A level's
+//! value is an index into that channel's dictionary of contents ([`Network`]s holding only that
+//! channel); a whole network is the channels' contents joined in channel order, which is the
+//! network's canonical order.
+//!
+//! The search is breadth first, layer by layer, so every state has a depth and counterexamples
+//! are shortest paths, found backwards one layer at a time ([`Mdd::preimage`]). Liveness
+//! (`AG EF settled` over fault-free steps, as [`crate::liveness`] defines it) is the backward
+//! fixpoint of "can still settle" over the same steps. The properties read the processes and
+//! ghost state only, except `crash cuts a broadcast short`, which reads whether channels are
+//! empty ([`properties::broadcast_cut_channels`]).
+
+use crate::check::describe_state;
+use crate::mdd::{Mdd, Node, Value};
+use crate::memory::{self, Budget};
+use crate::properties::{self, describe_action};
+use crate::system::{Action, BullySystem, NetOp, NetOps, Network, Quiet, SysState};
+use stateright::{Expectation, Model};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// A level's map, owned (see [`Mdd::transform`]).
+type BoxedMap<'a> = Option<Box<dyn FnMut(Value) -> Option<Value> + 'a>>;
+
+/// Collect garbage nodes once there are this many (and then once the store has doubled).
+const GC_FLOOR: usize = 1 << 20;
+
+/// The contents one channel has been seen with; index 0 is empty.
+#[derive(Default)]
+struct Dict {
+    values: Vec<Network>,
+    ids: HashMap<Network, Value, ahash::RandomState>,
+}
+
+impl Dict {
+    fn new() -> Dict {
+        let mut d = Dict::default();
+        d.intern(Network::default());
+        d
+    }
+    fn intern(&mut self, net: Network) -> Value {
+        if let Some(&v) = self.ids.get(&net) {
+            return v;
+        }
+        let v = self.values.len() as Value;
+        self.values.push(net.clone());
+        self.ids.insert(net, v);
+        v
+    }
+}
+
+/// One combination of process states (and crash flags, ghost state): its networks.
+struct Entry {
+    /// The processes and ghost state; its network is empty.
+    state: SysState,
+    reached: Node,
+    /// The networks first reached at each depth.
+    layers: Vec<(u32, Node)>,
+    /// The steps into this entry: (from entry, action).
+    preds: Vec<(u32, Action)>,
+}
+
+/// Deliberately broken engines, to show that the comparison with the explicit checker
+/// (`model/tests/symbolic.rs`) catches a wrong one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Flaw {
+    #[default]
+    None,
+    /// Ignores the synchronous timing rule's reads of the network (a timer fires whatever
+    /// is in flight).
+    IgnoreQuiet,
+    /// Ignores a crash's effect on the messages to the crashed process (they stay).
+    KeepMessagesToCrashed,
+}
+
+/// What a symbolic run found.
+pub struct Outcome {
+    pub states: u128,
+    /// Distinct combinations of process states, crash flags and ghost state.
+    pub projections: usize,
+    /// The number of breadth-first layers (the initial state is at depth 1, as in stateright).
+    pub depth: usize,
+    /// Decision-diagram nodes ever made (all sets together).
+    pub nodes: usize,
+    /// Distinct contents seen, over all channels.
+    pub channel_values: usize,
+    pub seconds: f64,
+    pub peak_memory: u64,
+    /// Set when the search stopped early (a counterexample or the memory budget).
+    pub stopped: Option<crate::check::Stop>,
+    /// Each property's first example or counterexample (by name), as readable steps.
+    pub discoveries: HashMap<&'static str, Vec<String>>,
+}
+
+/// The liveness verdict of a symbolic run.
+pub struct Liveness {
+    pub trapped_states: u128,
+    pub settled_states: u128,
+    pub counterexample: Option<Vec<String>>,
+    pub elapsed: Duration,
+}
+
+/// Options of a symbolic run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub stop_at_violation: bool,
+    pub budget: Option<Budget>,
+    pub progress_every: Option<Duration>,
+    /// Explore no deeper (for tests of broken engines, whose graphs may be infinite).
+    pub max_depth: Option<u32>,
+    pub flaw: Flaw,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            stop_at_violation: true,
+            budget: None,
+            progress_every: None,
+            max_depth: None,
+            flaw: Flaw::None,
+        }
+    }
+}
+
+/// The reachable states of an unbounded configuration (sync timing, no mutant, a reliable or
+/// duplicating network), found symbolically.
+pub struct Engine<'m> {
+    model: &'m BullySystem,
+    opts: Options,
+    /// `slot[src][dst]`: the level of the channel from `src` to `dst`.
+    slot: Vec<Vec<usize>>,
+    /// Each level's channel, `(src, dst)`.
+    ends: Vec<(usize, usize)>,
+    dicts: Vec<Dict>,
+    mdd: Mdd,
+    index: HashMap<SysState, u32, ahash::RandomState>,
+    entries: Vec<Entry>,
+    edges: HashSet<(u32, Action), ahash::RandomState>,
+    depth: usize,
+}
+
+/// Where a state is: entry, depth, and its networks (a set holding it).
+#[derive(Clone, Copy)]
+struct Spot {
+    entry: u32,
+    depth: u32,
+    nets: Node,
+}
+
+impl<'m> Engine<'m> {
+    /// Whether `model` can be explored symbolically: an unbounded configuration.
+    pub fn supports(model: &BullySystem) -> bool {
+        !model.cfg.is_bounded()
+    }
+
+    pub fn new(model: &'m BullySystem, opts: Options) -> Engine<'m> {
+        assert!(
+            Self::supports(model),
+            "the symbolic engine explores unbounded configurations only ({})",
+            model.cfg
+        );
+        let n = model.cfg.processes;
+        let mut slot = vec![vec![usize::MAX; n]; n];
+        let mut ends = Vec::new();
+        for (src, row) in slot.iter_mut().enumerate() {
+            for (dst, level) in row.iter_mut().enumerate() {
+                if src != dst {
+                    *level = ends.len();
+                    ends.push((src, dst));
+                }
+            }
+        }
+        Engine {
+            model,
+            opts,
+            dicts: (0..ends.len()).map(|_| Dict::new()).collect(),
+            mdd: Mdd::new(ends.len()),
+            slot,
+            ends,
+            index: HashMap::default(),
+            entries: Vec::new(),
+            edges: HashSet::default(),
+            depth: 0,
+        }
+    }
+
+    /// `net`, channel by channel.
+    fn split(&mut self, net: &Network) -> Vec<Value> {
+        let mut parts: Vec<Network> = vec![Network::default(); self.ends.len()];
+        for e in net.iter() {
+            parts[self.slot[e.src as usize][e.dst as usize]].push_raw(*e);
+        }
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(l, part)| self.dicts[l].intern(part))
+            .collect()
+    }
+
+    /// The network of a vector of channel contents.
+    fn join(&self, vector: &[Value]) -> Network {
+        let mut net = Network::default();
+        for (l, &v) in vector.iter().enumerate() {
+            for e in self.dicts[l].values[v as usize].iter() {
+                net.push_raw(*e);
+            }
+        }
+        net
+    }
+
+    fn entry(&mut self, state: SysState) -> u32 {
+        if let Some(&k) = self.index.get(&state) {
+            return k;
+        }
+        let k = self.entries.len() as u32;
+        self.index.insert(state.clone(), k);
+        self.entries.push(Entry {
+            state,
+            reached: Mdd::EMPTY,
+            layers: Vec::new(),
+            preds: Vec::new(),
+        });
+        k
+    }
+
+    /// Explores every reachable state, checking the `always` and `sometimes` properties.
+    pub fn run(&mut self) -> Outcome {
+        let t0 = Instant::now();
+        let properties = self.model.properties();
+        let mut discoveries: HashMap<&'static str, Vec<String>> = HashMap::new();
+        let mut peak = memory::resident_bytes().unwrap_or(0);
+        let mut last_progress = Instant::now();
+        let mut stopped = None;
+
+        let mut frontier: Vec<(u32, Node)> = Vec::new();
+        for s in self.model.init_states() {
+            let vector = self.split(&s.network);
+            let nets = self.mdd.singleton(&vector);
+            let mut state = s;
+            state.network = Network::default();
+            let k = self.entry(state);
+            frontier.push((k, nets));
+        }
+        let mut depth = 0u32;
+        let mut gc_at = GC_FLOOR;
+        'search: loop {
+            // Record the new layer and look at it.
+            let mut new_frontier = Vec::new();
+            for (k, nets) in frontier.drain(..) {
+                let reached = self.entries[k as usize].reached;
+                let new = self.mdd.diff(nets, reached);
+                if new == Mdd::EMPTY {
+                    continue;
+                }
+                let e = &mut self.entries[k as usize];
+                e.reached = self.mdd.union(reached, new);
+                e.layers.push((depth, new));
+                new_frontier.push((k, new));
+            }
+            if new_frontier.is_empty() || self.opts.max_depth.is_some_and(|d| depth >= d) {
+                break;
+            }
+            self.depth = depth as usize;
+            for &(k, new) in &new_frontier {
+                for p in &properties {
+                    if discoveries.contains_key(p.name) {
+                        continue;
+                    }
+                    let Some(nets) = self.satisfying(p, k, new) else {
+                        continue;
+                    };
+                    let violated = p.expectation == Expectation::Always;
+                    if violated || p.expectation == Expectation::Sometimes {
+                        let steps = self.path_to(Spot {
+                            entry: k,
+                            depth,
+                            nets,
+                        });
+                        discoveries.insert(p.name, steps);
+                        if violated && self.opts.stop_at_violation {
+                            stopped = Some(crate::check::Stop::Violation {
+                                property: p.name.to_string(),
+                            });
+                            break 'search;
+                        }
+                    }
+                }
+            }
+            if self.mdd.node_count() > gc_at {
+                let mut roots: Vec<&mut Node> = new_frontier.iter_mut().map(|(_, n)| n).collect();
+                for e in self.entries.iter_mut() {
+                    roots.push(&mut e.reached);
+                    roots.extend(e.layers.iter_mut().map(|(_, n)| n));
+                }
+                self.mdd.collect(&mut roots);
+                gc_at = (2 * self.mdd.node_count()).max(GC_FLOOR);
+            }
+            // The next layer.
+            let mut next: HashMap<u32, Node, ahash::RandomState> = HashMap::default();
+            for (k, nets) in new_frontier {
+                for (to, image) in self.expand(k, nets) {
+                    let acc = next.entry(to).or_insert(Mdd::EMPTY);
+                    *acc = self.mdd.union(*acc, image);
+                }
+                let resident = memory::resident_bytes().unwrap_or(0);
+                peak = peak.max(resident);
+                if let Some(budget) = self.opts.budget {
+                    if resident >= budget.stop_at() {
+                        stopped = Some(crate::check::Stop::MemoryBudget {
+                            budget: budget.bytes,
+                            resident,
+                        });
+                        break 'search;
+                    }
+                }
+                if let Some(every) = self.opts.progress_every {
+                    if last_progress.elapsed() >= every {
+                        last_progress = Instant::now();
+                        eprintln!(
+                            "  … depth {depth}, {} process-state combinations, {} diagram nodes, {} resident, {:.0}s",
+                            self.entries.len(),
+                            self.mdd.node_count(),
+                            Budget::show(resident),
+                            t0.elapsed().as_secs_f64()
+                        );
+                    }
+                }
+            }
+            self.mdd.clear_caches();
+            frontier = next.into_iter().collect();
+            frontier.sort_unstable_by_key(|&(k, _)| k);
+            depth += 1;
+        }
+        Outcome {
+            states: self.entries.iter().map(|e| self.mdd.count(e.reached)).sum(),
+            projections: self.entries.len(),
+            depth: self.depth + 1,
+            nodes: self.mdd.node_count(),
+            channel_values: self.dicts.iter().map(|d| d.values.len()).sum(),
+            seconds: t0.elapsed().as_secs_f64(),
+            peak_memory: peak.max(memory::resident_bytes().unwrap_or(0)),
+            stopped,
+            discoveries,
+        }
+    }
+
+    /// The networks of `nets` (at entry `k`) where property `p`'s condition holds, if any.
+    fn satisfying(
+        &mut self,
+        p: &stateright::Property<BullySystem>,
+        k: u32,
+        nets: Node,
+    ) -> Option<Node> {
+        let state = &self.entries[k as usize].state;
+        let holds_somewhere = if p.name == properties::BROADCAST_CUT {
+            let channels: Vec<(usize, usize)> = properties::broadcast_cut_channels(state).collect();
+            let mut found = Mdd::EMPTY;
+            for (src, dst) in channels {
+                let level = self.slot[src][dst];
+                let mut maps = self.no_maps();
+                let mut empty = |v: Value| (v == 0).then_some(v);
+                maps[level] = Some(&mut empty);
+                let these = self.mdd.transform(nets, &mut maps);
+                found = self.mdd.union(found, these);
+            }
+            return match p.expectation {
+                Expectation::Sometimes => (found != Mdd::EMPTY).then_some(found),
+                _ => {
+                    let fails = self.mdd.diff(nets, found);
+                    (fails != Mdd::EMPTY).then_some(fails)
+                }
+            };
+        } else {
+            (p.condition)(self.model, state)
+        };
+        // Every other property reads the processes and ghost state only.
+        let wanted = match p.expectation {
+            Expectation::Always => !holds_somewhere,
+            _ => holds_somewhere,
+        };
+        wanted.then_some(nets)
+    }
+
+    fn no_maps<'a>(&self) -> Vec<Option<&'a mut dyn FnMut(Value) -> Option<Value>>> {
+        (0..self.ends.len()).map(|_| None).collect()
+    }
+
+    /// Every step from the networks `nets` of entry `k`: (entry reached, its networks).
+    fn expand(&mut self, k: u32, nets: Node) -> Vec<(u32, Node)> {
+        let state = self.entries[k as usize].state.clone();
+        let values = self.mdd.values_by_level(nets);
+        // Steps a message enables, asked of each channel content present.
+        let mut actions = Vec::new();
+        let mut all = Vec::new();
+        for (level, vs) in values.iter().enumerate() {
+            for &v in vs {
+                actions.clear();
+                self.model.message_actions(
+                    &state,
+                    &self.dicts[level].values[v as usize],
+                    &mut actions,
+                );
+                all.extend_from_slice(&actions);
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        let n = self.model.cfg.processes;
+        let mut steps: Vec<(Action, Quiet)> =
+            all.into_iter().map(|a| (a, Quiet::none(n))).collect();
+        self.model.local_actions(&state, &mut steps);
+        let mut out = Vec::new();
+        for (a, quiet) in steps {
+            let Some((next, image)) = self.step_set(&state, nets, a, &quiet, None) else {
+                continue;
+            };
+            let to = self.entry(next);
+            if self.edges.insert((k, a)) {
+                self.entries[to as usize].preds.push((k, a));
+            }
+            out.push((to, image));
+        }
+        out
+    }
+
+    /// The level of the channel a message step depends on, if `a` is one.
+    fn level_of(&self, a: &Action) -> Option<usize> {
+        match a {
+            Action::Deliver(e) | Action::Drop(e) | Action::CutShort(e) => {
+                Some(self.slot[e.src as usize][e.dst as usize])
+            }
+            _ => None,
+        }
+    }
+
+    /// Step `a` from `state` applied to the set `nets`: the processes after it and the
+    /// networks (forward), or with `back = Some(target)`, the networks of `nets` that the
+    /// step takes into `target`. None if the step does nothing from here.
+    fn step_set(
+        &mut self,
+        state: &SysState,
+        nets: Node,
+        a: Action,
+        quiet: &Quiet,
+        back: Option<Node>,
+    ) -> Option<(SysState, Node)> {
+        let mut ops = NetOps::new();
+        let mut next = self.model.step(state, a, &mut ops)?;
+        next.network = Network::default();
+        if self.opts.flaw == Flaw::KeepMessagesToCrashed {
+            ops.retain(|op| !matches!(op, NetOp::ClearTo(_)));
+        }
+        let ignore_quiet = self.opts.flaw == Flaw::IgnoreQuiet;
+        let guard_level = self.level_of(&a);
+        let model = self.model;
+        let ends = &self.ends;
+        let procs = &next.procs;
+        let mut maps: Vec<BoxedMap<'_>> = Vec::new();
+        for (level, dict) in self.dicts.iter_mut().enumerate() {
+            let (src, dst) = ends[level];
+            let touching: NetOps = ops
+                .iter()
+                .copied()
+                .filter(|op| touches(op, src, dst))
+                .collect();
+            let must_be_empty = quiet.requires(src, dst) && !ignore_quiet;
+            let guarded = guard_level == Some(level);
+            if touching.is_empty() && !must_be_empty && !guarded {
+                maps.push(None);
+                continue;
+            }
+            // The image of each value, once (UNSEEN: not asked yet).
+            const UNSEEN: Value = Value::MAX - 1;
+            let mut memo: Vec<Value> = vec![UNSEEN; dict.values.len()];
+            let mut enabling = Vec::new();
+            maps.push(Some(Box::new(move |v: Value| {
+                let slot = &mut memo[v as usize];
+                if *slot != UNSEEN {
+                    return (*slot != Value::MAX).then_some(*slot);
+                }
+                let image = (|| {
+                    if must_be_empty && v != 0 {
+                        return None;
+                    }
+                    let mut net = dict.values[v as usize].clone();
+                    if guarded {
+                        enabling.clear();
+                        model.message_actions(state, &net, &mut enabling);
+                        if !enabling.contains(&a) {
+                            return None;
+                        }
+                    }
+                    for op in &touching {
+                        model.apply_op(&mut net, op, procs);
+                    }
+                    Some(dict.intern(net))
+                })();
+                *slot = image.unwrap_or(Value::MAX);
+                image
+            })));
+        }
+        let mut refs: Vec<Option<&mut dyn FnMut(Value) -> Option<Value>>> = maps
+            .iter_mut()
+            .map(|m| {
+                m.as_mut()
+                    .map(|f| &mut **f as &mut dyn FnMut(Value) -> Option<Value>)
+            })
+            .collect();
+        let result = match back {
+            None => self.mdd.transform(nets, &mut refs),
+            Some(target) => self.mdd.preimage(nets, &mut refs, target),
+        };
+        drop(refs);
+        drop(maps);
+        (result != Mdd::EMPTY).then_some((next, result))
+    }
+
+    /// A shortest path to some state of `spot`, as readable steps ending with that state.
+    fn path_to(&mut self, spot: Spot) -> Vec<String> {
+        let (path, last) = self.trace(spot);
+        let mut steps: Vec<String> = path
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}. {}", i + 1, describe_action(a)))
+            .collect();
+        steps.push(format!("   then: {}", describe_state(&last)));
+        steps
+    }
+
+    /// The actions of a shortest path to some state of `spot`, and that state; replayed
+    /// through the explicit model as a check.
+    fn trace(&mut self, spot: Spot) -> (Vec<Action>, SysState) {
+        let n = self.model.cfg.processes;
+        let mut vector = self.mdd.pick(spot.nets).expect("a non-empty set");
+        let mut at = spot.entry;
+        let mut actions = Vec::new();
+        let mut end = self.entries[at as usize].state.clone();
+        end.network = self.join(&vector);
+        for depth in (0..spot.depth).rev() {
+            let target = self.mdd.singleton(&vector);
+            let preds = self.entries[at as usize].preds.clone();
+            let state_at = |e: &Entry| e.layers.iter().find(|(d, _)| *d == depth).map(|&(_, n)| n);
+            let mut found = None;
+            for (from, a) in preds {
+                let Some(layer) = state_at(&self.entries[from as usize]) else {
+                    continue;
+                };
+                let state = self.entries[from as usize].state.clone();
+                let mut local = Vec::new();
+                self.model.local_actions(&state, &mut local);
+                let quiet = local
+                    .into_iter()
+                    .find(|(b, _)| *b == a)
+                    .map_or_else(|| Quiet::none(n), |(_, q)| q);
+                if let Some((_, back)) = self.step_set(&state, layer, a, &quiet, Some(target)) {
+                    found = Some((from, a, back));
+                    break;
+                }
+            }
+            let (from, a, back) =
+                found.expect("a state at depth d has a predecessor at depth d - 1");
+            vector = self.mdd.pick(back).expect("non-empty");
+            actions.push(a);
+            at = from;
+        }
+        actions.reverse();
+        // Replay through the explicit model: the same path, step by step (a deliberately
+        // broken engine's paths need not replay).
+        if cfg!(debug_assertions) && self.opts.flaw == Flaw::None {
+            let mut state = self.entries[at as usize].state.clone();
+            state.network = self.join(&vector);
+            assert!(self.model.init_states().contains(&state));
+            for a in &actions {
+                state = self
+                    .model
+                    .next_state(&state, *a)
+                    .expect("a symbolic path replays explicitly");
+            }
+            assert_eq!(
+                state, end,
+                "the replayed path ends where the search found it"
+            );
+        }
+        (actions, end)
+    }
+
+    /// `AG EF settled` over fault-free steps: every reachable state can still reach a settled
+    /// state without faults (see [`crate::liveness`]). Run after a complete [`Engine::run`].
+    pub fn liveness(&mut self) -> Liveness {
+        let t0 = Instant::now();
+        let n = self.model.cfg.processes;
+        let count = self.entries.len();
+        let mut good: Vec<Node> = self
+            .entries
+            .iter()
+            .map(|e| {
+                if properties::settled(self.model, &e.state) {
+                    e.reached
+                } else {
+                    Mdd::EMPTY
+                }
+            })
+            .collect();
+        // Fault-free steps, backwards: (to) → [(from, action)].
+        let mut work: Vec<u32> = (0..count as u32)
+            .filter(|&k| good[k as usize] != Mdd::EMPTY)
+            .collect();
+        let mut queued = vec![false; count];
+        for &k in &work {
+            queued[k as usize] = true;
+        }
+        while let Some(to) = work.pop() {
+            queued[to as usize] = false;
+            let target = good[to as usize];
+            let preds = self.entries[to as usize].preds.clone();
+            for (from, a) in preds {
+                if BullySystem::is_fault(&a) {
+                    continue;
+                }
+                let state = self.entries[from as usize].state.clone();
+                let domain = self.entries[from as usize].reached;
+                let mut local = Vec::new();
+                self.model.local_actions(&state, &mut local);
+                let quiet = local
+                    .into_iter()
+                    .find(|(b, _)| *b == a)
+                    .map_or_else(|| Quiet::none(n), |(_, q)| q);
+                let Some((_, back)) = self.step_set(&state, domain, a, &quiet, Some(target)) else {
+                    continue;
+                };
+                let before = good[from as usize];
+                let after = self.mdd.union(before, back);
+                if after != before {
+                    good[from as usize] = after;
+                    if !queued[from as usize] {
+                        queued[from as usize] = true;
+                        work.push(from);
+                    }
+                }
+            }
+        }
+        let mut trapped_states = 0;
+        let mut settled_states = 0;
+        let mut first: Option<Spot> = None;
+        for (k, &good_here) in good.iter().enumerate() {
+            let e = &self.entries[k];
+            if properties::settled(self.model, &e.state) {
+                settled_states += self.mdd.count(e.reached);
+            }
+            let (reached, layers) = (e.reached, e.layers.clone());
+            let trapped = self.mdd.diff(reached, good_here);
+            if trapped == Mdd::EMPTY {
+                continue;
+            }
+            trapped_states += self.mdd.count(trapped);
+            for (depth, layer) in layers {
+                let here = self.mdd.intersect(layer, trapped);
+                if here != Mdd::EMPTY && first.is_none_or(|f| depth < f.depth) {
+                    first = Some(Spot {
+                        entry: k as u32,
+                        depth,
+                        nets: here,
+                    });
+                }
+            }
+        }
+        let counterexample = first.map(|spot| {
+            let mut steps = self.path_to(spot);
+            steps.push("   from there no fault-free execution reaches a settled state".to_string());
+            steps
+        });
+        Liveness {
+            trapped_states,
+            settled_states,
+            counterexample,
+            elapsed: t0.elapsed(),
+        }
+    }
+
+    /// Every reachable state, explicitly (for tests on small configurations).
+    pub fn states(&self) -> Vec<SysState> {
+        let mut out = Vec::new();
+        for e in &self.entries {
+            for vector in self.mdd.vectors(e.reached) {
+                let mut s = e.state.clone();
+                s.network = self.join(&vector);
+                out.push(s);
+            }
+        }
+        out
+    }
+}
+
+/// Whether `op` acts on the channel from `src` to `dst`.
+fn touches(op: &NetOp, src: usize, dst: usize) -> bool {
+    let on = |e: &crate::system::Env| e.src as usize == src && e.dst as usize == dst;
+    match op {
+        NetOp::Remove(e) | NetOp::RemoveLast(e) | NetOp::RemoveAll(e) | NetOp::Add(e) => on(e),
+        NetOp::ClearTo(i) | NetOp::DiscardDeadTo(i) => *i as usize == dst,
+        NetOp::Restarted(i) => *i as usize == src,
+    }
+}
