@@ -534,6 +534,20 @@ impl<'m> Engine<'m> {
         (result != Mdd::EMPTY).then_some((next, result))
     }
 
+    /// The networks of `domain` (at entry `from`) that step `a` takes into `target`.
+    fn step_back(&mut self, from: u32, a: Action, domain: Node, target: Node) -> Option<Node> {
+        let state = self.entries[from as usize].state.clone();
+        // A timer's guard is the one `local_actions` gives it; a message step has none.
+        let mut local = Vec::new();
+        self.model.local_actions(&state, &mut local);
+        let quiet = local
+            .into_iter()
+            .find(|(b, _)| *b == a)
+            .map_or_else(|| Quiet::none(state.procs.len()), |(_, q)| q);
+        self.step_set(&state, domain, a, &quiet, Some(target))
+            .map(|(_, back)| back)
+    }
+
     /// A shortest path to some state of `spot`, as readable steps ending with that state.
     fn path_to(&mut self, spot: Spot) -> Vec<String> {
         let (path, last) = self.trace(spot);
@@ -549,7 +563,6 @@ impl<'m> Engine<'m> {
     /// The actions of a shortest path to some state of `spot`, and that state; replayed
     /// through the explicit model as a check.
     fn trace(&mut self, spot: Spot) -> (Vec<Action>, SysState) {
-        let n = self.model.cfg.processes;
         let mut vector = self.mdd.pick(spot.nets).expect("a non-empty set");
         let mut at = spot.entry;
         let mut actions = Vec::new();
@@ -564,14 +577,7 @@ impl<'m> Engine<'m> {
                 let Some(layer) = state_at(&self.entries[from as usize]) else {
                     continue;
                 };
-                let state = self.entries[from as usize].state.clone();
-                let mut local = Vec::new();
-                self.model.local_actions(&state, &mut local);
-                let quiet = local
-                    .into_iter()
-                    .find(|(b, _)| *b == a)
-                    .map_or_else(|| Quiet::none(n), |(_, q)| q);
-                if let Some((_, back)) = self.step_set(&state, layer, a, &quiet, Some(target)) {
+                if let Some(back) = self.step_back(from, a, layer, target) {
                     found = Some((from, a, back));
                     break;
                 }
@@ -607,7 +613,6 @@ impl<'m> Engine<'m> {
     /// state without faults (see [`crate::liveness`]). Run after a complete [`Engine::run`].
     pub fn liveness(&mut self) -> Liveness {
         let t0 = Instant::now();
-        let n = self.model.cfg.processes;
         let count = self.entries.len();
         let mut good: Vec<Node> = self
             .entries
@@ -636,15 +641,8 @@ impl<'m> Engine<'m> {
                 if BullySystem::is_fault(&a) {
                     continue;
                 }
-                let state = self.entries[from as usize].state.clone();
                 let domain = self.entries[from as usize].reached;
-                let mut local = Vec::new();
-                self.model.local_actions(&state, &mut local);
-                let quiet = local
-                    .into_iter()
-                    .find(|(b, _)| *b == a)
-                    .map_or_else(|| Quiet::none(n), |(_, q)| q);
-                let Some((_, back)) = self.step_set(&state, domain, a, &quiet, Some(target)) else {
+                let Some(back) = self.step_back(from, a, domain, target) else {
                     continue;
                 };
                 let before = good[from as usize];

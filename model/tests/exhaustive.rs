@@ -2,7 +2,9 @@
 //! network; a crash may cut its process's sends short), with one crash and one recovery, in
 //! both start modes: with FIFO channels (the
 //! default, as ZeroMQ over TCP), and with unordered channels (a stronger adversary) where that
-//! graph fits.
+//! graph fits. Each runs with the default engine: symbolic for full start with four processes
+//! or more (`model/src/symbolic.rs`), explicit otherwise (`model/tests/symbolic.rs` shows both
+//! engines reach the same states).
 
 mod common;
 use bully_model::system::{Channels, Config, StartMode};
@@ -43,6 +45,7 @@ fn four_processes_full_start_one_crash() {
 #[test]
 fn four_processes_full_start_crash_and_recovery() {
     let r = assert_all_hold_in(Config::new(4), 31_116_275);
+    assert_eq!(r.engine, "symbolic", "the default engine at N=4");
     println!("{}", bully_model::check::render(&r));
 }
 
