@@ -612,20 +612,30 @@ impl<'m> Engine<'m> {
     /// `AG EF settled` over fault-free steps: every reachable state can still reach a settled
     /// state without faults (see [`crate::liveness`]). Run after a complete [`Engine::run`].
     pub fn liveness(&mut self) -> Liveness {
+        let model = self.model;
+        self.can_reach(|s| properties::settled(model, s))
+    }
+
+    /// `AG EF goal` over fault-free steps, for a `goal` that reads the processes and ghost
+    /// state only: which reachable states can no longer reach it (the tests also ask for goals
+    /// that fail, to see this find them).
+    pub fn can_reach(&mut self, goal: impl Fn(&SysState) -> bool) -> Liveness {
         let t0 = Instant::now();
         let count = self.entries.len();
         let mut good: Vec<Node> = self
             .entries
             .iter()
             .map(|e| {
-                if properties::settled(self.model, &e.state) {
+                if goal(&e.state) {
                     e.reached
                 } else {
                     Mdd::EMPTY
                 }
             })
             .collect();
-        // Fault-free steps, backwards: (to) → [(from, action)].
+        // Fault-free steps, backwards, from what became good and was not yet propagated (a
+        // preimage of a union is the union of the preimages, so only the news travel).
+        let mut news: Vec<Node> = good.clone();
         let mut work: Vec<u32> = (0..count as u32)
             .filter(|&k| good[k as usize] != Mdd::EMPTY)
             .collect();
@@ -635,24 +645,26 @@ impl<'m> Engine<'m> {
         }
         while let Some(to) = work.pop() {
             queued[to as usize] = false;
-            let target = good[to as usize];
+            let target = std::mem::replace(&mut news[to as usize], Mdd::EMPTY);
+            if target == Mdd::EMPTY {
+                continue;
+            }
             let preds = self.entries[to as usize].preds.clone();
             for (from, a) in preds {
                 if BullySystem::is_fault(&a) {
                     continue;
                 }
-                let domain = self.entries[from as usize].reached;
+                let f = from as usize;
+                // Only what is not known good yet.
+                let domain = self.mdd.diff(self.entries[f].reached, good[f]);
                 let Some(back) = self.step_back(from, a, domain, target) else {
                     continue;
                 };
-                let before = good[from as usize];
-                let after = self.mdd.union(before, back);
-                if after != before {
-                    good[from as usize] = after;
-                    if !queued[from as usize] {
-                        queued[from as usize] = true;
-                        work.push(from);
-                    }
+                good[f] = self.mdd.union(good[f], back);
+                news[f] = self.mdd.union(news[f], back);
+                if !queued[f] {
+                    queued[f] = true;
+                    work.push(from);
                 }
             }
         }
@@ -661,7 +673,7 @@ impl<'m> Engine<'m> {
         let mut first: Option<Spot> = None;
         for (k, &good_here) in good.iter().enumerate() {
             let e = &self.entries[k];
-            if properties::settled(self.model, &e.state) {
+            if goal(&e.state) {
                 settled_states += self.mdd.count(e.reached);
             }
             let (reached, layers) = (e.reached, e.layers.clone());

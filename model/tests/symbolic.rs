@@ -136,6 +136,81 @@ fn both_engines_give_the_same_verdicts_and_path_lengths() {
     }
 }
 
+/// States from which no fault-free path reaches `goal`, counted over the explicit graph.
+fn explicit_trapped(cfg: &Config, goal: impl Fn(&SysState) -> bool) -> usize {
+    let model = cfg.clone().into_model();
+    let states: Vec<SysState> = explicit_states(cfg).into_iter().collect();
+    let index: std::collections::HashMap<&SysState, usize> =
+        states.iter().enumerate().map(|(i, s)| (s, i)).collect();
+    let mut back: Vec<Vec<usize>> = vec![Vec::new(); states.len()];
+    let mut actions = Vec::new();
+    for (i, s) in states.iter().enumerate() {
+        model.actions(s, &mut actions);
+        for a in actions.drain(..) {
+            if bully_model::system::BullySystem::is_fault(&a) {
+                continue;
+            }
+            if let Some(next) = model.next_state(s, a) {
+                back[index[&next]].push(i);
+            }
+        }
+    }
+    let mut good: Vec<bool> = states.iter().map(&goal).collect();
+    let mut stack: Vec<usize> = (0..states.len()).filter(|&i| good[i]).collect();
+    while let Some(j) = stack.pop() {
+        for &i in &back[j] {
+            if !good[i] {
+                good[i] = true;
+                stack.push(i);
+            }
+        }
+    }
+    good.iter().filter(|g| !**g).count()
+}
+
+/// The symbolic liveness pass finds exactly the states the explicit graph says are trapped,
+/// for goals that some states cannot reach (every configuration's real `liveness` holds, so
+/// it alone would not show that the pass can fail).
+#[test]
+fn the_symbolic_liveness_pass_finds_the_trapped_states() {
+    let coordinator = |i: usize| {
+        move |s: &SysState| {
+            !s.procs[i].crashed
+                && matches!(
+                    s.procs[i].role,
+                    bully_model::system::RoleCode::Coordinator { .. }
+                )
+        }
+    };
+    for (cfg, who) in [
+        (Config::new(3).crashes(1).recoveries(0), 2),
+        (Config::new(3), 1),
+        (Config::new(3).start(StartMode::Join), 0),
+    ] {
+        let expected = explicit_trapped(&cfg, coordinator(who));
+        assert!(expected > 0, "{cfg}: the goal fails somewhere");
+        let model = cfg.clone().into_model();
+        let mut engine = symbolic::Engine::new(
+            &model,
+            symbolic::Options {
+                stop_at_violation: false,
+                ..symbolic::Options::default()
+            },
+        );
+        engine.run();
+        let found = engine.can_reach(coordinator(who));
+        assert_eq!(
+            found.trapped_states, expected as u128,
+            "{cfg}: {who} in office"
+        );
+        let path = found.counterexample.expect("a path to a trapped state");
+        println!(
+            "{cfg}: {expected} states never see {who} in office again; shortest way there:\n{}",
+            path.join("\n")
+        );
+    }
+}
+
 /// A broken engine is caught by the comparison: it reaches other states, and other
 /// combinations of process states too (the exactness criterion).
 #[test]
