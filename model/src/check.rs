@@ -410,7 +410,7 @@ pub fn uses_symbolic(model: &BullySystem, opts: &Options) -> bool {
         // states themselves are too many (they differ in whom each knows).
         Engine::Auto => {
             opts.strategy == Strategy::Bfs
-                && symbolic::Engine::supports(model)
+                && symbolic::Engine::supports(&model.cfg)
                 && model.cfg.start == crate::system::StartMode::Full
                 && model.cfg.processes >= 4
         }

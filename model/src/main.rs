@@ -143,7 +143,7 @@ fn main() -> ExitCode {
             if engine == Engine::Symbolic {
                 let why = if strategy == Strategy::Dfs {
                     Some("it searches breadth first (drop --strategy dfs)".to_string())
-                } else if cfg.is_bounded() {
+                } else if !bully_model::symbolic::Engine::supports(&cfg) {
                     Some(format!(
                         "it needs a finite graph without a bound: sync timing, a correct protocol and no loss ({cfg}); use --engine explicit"
                     ))

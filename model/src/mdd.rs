@@ -73,21 +73,9 @@ impl Mdd {
         }
     }
 
-    pub fn levels(&self) -> usize {
-        self.levels
-    }
-
     /// How many nodes exist (all diagrams together).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// Bytes held by the nodes, their edges, the unique table and the caches (estimate).
-    pub fn memory(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Entry>()
-            + self.edges.capacity() * 8
-            + self.unique.capacity() * 5
-            + (self.union_cache.capacity() + self.diff_cache.capacity()) * 13
     }
 
     /// Forgets the operation caches (they only make repeated operations fast).

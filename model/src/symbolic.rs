@@ -32,13 +32,16 @@ use crate::check::describe_state;
 use crate::mdd::{Mdd, Node, Value};
 use crate::memory::{self, Budget};
 use crate::properties::{self, describe_action};
-use crate::system::{Action, BullySystem, NetOp, NetOps, Network, Quiet, SysState};
+use crate::system::{Action, BullySystem, Config, NetOp, NetOps, Network, Quiet, SysState};
 use stateright::{Expectation, Model};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// A level's map, owned (see [`Mdd::transform`]).
 type BoxedMap<'a> = Option<Box<dyn FnMut(Value) -> Option<Value> + 'a>>;
+
+/// How often the search looks at its resident size (for the budget and the progress lines).
+const LOOK_EVERY: Duration = Duration::from_millis(10);
 
 /// Collect garbage nodes once there are this many (and then once the store has doubled).
 const GC_FLOOR: usize = 1 << 20;
@@ -94,14 +97,8 @@ pub enum Flaw {
 /// What a symbolic run found.
 pub struct Outcome {
     pub states: u128,
-    /// Distinct combinations of process states, crash flags and ghost state.
-    pub projections: usize,
     /// The number of breadth-first layers (the initial state is at depth 1, as in stateright).
     pub depth: usize,
-    /// Decision-diagram nodes ever made (all sets together).
-    pub nodes: usize,
-    /// Distinct contents seen, over all channels.
-    pub channel_values: usize,
     pub seconds: f64,
     pub peak_memory: u64,
     /// Set when the search stopped early (a counterexample or the memory budget).
@@ -167,14 +164,14 @@ struct Spot {
 }
 
 impl<'m> Engine<'m> {
-    /// Whether `model` can be explored symbolically: an unbounded configuration.
-    pub fn supports(model: &BullySystem) -> bool {
-        !model.cfg.is_bounded()
+    /// Whether `cfg` can be explored symbolically: an unbounded configuration.
+    pub fn supports(cfg: &Config) -> bool {
+        !cfg.is_bounded()
     }
 
     pub fn new(model: &'m BullySystem, opts: Options) -> Engine<'m> {
         assert!(
-            Self::supports(model),
+            Self::supports(&model.cfg),
             "the symbolic engine explores unbounded configurations only ({})",
             model.cfg
         );
@@ -249,6 +246,7 @@ impl<'m> Engine<'m> {
         let mut discoveries: HashMap<&'static str, Vec<String>> = HashMap::new();
         let mut peak = memory::resident_bytes().unwrap_or(0);
         let mut last_progress = Instant::now();
+        let mut last_look = Instant::now();
         let mut stopped = None;
 
         let mut frontier: Vec<(u32, Node)> = Vec::new();
@@ -321,6 +319,11 @@ impl<'m> Engine<'m> {
                     let acc = next.entry(to).or_insert(Mdd::EMPTY);
                     *acc = self.mdd.union(*acc, image);
                 }
+                // The resident size is read from /proc: at most every 10 ms.
+                if last_look.elapsed() < LOOK_EVERY {
+                    continue;
+                }
+                last_look = Instant::now();
                 let resident = memory::resident_bytes().unwrap_or(0);
                 peak = peak.max(resident);
                 if let Some(budget) = self.opts.budget {
@@ -352,10 +355,7 @@ impl<'m> Engine<'m> {
         }
         Outcome {
             states: self.entries.iter().map(|e| self.mdd.count(e.reached)).sum(),
-            projections: self.entries.len(),
             depth: self.depth + 1,
-            nodes: self.mdd.node_count(),
-            channel_values: self.dicts.iter().map(|d| d.values.len()).sum(),
             seconds: t0.elapsed().as_secs_f64(),
             peak_memory: peak.max(memory::resident_bytes().unwrap_or(0)),
             stopped,
@@ -408,9 +408,10 @@ impl<'m> Engine<'m> {
     fn expand(&mut self, k: u32, nets: Node) -> Vec<(u32, Node)> {
         let state = self.entries[k as usize].state.clone();
         let values = self.mdd.values_by_level(nets);
-        // Steps a message enables, asked of each channel content present.
+        // Steps a message enables, asked of each channel content present (in increasing
+        // order, so each step's enabling contents come sorted).
         let mut actions = Vec::new();
-        let mut all = Vec::new();
+        let mut enabling: BTreeMap<Action, Vec<Value>> = BTreeMap::new();
         for (level, vs) in values.iter().enumerate() {
             for &v in vs {
                 actions.clear();
@@ -419,18 +420,23 @@ impl<'m> Engine<'m> {
                     &self.dicts[level].values[v as usize],
                     &mut actions,
                 );
-                all.extend_from_slice(&actions);
+                for &a in &actions {
+                    enabling.entry(a).or_default().push(v);
+                }
             }
         }
-        all.sort_unstable();
-        all.dedup();
         let n = self.model.cfg.processes;
-        let mut steps: Vec<(Action, Quiet)> =
-            all.into_iter().map(|a| (a, Quiet::none(n))).collect();
-        self.model.local_actions(&state, &mut steps);
+        let mut steps: Vec<(Action, Quiet, Option<Vec<Value>>)> = enabling
+            .into_iter()
+            .map(|(a, vs)| (a, Quiet::none(n), Some(vs)))
+            .collect();
+        self.model
+            .local_actions(&state, |a, quiet| steps.push((a, quiet, None)));
         let mut out = Vec::new();
-        for (a, quiet) in steps {
-            let Some((next, image)) = self.step_set(&state, nets, a, &quiet, None) else {
+        for (a, quiet, enabled_by) in steps {
+            let Some((next, image)) =
+                self.step_set(&state, nets, a, &quiet, enabled_by.as_deref(), None)
+            else {
                 continue;
             };
             let to = self.entry(next);
@@ -454,13 +460,16 @@ impl<'m> Engine<'m> {
 
     /// Step `a` from `state` applied to the set `nets`: the processes after it and the
     /// networks (forward), or with `back = Some(target)`, the networks of `nets` that the
-    /// step takes into `target`. None if the step does nothing from here.
+    /// step takes into `target`. None if the step does nothing from here. A message step
+    /// needs its channel to hold a content that enables it: `enabled_by` lists them (sorted)
+    /// when the caller knows them, else each content is asked.
     fn step_set(
         &mut self,
         state: &SysState,
         nets: Node,
         a: Action,
         quiet: &Quiet,
+        enabled_by: Option<&[Value]>,
         back: Option<Node>,
     ) -> Option<(SysState, Node)> {
         let mut ops = NetOps::new();
@@ -502,12 +511,16 @@ impl<'m> Engine<'m> {
                         return None;
                     }
                     let mut net = dict.values[v as usize].clone();
-                    if guarded {
-                        enabling.clear();
-                        model.message_actions(state, &net, &mut enabling);
-                        if !enabling.contains(&a) {
-                            return None;
+                    let mut enabled = || match enabled_by {
+                        Some(values) => values.binary_search(&v).is_ok(),
+                        None => {
+                            enabling.clear();
+                            model.message_actions(state, &net, &mut enabling);
+                            enabling.contains(&a)
                         }
+                    };
+                    if guarded && !enabled() {
+                        return None;
                     }
                     for op in &touching {
                         model.apply_op(&mut net, op, procs);
@@ -538,13 +551,13 @@ impl<'m> Engine<'m> {
     fn step_back(&mut self, from: u32, a: Action, domain: Node, target: Node) -> Option<Node> {
         let state = self.entries[from as usize].state.clone();
         // A timer's guard is the one `local_actions` gives it; a message step has none.
-        let mut local = Vec::new();
-        self.model.local_actions(&state, &mut local);
-        let quiet = local
-            .into_iter()
-            .find(|(b, _)| *b == a)
-            .map_or_else(|| Quiet::none(state.procs.len()), |(_, q)| q);
-        self.step_set(&state, domain, a, &quiet, Some(target))
+        let mut quiet = Quiet::none(state.procs.len());
+        self.model.local_actions(&state, |b, q| {
+            if b == a {
+                quiet = q;
+            }
+        });
+        self.step_set(&state, domain, a, &quiet, None, Some(target))
             .map(|(_, back)| back)
     }
 

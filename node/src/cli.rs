@@ -223,9 +223,10 @@ fn parse_id_endpoint(s: &str) -> Result<(u64, String), String> {
 /// Checks the arguments of `run` (every error here is a usage error: exit 2).
 pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
     crate::exercise::check_args(a)?;
+    // The config file's values (none without one); a flag wins over each.
     let file = match &a.config {
-        Some(path) => Some((path, ClusterFile::load(path)?)),
-        None => None,
+        Some(path) => ClusterFile::load(path)?,
+        None => ClusterFile::default(),
     };
     let (id, localhost_ports) = match (a.port, a.id) {
         (Some(port), _) => (port, true),
@@ -236,10 +237,7 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
         return Err(format!("ID {id} is too large"));
     }
     // Every member named: the file's, then --peer (which wins), this node possibly among them.
-    let mut book: BTreeMap<u64, String> = file
-        .as_ref()
-        .map(|(_, f)| f.members.clone())
-        .unwrap_or_default();
+    let mut book: BTreeMap<u64, String> = file.members.clone();
     let mut own_flag = None;
     let mut flagged = std::collections::BTreeSet::new();
     for p in &a.peers {
@@ -253,7 +251,7 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
         book.insert(pid, ep);
     }
     let own = book.remove(&id);
-    if let (Some((path, _)), None) = (&file, &own) {
+    if let (Some(path), None) = (&a.config, &own) {
         return Err(format!(
             "--config {}: key `members`: no member {id} (this node's --id)",
             path.display()
@@ -323,29 +321,26 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
             spec
         }
     };
-    let from_file =
-        |get: fn(&ClusterFile) -> Option<Duration>| file.as_ref().and_then(|(_, f)| get(f));
     let timing = Timing {
         heartbeat: a
             .heartbeat
-            .or(from_file(|f| f.heartbeat))
+            .or(file.heartbeat)
             .unwrap_or(Timing::default().heartbeat),
         timeout: a
             .timeout
-            .or(from_file(|f| f.timeout))
+            .or(file.timeout)
             .unwrap_or(Timing::default().timeout),
     };
     if !(1024..=64 << 20).contains(&a.max_frame) {
         return Err("--max-frame must be between 1024 bytes and 64 MiB".into());
     }
-    let f = file.as_ref().map(|(_, f)| f.clone()).unwrap_or_default();
     let hooks = Hooks {
-        on_coordinator: a.on_coordinator.clone().or(f.on_coordinator),
-        on_step_down: a.on_step_down.clone().or(f.on_step_down),
-        on_change: a.on_change.clone().or(f.on_change),
+        on_coordinator: a.on_coordinator.clone().or(file.on_coordinator),
+        on_step_down: a.on_step_down.clone().or(file.on_step_down),
+        on_change: a.on_change.clone().or(file.on_change),
         timeout: a
             .hook_timeout
-            .or(f.hook_timeout)
+            .or(file.hook_timeout)
             .unwrap_or(hooks::DEFAULT_TIMEOUT),
     };
     if a.wire == Wire::Exercise && a.cluster_key.is_some() {
@@ -361,12 +356,12 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
         start,
         localhost_ports,
         timing,
-        data_dir: a.data_dir.clone().or(f.data_dir),
-        cluster_key: a.cluster_key.clone().or(f.cluster_key),
+        data_dir: a.data_dir.clone().or(file.data_dir),
+        cluster_key: a.cluster_key.clone().or(file.cluster_key),
         max_frame: a.max_frame,
         step_log: a.step_log.clone(),
         hooks,
-        metrics: a.metrics.or(f.metrics),
+        metrics: a.metrics.or(file.metrics),
         variant: a.variant,
     })
 }

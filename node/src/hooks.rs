@@ -65,21 +65,19 @@ impl HookRunner {
     pub fn start(hooks: Hooks, metrics: Metrics) -> HookRunner {
         let (tx, rx) = channel::<Job>();
         let timeout = hooks.timeout;
-        let thread = (!hooks.is_empty()).then(|| {
-            std::thread::Builder::new()
-                .name("hooks".into())
-                .spawn(move || {
-                    for job in rx {
-                        let outcome = run(&job, timeout);
-                        metrics.hook_run(job.hook, outcome);
-                    }
-                })
-                .expect("spawn the hook thread")
-        });
+        let thread = std::thread::Builder::new()
+            .name("hooks".into())
+            .spawn(move || {
+                for job in rx {
+                    let outcome = run(&job, timeout);
+                    metrics.hook_run(job.hook, outcome);
+                }
+            })
+            .expect("spawn the hook thread");
         HookRunner {
             hooks,
             queue: Some(tx),
-            thread,
+            thread: Some(thread),
         }
     }
 

@@ -18,7 +18,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing::{info, warn};
 
-type Labels = Vec<(&'static str, String)>;
+/// One label, `name="value"`; every value is a fixed string, so counting allocates nothing.
+type Label = [(&'static str, &'static str); 1];
+/// The hook runs' two labels.
+type HookLabels = [(&'static str, &'static str); 2];
 
 /// Every metric of a node. Cheap to clone (each metric is shared).
 #[derive(Clone)]
@@ -29,11 +32,11 @@ pub struct Metrics {
     epoch_round: Gauge,
     elections_started: Counter,
     role_changes: Counter,
-    sent: Family<Labels, Counter>,
-    received: Family<Labels, Counter>,
-    dropped: Family<Labels, Counter>,
+    sent: Family<Label, Counter>,
+    received: Family<Label, Counter>,
+    dropped: Family<Label, Counter>,
     heartbeat_rtt: Histogram,
-    hook_runs: Family<Labels, Counter>,
+    hook_runs: Family<HookLabels, Counter>,
     /// The transport's drop totals already counted (it keeps totals; Prometheus counters only
     /// grow by increments).
     dropped_seen: Arc<Mutex<BTreeMap<&'static str, u64>>>,
@@ -136,19 +139,17 @@ impl Metrics {
         self.elections_started.inc();
     }
     pub fn sent(&self, kind: &'static str) {
-        self.sent.get_or_create(&vec![("type", kind.into())]).inc();
+        self.sent.get_or_create(&[("type", kind)]).inc();
     }
     pub fn received(&self, kind: &'static str) {
-        self.received
-            .get_or_create(&vec![("type", kind.into())])
-            .inc();
+        self.received.get_or_create(&[("type", kind)]).inc();
     }
     pub fn heartbeat_rtt(&self, rtt: Duration) {
         self.heartbeat_rtt.observe(rtt.as_secs_f64());
     }
     pub fn hook_run(&self, hook: &'static str, outcome: &'static str) {
         self.hook_runs
-            .get_or_create(&vec![("hook", hook.into()), ("outcome", outcome.into())])
+            .get_or_create(&[("hook", hook), ("outcome", outcome)])
             .inc();
     }
     /// Brings `bully_frames_dropped` up to the transport's totals by reason.
@@ -158,7 +159,7 @@ impl Metrics {
             let before = seen.entry(reason).or_default();
             if total > *before {
                 self.dropped
-                    .get_or_create(&vec![("reason", reason.into())])
+                    .get_or_create(&[("reason", reason)])
                     .inc_by(total - *before);
                 *before = total;
             }

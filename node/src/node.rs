@@ -244,10 +244,28 @@ pub fn run(
     wake: UnixStream,
     watchers: Watchers,
 ) -> Result<(), NodeError> {
-    let key = match &cfg.cluster_key {
-        Some(path) => Some(ClusterKey::load(path).map_err(|e| NodeError::Config(e.to_string()))?),
-        None => None,
-    };
+    run_keyed(cfg, load_key(cfg)?, steplog, stop, wake, watchers)
+}
+
+/// The cluster key of `cfg`, read and checked.
+fn load_key(cfg: &NodeConfig) -> Result<Option<ClusterKey>, NodeError> {
+    match &cfg.cluster_key {
+        Some(path) => ClusterKey::load(path)
+            .map(Some)
+            .map_err(|e| NodeError::Config(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// [`run`] with the key already read.
+fn run_keyed(
+    cfg: &NodeConfig,
+    key: Option<ClusterKey>,
+    steplog: Option<StepLog>,
+    stop: Arc<AtomicBool>,
+    wake: UnixStream,
+    watchers: Watchers,
+) -> Result<(), NodeError> {
     let Durable { store, saved } = open_store(cfg)?;
     // Saved endpoints first; the configuration wins where both name an ID.
     let mut book = saved.as_ref().map(|s| s.peers.clone()).unwrap_or_default();
@@ -370,10 +388,8 @@ pub struct NodeHandle {
 /// here; later ones by [`NodeHandle::stop`].
 pub fn start(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
     let steplog = open_step_log(&cfg)?;
-    // Fail early on what would fail in the thread anyway.
-    if let Some(path) = &cfg.cluster_key {
-        ClusterKey::load(path).map_err(|e| NodeError::Config(e.to_string()))?;
-    }
+    // Read here, so that a bad key is an error of `start`, not of the thread.
+    let key = load_key(&cfg)?;
     let (mut watchers, server) = watchers(&cfg)?;
     let (tx, changes) = channel();
     watchers.subscribe(tx);
@@ -385,7 +401,7 @@ pub fn start(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
     let flag = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
         .name(format!("bully-node-{id}"))
-        .spawn(move || run(&cfg, steplog, flag, wake_r, watchers))
+        .spawn(move || run_keyed(&cfg, key, steplog, flag, wake_r, watchers))
         .map_err(|e| NodeError::Runtime(format!("spawn: {e}")))?;
     Ok(NodeHandle {
         id,

@@ -781,9 +781,8 @@ impl BullySystem {
         if !self.cfg.reduction {
             return;
         }
-        let sent: NetOps = ops[first_send..].iter().copied().collect();
-        for op in sent {
-            let NetOp::Add(e) = op else { continue };
+        for i in first_send..ops.len() {
+            let NetOp::Add(e) = ops[i] else { continue };
             let to = e.dst as usize;
             if to != p && self.is_dead(&next.procs[to].decode(), &e) {
                 ops.push(NetOp::RemoveAll(e));
@@ -896,27 +895,27 @@ impl BullySystem {
         }
     }
 
-    /// The other steps of `s` (timers, crashes, recoveries), each with the channels that must
-    /// be empty for it ([`BullySystem::timer_guard`]); nothing here reads the network.
-    pub fn local_actions(&self, s: &SysState, actions: &mut Vec<(Action, Quiet)>) {
+    /// The other steps of `s` (timers, crashes, recoveries), each given to `each` with the
+    /// channels that must be empty for it ([`BullySystem::timer_guard`]); nothing here reads
+    /// the network.
+    pub fn local_actions(&self, s: &SysState, mut each: impl FnMut(Action, Quiet)) {
         let n = s.procs.len();
         for (i, p) in s.live() {
             for t in p.timers() {
                 if let Some(quiet) = self.timer_guard(s, i, t) {
-                    actions.push((Action::Timeout(Id::from(i), t), quiet));
+                    each(Action::Timeout(Id::from(i), t), quiet);
                 }
             }
         }
         if s.ghost.crashes < self.cfg.crashes {
-            actions.extend(
-                s.live()
-                    .map(|(i, _)| (Action::Crash(Id::from(i)), Quiet::none(n))),
-            );
+            for (i, _) in s.live() {
+                each(Action::Crash(Id::from(i)), Quiet::none(n));
+            }
         }
         if s.ghost.recoveries < self.cfg.recoveries {
             for (i, p) in s.procs.iter().enumerate() {
                 if p.crashed {
-                    actions.push((Action::Recover(Id::from(i)), Quiet::none(n)));
+                    each(Action::Recover(Id::from(i)), Quiet::none(n));
                 }
             }
         }
@@ -1023,7 +1022,7 @@ impl Model for BullySystem {
             s.procs.push(Proc::new(&state));
             outs.push(out);
         }
-        // (The initial sends are not checked for dead messages: none is dead at the start.)
+        // The initial sends pass the same dead-message check as any step's (none is dead).
         let mut ops = NetOps::new();
         for (i, out) in outs.into_iter().enumerate() {
             self.apply(&mut s, i, Effects { state: None, out }, &mut ops);
@@ -1039,14 +1038,11 @@ impl Model for BullySystem {
             return;
         }
         self.message_actions(s, &s.network, actions);
-        let mut local = Vec::new();
-        self.local_actions(s, &mut local);
-        actions.extend(
-            local
-                .into_iter()
-                .filter(|(_, quiet)| quiet.holds(&s.network))
-                .map(|(a, _)| a),
-        );
+        self.local_actions(s, |a, quiet| {
+            if quiet.holds(&s.network) {
+                actions.push(a);
+            }
+        });
     }
 
     fn next_state(&self, last: &SysState, action: Action) -> Option<SysState> {
