@@ -146,7 +146,9 @@ pub struct Report {
     pub engine: &'static str,
     pub unique_states: usize,
     pub total_states: usize,
-    pub max_depth: usize,
+    /// The longest shortest path from the start, in states (the explicit engine's breadth
+    /// first search measures it; the symbolic engine does not).
+    pub max_depth: Option<usize>,
     pub seconds: f64,
     pub states_per_second: f64,
     pub liveness_seconds: Option<f64>,
@@ -225,7 +227,7 @@ fn steps_of(path: stateright::Path<SysState, SysAction>) -> Vec<String> {
 struct Search {
     unique_states: usize,
     total_states: usize,
-    max_depth: usize,
+    max_depth: Option<usize>,
     seconds: f64,
     stopped: Option<Stop>,
     peak_memory: u64,
@@ -301,7 +303,7 @@ fn search(cfg: &Config, opts: &Options) -> Search {
     Search {
         unique_states: checker.unique_state_count(),
         total_states: checker.state_count(),
-        max_depth: checker.max_depth(),
+        max_depth: Some(checker.max_depth()),
         seconds: started.elapsed().as_secs_f64(),
         stopped,
         peak_memory,
@@ -349,7 +351,7 @@ fn single_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessR
     let search = Search {
         unique_states: g.unique_states(),
         total_states: g.total,
-        max_depth: g.depth,
+        max_depth: Some(g.depth),
         seconds: g.elapsed.as_secs_f64(),
         stopped: g.stopped.clone(),
         peak_memory: g.peak_memory,
@@ -368,7 +370,7 @@ fn symbolic_pass(model: &BullySystem, opts: &Options) -> (Search, Option<Livenes
             stop_at_violation: !opts.keep_going,
             budget: opts.max_memory,
             progress_every: opts.progress_every,
-            max_depth: None,
+            max_expansions: None,
             flaw: symbolic::Flaw::None,
         },
     );
@@ -376,7 +378,7 @@ fn symbolic_pass(model: &BullySystem, opts: &Options) -> (Search, Option<Livenes
     let search = Search {
         unique_states: usize::try_from(found.states).unwrap_or(usize::MAX),
         total_states: usize::try_from(found.states).unwrap_or(usize::MAX),
-        max_depth: found.depth,
+        max_depth: None,
         seconds: found.seconds,
         stopped: found.stopped.clone(),
         peak_memory: found.peak_memory,
@@ -519,10 +521,11 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "Checked: {} ({} engine)", r.description, r.engine);
     let _ = writeln!(
         out,
-        "{} unique states, {} total, max depth {}, {:.2}s ({:.0} unique states/s){}, peak {} resident",
+        "{} unique states, {} total{}, {:.2}s ({:.0} unique states/s){}, peak {} resident",
         r.unique_states,
         r.total_states,
-        r.max_depth,
+        r.max_depth
+            .map_or(String::new(), |d| format!(", max depth {d}")),
         r.seconds,
         r.states_per_second,
         match r.liveness_seconds {
@@ -541,11 +544,11 @@ pub fn render(r: &Report) -> String {
         Some(Stop::MemoryBudget { budget, resident }) => {
             let _ = writeln!(
                 out,
-                "STOPPED before the memory budget of {} (--max-memory): {} resident after {} unique states, depth {}. Not every state was explored.",
+                "STOPPED before the memory budget of {} (--max-memory): {} resident after {} unique states{}. Not every state was explored.",
                 Budget::show(*budget),
                 Budget::show(*resident),
                 r.unique_states,
-                r.max_depth
+                r.max_depth.map_or(String::new(), |d| format!(", depth {d}"))
             );
         }
         None => {}

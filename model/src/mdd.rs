@@ -27,7 +27,47 @@ struct Entry {
     level: u32,
     start: u32,
     len: u32,
+    /// The unique table's hash of (level, edges), kept so that growing the table does not
+    /// hash every node's edges again.
+    hash: u64,
 }
+
+/// A lossy operation cache (as in CUDD and Sylvan): one slot per hash, a newer result
+/// overwrites an older one. It never grows or rehashes, and a miss only costs a recomputation.
+struct Cache {
+    slots: Vec<(Node, Node, Node)>,
+    mask: usize,
+}
+
+impl Cache {
+    /// No operation's operands are (EMPTY, EMPTY): the mark of a free slot.
+    const FREE: (Node, Node, Node) = (Mdd::EMPTY, Mdd::EMPTY, Mdd::EMPTY);
+
+    fn new(size: usize) -> Cache {
+        let size = size.next_power_of_two();
+        Cache {
+            slots: vec![Self::FREE; size],
+            mask: size - 1,
+        }
+    }
+    fn slot(&self, a: Node, b: Node) -> usize {
+        let h = (u64::from(a) << 32 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 32) as usize & self.mask
+    }
+    fn get(&self, a: Node, b: Node) -> Option<Node> {
+        let (x, y, r) = self.slots[self.slot(a, b)];
+        (x == a && y == b).then_some(r)
+    }
+    fn put(&mut self, a: Node, b: Node, r: Node) {
+        let i = self.slot(a, b);
+        self.slots[i] = (a, b, r);
+    }
+}
+
+/// The operation caches' size: at least this many slots...
+const CACHE_MIN: usize = 1 << 12;
+/// ...and at most this many (24 MiB each).
+const CACHE_MAX: usize = 1 << 21;
 
 /// The node store: every node of every diagram, shared.
 pub struct Mdd {
@@ -37,8 +77,8 @@ pub struct Mdd {
     edges: Vec<(Value, Node)>,
     unique: HashTable<Node>,
     hasher: ahash::RandomState,
-    union_cache: HashMap<(Node, Node), Node, ahash::RandomState>,
-    diff_cache: HashMap<(Node, Node), Node, ahash::RandomState>,
+    union_cache: Cache,
+    diff_cache: Cache,
     /// Scratch memos of one `transform` / `preimage` call (kept for their capacity).
     memo: HashMap<Node, Node, ahash::RandomState>,
     memo2: HashMap<(Node, Node), Node, ahash::RandomState>,
@@ -59,6 +99,7 @@ impl Mdd {
             level: levels as u32,
             start: 0,
             len: 0,
+            hash: 0,
         };
         Mdd {
             levels,
@@ -66,11 +107,18 @@ impl Mdd {
             edges: Vec::new(),
             unique: HashTable::new(),
             hasher: ahash::RandomState::with_seeds(7, 11, 13, 17),
-            union_cache: HashMap::default(),
-            diff_cache: HashMap::default(),
+            union_cache: Cache::new(CACHE_MIN),
+            diff_cache: Cache::new(CACHE_MIN),
             memo: HashMap::default(),
             memo2: HashMap::default(),
         }
+    }
+
+    /// Caches about as large as the node store (within bounds), emptied.
+    fn resize_caches(&mut self) {
+        let size = self.nodes.len().clamp(CACHE_MIN, CACHE_MAX);
+        self.union_cache = Cache::new(size);
+        self.diff_cache = Cache::new(size);
     }
 
     /// How many nodes exist (all diagrams together).
@@ -80,8 +128,7 @@ impl Mdd {
 
     /// Forgets the operation caches (they only make repeated operations fast).
     pub fn clear_caches(&mut self) {
-        self.union_cache = HashMap::default();
-        self.diff_cache = HashMap::default();
+        self.resize_caches();
     }
 
     fn level(&self, n: Node) -> usize {
@@ -113,7 +160,9 @@ impl Mdd {
         let (nodes, all) = (&self.nodes, &self.edges);
         let found = self.unique.find(hash, |&n| {
             let e = nodes[n as usize];
-            e.level as usize == level && &all[e.start as usize..(e.start + e.len) as usize] == edges
+            e.hash == hash
+                && e.level as usize == level
+                && &all[e.start as usize..(e.start + e.len) as usize] == edges
         });
         if let Some(&n) = found {
             return n;
@@ -123,16 +172,18 @@ impl Mdd {
             level: level as u32,
             start: self.edges.len() as u32,
             len: edges.len() as u32,
+            hash,
         });
         self.edges.extend_from_slice(edges);
-        let (nodes, all, hasher) = (&self.nodes, &self.edges, &self.hasher);
-        self.unique.insert_unique(hash, n, |&m| {
-            let e = nodes[m as usize];
-            let mut h = hasher.build_hasher();
-            (e.level as usize).hash(&mut h);
-            all[e.start as usize..(e.start + e.len) as usize].hash(&mut h);
-            h.finish()
-        });
+        let nodes = &self.nodes;
+        self.unique
+            .insert_unique(hash, n, |&m| nodes[m as usize].hash);
+        // Caches that have become small for the store grow (and start empty).
+        if self.nodes.len() > 4 * self.union_cache.slots.len()
+            && self.union_cache.slots.len() < CACHE_MAX
+        {
+            self.resize_caches();
+        }
         n
     }
 
@@ -165,36 +216,28 @@ impl Mdd {
                     .iter()
                     .map(|&(v, c)| (v, renumber[c as usize])),
             );
+            // A child's new number differs from its old one, so the hash is taken again.
+            let hash = self.hash_key(e.level as usize, &edges[start as usize..]);
             nodes.push(Entry {
                 level: e.level,
                 start,
                 len: e.len,
+                hash,
             });
         }
         self.nodes = nodes;
         self.edges = edges;
-        let mut unique = HashTable::with_capacity(self.nodes.len());
-        for n in 2..self.nodes.len() as Node {
-            let e = self.nodes[n as usize];
-            let hash = self.hash_key(
-                e.level as usize,
-                &self.edges[e.start as usize..(e.start + e.len) as usize],
-            );
-            let (nodes, all, hasher) = (&self.nodes, &self.edges, &self.hasher);
-            unique.insert_unique(hash, n, |&m| {
-                let e = nodes[m as usize];
-                let mut h = hasher.build_hasher();
-                (e.level as usize).hash(&mut h);
-                all[e.start as usize..(e.start + e.len) as usize].hash(&mut h);
-                h.finish()
-            });
+        // Room to double before the next collection, without growing.
+        let mut unique = HashTable::with_capacity(2 * self.nodes.len());
+        let nodes = &self.nodes;
+        for n in 2..nodes.len() as Node {
+            unique.insert_unique(nodes[n as usize].hash, n, |&m| nodes[m as usize].hash);
         }
         self.unique = unique;
         for r in roots.iter_mut() {
             **r = renumber[**r as usize];
         }
-        self.union_cache = HashMap::default();
-        self.diff_cache = HashMap::default();
+        self.resize_caches();
         self.memo = HashMap::default();
         self.memo2 = HashMap::default();
     }
@@ -217,8 +260,8 @@ impl Mdd {
         if b == Self::EMPTY {
             return a;
         }
-        let key = (a.min(b), a.max(b));
-        if let Some(&r) = self.union_cache.get(&key) {
+        let (lo, hi) = (a.min(b), a.max(b));
+        if let Some(r) = self.union_cache.get(lo, hi) {
             return r;
         }
         let level = self.level(a);
@@ -241,7 +284,7 @@ impl Mdd {
             }
         }
         let r = self.make(level, &out);
-        self.union_cache.insert(key, r);
+        self.union_cache.put(lo, hi, r);
         r
     }
 
@@ -253,7 +296,7 @@ impl Mdd {
         if b == Self::EMPTY {
             return a;
         }
-        if let Some(&r) = self.diff_cache.get(&(a, b)) {
+        if let Some(r) = self.diff_cache.get(a, b) {
             return r;
         }
         let level = self.level(a);
@@ -275,7 +318,7 @@ impl Mdd {
             }
         }
         let r = self.make(level, &out);
-        self.diff_cache.insert((a, b), r);
+        self.diff_cache.put(a, b, r);
         r
     }
 

@@ -18,12 +18,14 @@
 //! So this engine runs the very functions the explicit checker runs, on sets; it is exact, not
 //! an abstraction (`model/tests/symbolic.rs` compares both engines state by state). A level's
 //! value is an index into that channel's dictionary of contents ([`Network`]s holding only that
-//! channel); a whole network is the channels' contents joined in channel order, which is the
+//! channel); a whole network is the channels' contents joined sender by sender, which is the
 //! network's canonical order.
 //!
-//! The search is breadth first, layer by layer, so every state has a depth and counterexamples
-//! are shortest paths, found backwards one layer at a time ([`Mdd::preimage`]). Liveness
-//! (`AG EF settled` over fault-free steps, as [`crate::liveness`] defines it) is the backward
+//! The search expands one combination at a time, all its new networks at once, in no fixed
+//! depth order ([`Engine::run`] says why); so it reports no depth, and its paths, found
+//! backwards through the order in which networks arrived ([`Mdd::preimage`]), are short but
+//! not always shortest. Liveness (`AG EF settled` over fault-free steps, as [`crate::liveness`]
+//! defines it) is the backward
 //! fixpoint of "can still settle" over the same steps. The properties read the processes and
 //! ghost state only, except `crash cuts a broadcast short`, which reads whether channels are
 //! empty ([`properties::broadcast_cut_channels`]).
@@ -34,7 +36,9 @@ use crate::memory::{self, Budget};
 use crate::properties::{self, describe_action};
 use crate::system::{Action, BullySystem, Config, NetOp, NetOps, Network, Quiet, SysState};
 use stateright::{Expectation, Model};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 /// A level's map, owned (see [`Mdd::transform`]).
@@ -75,8 +79,11 @@ struct Entry {
     /// The processes and ghost state; its network is empty.
     state: SysState,
     reached: Node,
-    /// The networks first reached at each depth.
-    layers: Vec<(u32, Node)>,
+    /// The networks as they arrived: `(n, nets)`, the networks first reached by expansion
+    /// number `n` (0: the initial state), in increasing order. A network that arrived with
+    /// expansion `n` has a predecessor that arrived before `n`, so following arrivals back
+    /// always ends at the start ([`Engine::trace`]).
+    arrivals: Vec<(u32, Node)>,
     /// The steps into this entry: (from entry, action).
     preds: Vec<(u32, Action)>,
 }
@@ -97,8 +104,8 @@ pub enum Flaw {
 /// What a symbolic run found.
 pub struct Outcome {
     pub states: u128,
-    /// The number of breadth-first layers (the initial state is at depth 1, as in stateright).
-    pub depth: usize,
+    /// How many times a combination's new networks were expanded.
+    pub expansions: u32,
     pub seconds: f64,
     pub peak_memory: u64,
     /// Set when the search stopped early (a counterexample or the memory budget).
@@ -121,8 +128,9 @@ pub struct Options {
     pub stop_at_violation: bool,
     pub budget: Option<Budget>,
     pub progress_every: Option<Duration>,
-    /// Explore no deeper (for tests of broken engines, whose graphs may be infinite).
-    pub max_depth: Option<u32>,
+    /// Expand no more often than this (for tests of broken engines, whose graphs may be
+    /// infinite); the run is then incomplete.
+    pub max_expansions: Option<u32>,
     pub flaw: Flaw,
 }
 
@@ -132,7 +140,7 @@ impl Default for Options {
             stop_at_violation: true,
             budget: None,
             progress_every: None,
-            max_depth: None,
+            max_expansions: None,
             flaw: Flaw::None,
         }
     }
@@ -152,15 +160,69 @@ pub struct Engine<'m> {
     index: HashMap<SysState, u32, ahash::RandomState>,
     entries: Vec<Entry>,
     edges: HashSet<(u32, Action), ahash::RandomState>,
-    depth: usize,
 }
 
-/// Where a state is: entry, depth, and its networks (a set holding it).
+/// Where a state is: its entry, the arrival that brought it there (see [`Entry::arrivals`]),
+/// and its networks (a set holding it).
 #[derive(Clone, Copy)]
 struct Spot {
     entry: u32,
-    depth: u32,
+    arrival: u32,
     nets: Node,
+}
+
+/// The search's eye on its means: the peak resident size, the budget, the progress lines.
+struct Watch {
+    t0: Instant,
+    peak: u64,
+    last_look: Instant,
+    last_progress: Instant,
+}
+
+impl Watch {
+    fn new(t0: Instant) -> Watch {
+        Watch {
+            t0,
+            peak: memory::resident_bytes().unwrap_or(0),
+            last_look: t0,
+            last_progress: t0,
+        }
+    }
+
+    /// Looks at the resident size (read from /proc, so at most every 10 ms): a stop if the
+    /// budget is reached; a progress line (`what`, the size, the time) when one is due.
+    fn look(
+        &mut self,
+        opts: &Options,
+        what: impl FnOnce() -> String,
+    ) -> Option<crate::check::Stop> {
+        if self.last_look.elapsed() < LOOK_EVERY {
+            return None;
+        }
+        self.last_look = Instant::now();
+        let resident = memory::resident_bytes().unwrap_or(0);
+        self.peak = self.peak.max(resident);
+        if let Some(budget) = opts.budget {
+            if resident >= budget.stop_at() {
+                return Some(crate::check::Stop::MemoryBudget {
+                    budget: budget.bytes,
+                    resident,
+                });
+            }
+        }
+        if let Some(every) = opts.progress_every {
+            if self.last_progress.elapsed() >= every {
+                self.last_progress = Instant::now();
+                eprintln!(
+                    "  … {}, {} resident, {:.0}s",
+                    what(),
+                    Budget::show(resident),
+                    self.t0.elapsed().as_secs_f64()
+                );
+            }
+        }
+        None
+    }
 }
 
 impl<'m> Engine<'m> {
@@ -178,13 +240,22 @@ impl<'m> Engine<'m> {
         let n = model.cfg.processes;
         let mut slot = vec![vec![usize::MAX; n]; n];
         let mut ends = Vec::new();
-        for (src, row) in slot.iter_mut().enumerate() {
-            for (dst, level) in row.iter_mut().enumerate() {
-                if src != dst {
-                    *level = ends.len();
-                    ends.push((src, dst));
-                }
-            }
+        // The two channels between a pair of processes are adjacent levels, the pairs of the
+        // highest processes on top. A request and its reply travel on the two channels of a
+        // pair, so what one level holds says much about the next; a diagram stays narrow when
+        // correlated levels are close. This order made N=5's diagrams 15 times smaller than
+        // sender by sender.
+        let mut pairs: Vec<(usize, usize)> = (0..n)
+            .flat_map(|src| {
+                (0..n)
+                    .filter(move |&dst| dst != src)
+                    .map(move |dst| (src, dst))
+            })
+            .collect();
+        pairs.sort_by_key(|&(src, dst)| (Reverse(src.max(dst)), Reverse(src.min(dst)), dst));
+        for (src, dst) in pairs {
+            slot[src][dst] = ends.len();
+            ends.push((src, dst));
         }
         Engine {
             model,
@@ -196,7 +267,6 @@ impl<'m> Engine<'m> {
             index: HashMap::default(),
             entries: Vec::new(),
             edges: HashSet::default(),
-            depth: 0,
         }
     }
 
@@ -213,11 +283,12 @@ impl<'m> Engine<'m> {
             .collect()
     }
 
-    /// The network of a vector of channel contents.
+    /// The network of a vector of channel contents: the channels joined sender by sender,
+    /// which is the network's canonical order (not the levels' order).
     fn join(&self, vector: &[Value]) -> Network {
         let mut net = Network::default();
-        for (l, &v) in vector.iter().enumerate() {
-            for e in self.dicts[l].values[v as usize].iter() {
+        for &l in self.slot.iter().flatten().filter(|&&l| l != usize::MAX) {
+            for e in self.dicts[l].values[vector[l] as usize].iter() {
                 net.push_raw(*e);
             }
         }
@@ -233,134 +304,218 @@ impl<'m> Engine<'m> {
         self.entries.push(Entry {
             state,
             reached: Mdd::EMPTY,
-            layers: Vec::new(),
+            arrivals: Vec::new(),
             preds: Vec::new(),
         });
         k
     }
 
     /// Explores every reachable state, checking the `always` and `sometimes` properties.
+    ///
+    /// The order is chaotic, not breadth first: the combination with the lowest number that
+    /// has networks not expanded yet is expanded next, with all of them at once. Combinations
+    /// are numbered as they are found, so this follows the graph's rough flow from the start,
+    /// and most combinations are expanded a few times instead of once per breadth-first layer
+    /// they have news in (N=4 with a crash and a recovery: 21.6 k expansions, against 100.8 k
+    /// entry-layers breadth first, and 11 times faster).
+    ///
+    /// The search keeps no record of how it got anywhere: a path to what it found is the work
+    /// of a second, recording search that stops once it has seen it ([`Engine::paths_to`]).
     pub fn run(&mut self) -> Outcome {
         let t0 = Instant::now();
         let properties = self.model.properties();
-        let mut discoveries: HashMap<&'static str, Vec<String>> = HashMap::new();
-        let mut peak = memory::resident_bytes().unwrap_or(0);
-        let mut last_progress = Instant::now();
-        let mut last_look = Instant::now();
-        let mut stopped = None;
+        let stop_at_violation = self.opts.stop_at_violation;
+        let mut found: Vec<(&'static str, SysState)> = Vec::new();
+        let (expansions, stopped, peak) = self.explore(t0, |engine, k, fresh, _| {
+            for p in &properties {
+                if found.iter().any(|(name, _)| *name == p.name) {
+                    continue;
+                }
+                let Some(nets) = engine.satisfying(p, k, fresh) else {
+                    continue;
+                };
+                if p.expectation == Expectation::Eventually {
+                    continue;
+                }
+                let vector = engine.mdd.pick(nets).expect("non-empty");
+                let mut state = engine.entries[k as usize].state.clone();
+                state.network = engine.join(&vector);
+                found.push((p.name, state));
+                if p.expectation == Expectation::Always && stop_at_violation {
+                    return ControlFlow::Break(Some(crate::check::Stop::Violation {
+                        property: p.name.to_string(),
+                    }));
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        let states = self.entries.iter().map(|e| self.mdd.count(e.reached)).sum();
+        let seconds = t0.elapsed().as_secs_f64();
+        let targets: Vec<SysState> = found.iter().map(|(_, s)| s.clone()).collect();
+        let paths = self.paths_to(&targets);
+        Outcome {
+            states,
+            expansions,
+            seconds,
+            peak_memory: peak.max(memory::resident_bytes().unwrap_or(0)),
+            stopped,
+            discoveries: found
+                .into_iter()
+                .zip(paths)
+                .map(|((name, _), steps)| (name, steps))
+                .collect(),
+        }
+    }
 
-        let mut frontier: Vec<(u32, Node)> = Vec::new();
+    /// The search itself: from the initial states until nothing is left to expand, `visit`
+    /// breaks off (with the reason to report, if any), the budget is reached or
+    /// [`Options::max_expansions`] are done. `visit` sees
+    /// every combination's networks as they first arrive, with the number of the expansion
+    /// that brought them (0: the initial states). Returns the expansions done, why the search
+    /// stopped early (if it did), and the peak resident size.
+    fn explore(
+        &mut self,
+        t0: Instant,
+        mut visit: impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::check::Stop>>,
+    ) -> (u32, Option<crate::check::Stop>, u64) {
+        let mut watch = Watch::new(t0);
+        // Each combination's networks not expanded yet, and the combinations that have some.
+        let mut pending: Vec<Node> = Vec::new();
+        let mut queue: BinaryHeap<Reverse<u32>> = BinaryHeap::new();
+        // What the last expansion (number `expansions`) reached.
+        let mut arrived: Vec<(u32, Node)> = Vec::new();
         for s in self.model.init_states() {
             let vector = self.split(&s.network);
             let nets = self.mdd.singleton(&vector);
             let mut state = s;
             state.network = Network::default();
             let k = self.entry(state);
-            frontier.push((k, nets));
+            arrived.push((k, nets));
         }
-        let mut depth = 0u32;
+        let mut expansions = 0u32;
         let mut gc_at = GC_FLOOR;
-        'search: loop {
-            // Record the new layer and look at it.
-            let mut new_frontier = Vec::new();
-            for (k, nets) in frontier.drain(..) {
+        loop {
+            // Record what arrived and show it to `visit`.
+            for (k, nets) in std::mem::take(&mut arrived) {
+                pending.resize(self.entries.len(), Mdd::EMPTY);
                 let reached = self.entries[k as usize].reached;
-                let new = self.mdd.diff(nets, reached);
-                if new == Mdd::EMPTY {
+                let fresh = self.mdd.diff(nets, reached);
+                if fresh == Mdd::EMPTY {
                     continue;
                 }
-                let e = &mut self.entries[k as usize];
-                e.reached = self.mdd.union(reached, new);
-                e.layers.push((depth, new));
-                new_frontier.push((k, new));
-            }
-            if new_frontier.is_empty() || self.opts.max_depth.is_some_and(|d| depth >= d) {
-                break;
-            }
-            self.depth = depth as usize;
-            for &(k, new) in &new_frontier {
-                for p in &properties {
-                    if discoveries.contains_key(p.name) {
-                        continue;
-                    }
-                    let Some(nets) = self.satisfying(p, k, new) else {
-                        continue;
-                    };
-                    let violated = p.expectation == Expectation::Always;
-                    if violated || p.expectation == Expectation::Sometimes {
-                        let steps = self.path_to(Spot {
-                            entry: k,
-                            depth,
-                            nets,
-                        });
-                        discoveries.insert(p.name, steps);
-                        if violated && self.opts.stop_at_violation {
-                            stopped = Some(crate::check::Stop::Violation {
-                                property: p.name.to_string(),
-                            });
-                            break 'search;
-                        }
-                    }
+                self.entries[k as usize].reached = self.mdd.union(reached, fresh);
+                let was = pending[k as usize];
+                pending[k as usize] = self.mdd.union(was, fresh);
+                if was == Mdd::EMPTY {
+                    queue.push(Reverse(k));
+                }
+                if let ControlFlow::Break(stop) = visit(self, k, fresh, expansions) {
+                    return (expansions, stop, watch.peak);
                 }
             }
+            if self.opts.max_expansions.is_some_and(|m| expansions >= m) {
+                return (expansions, None, watch.peak);
+            }
             if self.mdd.node_count() > gc_at {
-                let mut roots: Vec<&mut Node> = new_frontier.iter_mut().map(|(_, n)| n).collect();
+                let mut roots: Vec<&mut Node> = pending.iter_mut().collect();
                 for e in self.entries.iter_mut() {
                     roots.push(&mut e.reached);
-                    roots.extend(e.layers.iter_mut().map(|(_, n)| n));
+                    roots.extend(e.arrivals.iter_mut().map(|(_, n)| n));
                 }
                 self.mdd.collect(&mut roots);
                 gc_at = (2 * self.mdd.node_count()).max(GC_FLOOR);
             }
-            // The next layer.
-            let mut next: HashMap<u32, Node, ahash::RandomState> = HashMap::default();
-            for (k, nets) in new_frontier {
-                for (to, image) in self.expand(k, nets) {
-                    let acc = next.entry(to).or_insert(Mdd::EMPTY);
-                    *acc = self.mdd.union(*acc, image);
-                }
-                // The resident size is read from /proc: at most every 10 ms.
-                if last_look.elapsed() < LOOK_EVERY {
+            // The next expansion.
+            let Some(Reverse(k)) = queue.pop() else {
+                return (expansions, None, watch.peak);
+            };
+            let nets = std::mem::replace(&mut pending[k as usize], Mdd::EMPTY);
+            expansions += 1;
+            arrived = self.expand(k, nets);
+            let what = || {
+                format!(
+                    "{expansions} expansions, {} process-state combinations, {} diagram nodes",
+                    self.entries.len(),
+                    self.mdd.node_count()
+                )
+            };
+            if let Some(stop) = watch.look(&self.opts, what) {
+                return (expansions, Some(stop), watch.peak);
+            }
+        }
+    }
+
+    /// A path to each of `targets` (reachable states), as readable steps ending with it: a
+    /// new search in the same order, which records when each combination's networks arrived
+    /// ([`Entry::arrivals`]) and stops once every target has arrived, traced back from there.
+    /// Where that search cannot finish within the budget, the steps say so.
+    fn paths_to(&self, targets: &[SysState]) -> Vec<Vec<String>> {
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        let mut recorder = Engine::new(
+            self.model,
+            Options {
+                stop_at_violation: false,
+                progress_every: None,
+                max_expansions: None,
+                ..self.opts.clone()
+            },
+        );
+        // Where each target arrived: entry, arrival, its network's values (not a node: the
+        // search collects garbage and renumbers nodes until it ends).
+        let mut spots: Vec<Option<(u32, u32, Vec<Value>)>> = vec![None; targets.len()];
+        let mut missing = targets.len();
+        let wanted: Vec<(SysState, Network)> = targets
+            .iter()
+            .map(|t| {
+                let mut free = t.clone();
+                free.network = Network::default();
+                (free, t.network.clone())
+            })
+            .collect();
+        let (_, stopped, _) = recorder.explore(Instant::now(), |engine, k, fresh, n| {
+            engine.entries[k as usize].arrivals.push((n, fresh));
+            for (i, (free, net)) in wanted.iter().enumerate() {
+                if spots[i].is_some() || engine.entries[k as usize].state != *free {
                     continue;
                 }
-                last_look = Instant::now();
-                let resident = memory::resident_bytes().unwrap_or(0);
-                peak = peak.max(resident);
-                if let Some(budget) = self.opts.budget {
-                    if resident >= budget.stop_at() {
-                        stopped = Some(crate::check::Stop::MemoryBudget {
-                            budget: budget.bytes,
-                            resident,
-                        });
-                        break 'search;
-                    }
-                }
-                if let Some(every) = self.opts.progress_every {
-                    if last_progress.elapsed() >= every {
-                        last_progress = Instant::now();
-                        eprintln!(
-                            "  … depth {depth}, {} process-state combinations, {} diagram nodes, {} resident, {:.0}s",
-                            self.entries.len(),
-                            self.mdd.node_count(),
-                            Budget::show(resident),
-                            t0.elapsed().as_secs_f64()
-                        );
-                    }
+                let vector = engine.split(net);
+                if engine.mdd.contains(fresh, &vector) {
+                    spots[i] = Some((k, n, vector));
+                    missing -= 1;
                 }
             }
-            self.mdd.clear_caches();
-            frontier = next.into_iter().collect();
-            frontier.sort_unstable_by_key(|&(k, _)| k);
-            depth += 1;
-        }
-        Outcome {
-            states: self.entries.iter().map(|e| self.mdd.count(e.reached)).sum(),
-            depth: self.depth + 1,
-            seconds: t0.elapsed().as_secs_f64(),
-            peak_memory: peak.max(memory::resident_bytes().unwrap_or(0)),
-            stopped,
-            discoveries,
-        }
+            if missing == 0 {
+                return ControlFlow::Break(None);
+            }
+            ControlFlow::Continue(())
+        });
+        spots
+            .into_iter()
+            .zip(targets)
+            .map(|(spot, target)| match spot {
+                Some((entry, arrival, vector)) => {
+                    let nets = recorder.mdd.singleton(&vector);
+                    recorder.path_to(Spot {
+                        entry,
+                        arrival,
+                        nets,
+                    })
+                }
+                None => vec![
+                    format!(
+                        "(no path: {})",
+                        match stopped {
+                            Some(crate::check::Stop::MemoryBudget { .. }) =>
+                                "the memory budget stopped the search for one",
+                            _ => "the search for one did not reach this state",
+                        }
+                    ),
+                    format!("   then: {}", describe_state(target)),
+                ],
+            })
+            .collect()
     }
 
     /// The networks of `nets` (at entry `k`) where property `p`'s condition holds, if any.
@@ -497,14 +652,13 @@ impl<'m> Engine<'m> {
                 maps.push(None);
                 continue;
             }
-            // The image of each value, once (UNSEEN: not asked yet).
-            const UNSEEN: Value = Value::MAX - 1;
-            let mut memo: Vec<Value> = vec![UNSEEN; dict.values.len()];
+            // The image of each value, once (None: dropped). A step meets few of a
+            // channel's values, and the dictionaries grow large: a map, not a table.
+            let mut memo: HashMap<Value, Option<Value>, ahash::RandomState> = HashMap::default();
             let mut enabling = Vec::new();
             maps.push(Some(Box::new(move |v: Value| {
-                let slot = &mut memo[v as usize];
-                if *slot != UNSEEN {
-                    return (*slot != Value::MAX).then_some(*slot);
+                if let Some(&image) = memo.get(&v) {
+                    return image;
                 }
                 let image = (|| {
                     if must_be_empty && v != 0 {
@@ -527,7 +681,7 @@ impl<'m> Engine<'m> {
                     }
                     Some(dict.intern(net))
                 })();
-                *slot = image.unwrap_or(Value::MAX);
+                memo.insert(v, image);
                 image
             })));
         }
@@ -561,7 +715,7 @@ impl<'m> Engine<'m> {
             .map(|(_, back)| back)
     }
 
-    /// A shortest path to some state of `spot`, as readable steps ending with that state.
+    /// A path to some state of `spot`, as readable steps ending with that state.
     fn path_to(&mut self, spot: Spot) -> Vec<String> {
         let (path, last) = self.trace(spot);
         let mut steps: Vec<String> = path
@@ -573,33 +727,41 @@ impl<'m> Engine<'m> {
         steps
     }
 
-    /// The actions of a shortest path to some state of `spot`, and that state; replayed
-    /// through the explicit model as a check.
+    /// The actions of a path to some state of `spot`, and that state; replayed through the
+    /// explicit model as a check.
+    ///
+    /// Backwards by arrivals: a state that arrived with expansion `n` is a successor of a
+    /// state that arrived before `n`, so each step back lands on a strictly earlier arrival and
+    /// the walk ends at the start. Each step takes the earliest such predecessor, which keeps
+    /// the path short, though not always shortest (the search is not breadth first).
     fn trace(&mut self, spot: Spot) -> (Vec<Action>, SysState) {
         let mut vector = self.mdd.pick(spot.nets).expect("a non-empty set");
-        let mut at = spot.entry;
+        let (mut at, mut arrival) = (spot.entry, spot.arrival);
         let mut actions = Vec::new();
         let mut end = self.entries[at as usize].state.clone();
         end.network = self.join(&vector);
-        for depth in (0..spot.depth).rev() {
+        while arrival > 0 {
             let target = self.mdd.singleton(&vector);
             let preds = self.entries[at as usize].preds.clone();
-            let state_at = |e: &Entry| e.layers.iter().find(|(d, _)| *d == depth).map(|&(_, n)| n);
-            let mut found = None;
+            // (arrival, from, action, the predecessors there)
+            let mut best: Option<(u32, u32, Action, Node)> = None;
             for (from, a) in preds {
-                let Some(layer) = state_at(&self.entries[from as usize]) else {
-                    continue;
-                };
-                if let Some(back) = self.step_back(from, a, layer, target) {
-                    found = Some((from, a, back));
-                    break;
+                let arrivals = self.entries[from as usize].arrivals.clone();
+                for (n, nets) in arrivals {
+                    if n >= arrival || best.is_some_and(|b| n >= b.0) {
+                        break;
+                    }
+                    if let Some(back) = self.step_back(from, a, nets, target) {
+                        best = Some((n, from, a, back));
+                        break;
+                    }
                 }
             }
-            let (from, a, back) =
-                found.expect("a state at depth d has a predecessor at depth d - 1");
+            let (n, from, a, back) =
+                best.expect("a state that arrived has a predecessor that arrived before");
             vector = self.mdd.pick(back).expect("non-empty");
             actions.push(a);
-            at = from;
+            (at, arrival) = (from, n);
         }
         actions.reverse();
         // Replay through the explicit model: the same path, step by step (a deliberately
@@ -648,12 +810,15 @@ impl<'m> Engine<'m> {
             .collect();
         // Fault-free steps, backwards, from what became good and was not yet propagated (a
         // preimage of a union is the union of the preimages, so only the news travel).
+        // The highest-numbered combination with news goes first: the search numbered them
+        // roughly along the graph's flow, so this goes roughly against it, and most
+        // combinations pass their news on a few times, not once per step back.
         let mut news: Vec<Node> = good.clone();
-        let mut work: Vec<u32> = (0..count as u32)
+        let mut work: BinaryHeap<u32> = (0..count as u32)
             .filter(|&k| good[k as usize] != Mdd::EMPTY)
             .collect();
         let mut queued = vec![false; count];
-        for &k in &work {
+        for &k in work.iter() {
             queued[k as usize] = true;
         }
         while let Some(to) = work.pop() {
@@ -683,31 +848,28 @@ impl<'m> Engine<'m> {
         }
         let mut trapped_states = 0;
         let mut settled_states = 0;
-        let mut first: Option<Spot> = None;
+        // The trapped state to show: one of the first combination found to hold any (the
+        // earliest found tend to have the shortest paths).
+        let mut first: Option<SysState> = None;
         for (k, &good_here) in good.iter().enumerate() {
             let e = &self.entries[k];
             if goal(&e.state) {
                 settled_states += self.mdd.count(e.reached);
             }
-            let (reached, layers) = (e.reached, e.layers.clone());
-            let trapped = self.mdd.diff(reached, good_here);
+            let trapped = self.mdd.diff(e.reached, good_here);
             if trapped == Mdd::EMPTY {
                 continue;
             }
             trapped_states += self.mdd.count(trapped);
-            for (depth, layer) in layers {
-                let here = self.mdd.intersect(layer, trapped);
-                if here != Mdd::EMPTY && first.is_none_or(|f| depth < f.depth) {
-                    first = Some(Spot {
-                        entry: k as u32,
-                        depth,
-                        nets: here,
-                    });
-                }
+            if first.is_none() {
+                let vector = self.mdd.pick(trapped).expect("non-empty");
+                let mut state = self.entries[k].state.clone();
+                state.network = self.join(&vector);
+                first = Some(state);
             }
         }
-        let counterexample = first.map(|spot| {
-            let mut steps = self.path_to(spot);
+        let counterexample = first.map(|state| {
+            let mut steps = self.paths_to(&[state]).remove(0);
             steps.push("   from there no fault-free execution reaches a settled state".to_string());
             steps
         });

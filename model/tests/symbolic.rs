@@ -1,6 +1,6 @@
 //! The symbolic engine against the explicit one: exactly the same reachable states, the same
-//! verdicts and paths of the same (shortest) length; deliberately broken engines are caught by
-//! that comparison.
+//! verdicts, and paths that replay (no shorter than the explicit engine's shortest ones);
+//! deliberately broken engines are caught by that comparison.
 
 use bully_model::check::{self, Engine, Options};
 use bully_model::symbolic::{self, Flaw};
@@ -10,24 +10,16 @@ use std::collections::{HashSet, VecDeque};
 
 /// Every reachable state, one at a time.
 fn explicit_states(cfg: &Config) -> HashSet<SysState> {
-    explicit_states_to(cfg, u32::MAX)
-}
-
-/// The states within `depth` steps of the start, one at a time.
-fn explicit_states_to(cfg: &Config, depth: u32) -> HashSet<SysState> {
     let model = cfg.clone().into_model();
     let mut seen: HashSet<SysState> = model.init_states().into_iter().collect();
-    let mut queue: VecDeque<(SysState, u32)> = seen.iter().cloned().map(|s| (s, 0)).collect();
+    let mut queue: VecDeque<SysState> = seen.iter().cloned().collect();
     let mut actions = Vec::new();
-    while let Some((s, d)) = queue.pop_front() {
-        if d == depth {
-            continue;
-        }
+    while let Some(s) = queue.pop_front() {
         model.actions(&s, &mut actions);
         for a in actions.drain(..) {
             if let Some(next) = model.next_state(&s, a) {
                 if seen.insert(next.clone()) {
-                    queue.push_back((next, d + 1));
+                    queue.push_back(next);
                 }
             }
         }
@@ -36,19 +28,19 @@ fn explicit_states_to(cfg: &Config, depth: u32) -> HashSet<SysState> {
 }
 
 fn symbolic_states(cfg: &Config, flaw: Flaw) -> HashSet<SysState> {
-    symbolic_states_to(cfg, flaw, 60)
+    symbolic_states_within(cfg, flaw, None)
 }
 
-/// The states the symbolic engine reaches within `depth` steps.
-fn symbolic_states_to(cfg: &Config, flaw: Flaw, depth: u32) -> HashSet<SysState> {
+/// The states the symbolic engine reaches (within `expansions` expansions).
+fn symbolic_states_within(cfg: &Config, flaw: Flaw, expansions: Option<u32>) -> HashSet<SysState> {
     let model = cfg.clone().into_model();
     let mut engine = symbolic::Engine::new(
         &model,
         symbolic::Options {
             flaw,
             // A broken engine's graph may be infinite (timers that ignore the network elect
-            // forever); the correct graphs here are at most 45 deep.
-            max_depth: Some(depth),
+            // forever).
+            max_expansions: expansions,
             stop_at_violation: false,
             ..symbolic::Options::default()
         },
@@ -103,7 +95,7 @@ fn both_engines_reach_exactly_the_same_states() {
 }
 
 #[test]
-fn both_engines_give_the_same_verdicts_and_path_lengths() {
+fn both_engines_give_the_same_verdicts_and_paths_that_replay() {
     for cfg in configurations() {
         let run = |engine| {
             check::run(
@@ -118,20 +110,22 @@ fn both_engines_give_the_same_verdicts_and_path_lengths() {
         let (e, s) = (run(Engine::Explicit), run(Engine::Symbolic));
         assert_eq!((e.engine, s.engine), ("explicit", "symbolic"));
         assert_eq!(e.unique_states, s.unique_states, "{cfg}");
-        assert_eq!(
-            e.max_depth, s.max_depth,
-            "{cfg}: breadth first, the same depth"
-        );
+        assert!(e.max_depth.is_some() && s.max_depth.is_none(), "{cfg}");
         assert!(s.ok(), "{cfg}:\n{}", check::render(&s));
         for (pe, ps) in e.properties.iter().zip(&s.properties) {
             assert_eq!(pe.name, ps.name);
             assert_eq!(pe.verdict, ps.verdict, "{cfg}: {}", pe.name);
-            assert_eq!(
+            // Both have a path or neither; the explicit one is shortest. (The test build
+            // replays every symbolic path through the explicit model.)
+            let (le, ls) = (
                 pe.steps.as_ref().map(Vec::len),
                 ps.steps.as_ref().map(Vec::len),
-                "{cfg}: {}: both paths are shortest",
-                pe.name
             );
+            assert_eq!(le.is_some(), ls.is_some(), "{cfg}: {}", pe.name);
+            assert!(le <= ls, "{cfg}: {}: {le:?} > {ls:?}", pe.name);
+            if let (Some(le), Some(ls)) = (le, ls) {
+                println!("{cfg}: {}: {ls} lines (shortest: {le})", pe.name);
+            }
         }
     }
 }
@@ -205,33 +199,35 @@ fn the_symbolic_liveness_pass_finds_the_trapped_states() {
         );
         let path = found.counterexample.expect("a path to a trapped state");
         println!(
-            "{cfg}: {expected} states never see {who} in office again; shortest way there:\n{}",
+            "{cfg}: {expected} states never see {who} in office again; a way there:\n{}",
             path.join("\n")
         );
     }
 }
 
-/// A broken engine is caught by the comparison: it reaches other states, and other
-/// combinations of process states too (the exactness criterion).
+/// A broken engine is caught by the comparison: it reaches states the explicit engine never
+/// does, and combinations of process states it never does too (the exactness
+/// criterion).
 #[test]
 fn broken_engines_are_caught() {
-    // Within 12 steps of the start (a broken engine's graph may be infinite); the correct
-    // engine agrees there too.
+    // A broken engine's graph may be infinite, so it expands a bounded number of times; a
+    // correct engine stopped the same way reaches nothing the explicit engine does not.
     let cfg = Config::new(3);
-    let explicit = explicit_states_to(&cfg, 12);
-    assert!(symbolic_states_to(&cfg, Flaw::None, 12) == explicit);
+    let explicit = explicit_states(&cfg);
+    let within = Some(300);
+    assert!(symbolic_states_within(&cfg, Flaw::None, within).is_subset(&explicit));
     for flaw in [Flaw::IgnoreQuiet, Flaw::KeepMessagesToCrashed] {
-        let broken = symbolic_states_to(&cfg, flaw, 12);
-        assert!(broken != explicit, "{flaw:?} went unnoticed");
+        let broken = symbolic_states_within(&cfg, flaw, within);
+        assert!(!broken.is_subset(&explicit), "{flaw:?} went unnoticed");
         assert!(
-            projections(&broken) != projections(&explicit),
+            !projections(&broken).is_subset(&projections(&explicit)),
             "{flaw:?}: the process states differ too"
         );
     }
 }
 
-/// The symbolic engine stops at the first counterexample, with a shortest path that replays
-/// (in the test build each path is replayed through the explicit model).
+/// The symbolic engine stops at the first counterexample, with a path that replays (in the
+/// test build each path is replayed through the explicit model).
 #[test]
 fn a_safety_violation_stops_the_symbolic_search_with_its_path() {
     // Join start with two crashes: a member can be left unknown (README, Known limits).
@@ -254,11 +250,8 @@ fn a_safety_violation_stops_the_symbolic_search_with_its_path() {
         "{}",
         check::render(&r)
     );
+    // The shortest counterexample has 14 steps (the explicit engine, breadth first).
     let steps = r.property("agreement").unwrap().steps.clone().unwrap();
-    assert_eq!(
-        steps.len(),
-        15,
-        "14 steps and the final state:\n{}",
-        steps.join("\n")
-    );
+    assert!(steps.len() > 14, "{}", steps.join("\n"));
+    println!("{} steps:\n{}", steps.len() - 1, steps.join("\n"));
 }
