@@ -50,6 +50,22 @@ fn four_processes_full_start_crash_and_recovery() {
 }
 
 #[test]
+fn five_processes_full_start_one_crash() {
+    // 631.6 M states: 10 s symbolically (one recovery more is not yet within reach).
+    let r = assert_all_hold_in(Config::new(5).crashes(1).recoveries(0), 631_567_941);
+    assert_eq!(r.engine, "symbolic");
+    println!("{}", bully_model::check::render(&r));
+}
+
+#[test]
+fn six_processes_full_start_no_faults() {
+    // 44.3 G states: the simultaneous start of six processes, every interleaving.
+    let r = assert_all_hold_in(Config::new(6).crashes(0).recoveries(0), 44_292_702_558);
+    assert_eq!(r.engine, "symbolic");
+    println!("{}", bully_model::check::render(&r));
+}
+
+#[test]
 fn unordered_channels_three_processes_full_start() {
     let r = assert_all_hold_in(Config::new(3).channels(Channels::Unordered), 362332);
     println!("{}", bully_model::check::render(&r));
