@@ -4,9 +4,10 @@
 //! Each definition is written once, over [`ProcessView`]: what a property needs to know of one
 //! process. The node's [`State`] and the checker's compact [`Proc`] both provide it.
 
-use crate::protocol::{Role, State};
+use crate::protocol::{Epoch, Role, State};
 use crate::system::{event, Action, BullySystem, Proc, RoleCode, StartMode, SysState};
 use stateright::actor::Id;
+use std::fmt;
 
 /// What the properties read of a process.
 pub trait ProcessView {
@@ -111,8 +112,77 @@ pub fn agreement(_: &BullySystem, s: &SysState) -> bool {
     agreement_of(live(s).map(|(_, a)| a))
 }
 
+/// `epoch order` over the whole run: no process ever broke [`check_epoch_order`] (the ghost
+/// state remembers it).
 pub fn epoch_order(_: &BullySystem, s: &SysState) -> bool {
     !s.ghost.epoch_violation
+}
+
+/// A term a process enters: it takes office, or it starts following a coordinator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entered {
+    Office(Epoch),
+    Following(Epoch),
+}
+
+impl Entered {
+    /// The term `role` is in, if it is one.
+    pub fn term(role: &Role) -> Option<Entered> {
+        match *role {
+            Role::Coordinator { epoch } => Some(Entered::Office(epoch)),
+            Role::Follower { epoch } => Some(Entered::Following(epoch)),
+            _ => None,
+        }
+    }
+    pub fn epoch(self) -> Epoch {
+        match self {
+            Entered::Office(e) | Entered::Following(e) => e,
+        }
+    }
+}
+
+/// A step that broke the epoch order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochOrderViolation {
+    pub entered: Entered,
+    pub accepted: Epoch,
+}
+
+impl fmt::Display for EpochOrderViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let accepted = self.accepted;
+        match self.entered {
+            Entered::Office(epoch) => write!(
+                f,
+                "epoch order: takes office with epoch {epoch}, but it is not its own or not above {accepted}, which it accepted before"
+            ),
+            Entered::Following(epoch) => write!(
+                f,
+                "epoch order: follows epoch {epoch}, below {accepted}, which it accepted before"
+            ),
+        }
+    }
+}
+
+/// The epoch-order rule for one step of process `me` that enters a term, given the highest
+/// epoch it accepted before (over all its incarnations): it takes office only with its own
+/// epoch, strictly above every epoch it accepted; it never follows one below. Either way it
+/// has then accepted the larger of the two. The checked system's ghost state and the
+/// conformance tool's check of node logs both apply this one rule.
+pub fn check_epoch_order(
+    me: Id,
+    accepted: Epoch,
+    entered: Entered,
+) -> Result<(), EpochOrderViolation> {
+    let ok = match entered {
+        Entered::Office(epoch) => epoch.leader == me && epoch > accepted,
+        Entered::Following(epoch) => epoch >= accepted,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(EpochOrderViolation { entered, accepted })
+    }
 }
 
 pub fn settled(_: &BullySystem, s: &SysState) -> bool {
@@ -202,5 +272,40 @@ pub fn describe_action(a: &Action) -> String {
         Action::Timeout(id, t) => format!("{} timer {:?} fires", usize::from(*id), t),
         Action::Crash(id) => format!("{} crashes", usize::from(*id)),
         Action::Recover(id) => format!("{} recovers", usize::from(*id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(round: u32, leader: usize) -> Epoch {
+        Epoch {
+            round,
+            leader: Id::from(leader),
+        }
+    }
+
+    #[test]
+    fn the_epoch_order_rule() {
+        let me = Id::from(2);
+        let accepted = epoch(3, 1);
+        // Taking office: only with its own epoch, strictly above what it accepted.
+        assert!(check_epoch_order(me, accepted, Entered::Office(epoch(4, 2))).is_ok());
+        assert!(check_epoch_order(me, accepted, Entered::Office(epoch(3, 2))).is_ok());
+        let not_own = check_epoch_order(me, accepted, Entered::Office(epoch(5, 1)));
+        assert!(not_own.is_err());
+        let not_above = check_epoch_order(me, epoch(3, 2), Entered::Office(epoch(3, 2)));
+        assert_eq!(
+            not_above.unwrap_err().to_string(),
+            "epoch order: takes office with epoch 3.2, but it is not its own or not above 3.2, which it accepted before"
+        );
+        // Following: never below what it accepted (the same epoch again is fine).
+        assert!(check_epoch_order(me, accepted, Entered::Following(epoch(3, 1))).is_ok());
+        let below = check_epoch_order(me, accepted, Entered::Following(epoch(2, 4)));
+        assert_eq!(
+            below.unwrap_err().to_string(),
+            "epoch order: follows epoch 2.4, below 3.1, which it accepted before"
+        );
     }
 }

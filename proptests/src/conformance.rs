@@ -38,11 +38,11 @@
 //! the happens-before order (vector clocks over all steps; a node's incarnations are one
 //! sequence). Then:
 //!
-//! * *epoch order*, the model's rule per node over its whole log (all incarnations, as the
-//!   model's ghost state survives crashes): a step that enters `coordinator {epoch}` (the role
-//!   differs from `before`, or it is a `start`) must have `epoch.leader` = the node and `epoch`
-//!   strictly above every epoch the node accepted before; a step that enters
-//!   `follower {epoch}` must not go below one;
+//! * *epoch order*, the model's rule ([`check_epoch_order`], the very function the model's
+//!   ghost state applies) per node over its whole log (all incarnations, as the model's ghost
+//!   state survives crashes), at each step that enters a term (the role differs from `before`,
+//!   or it is a `start`): a node takes office only with its own epoch, strictly above every
+//!   epoch it accepted before, and never follows one below;
 //! * *terms are totally ordered by causality*: no two steps that take office (any nodes) have
 //!   the same epoch, and if one happens before the other its epoch is smaller;
 //! * *single coordinator* and *agreement* on every consistent cut: each node's state after step
@@ -56,8 +56,8 @@
 //! The verdict names the first bad step: nodes in ID order, steps in log order, and checks in
 //! the order above (a malformed log is reported before replay, replay before messages, ...).
 
-use bully_model::properties::{agreement_of, single_coordinator_of};
-use bully_model::{Bully, Epoch, Id, Msg, Out, Role, State, Storage, Timer, Variant};
+use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
+use bully_model::{Bully, Epoch, Id, Msg, Out, State, Storage, Timer, Variant};
 use serde::Deserialize;
 use stateright::actor::{Actor, Command};
 use std::borrow::Cow;
@@ -725,35 +725,15 @@ fn check_properties(
             if !entered {
                 continue;
             }
-            match s.after.role {
-                Role::Coordinator { epoch } => {
-                    if epoch.leader != l.id || epoch <= accepted {
-                        return Some(violation(
-                            CheckKind::Properties,
-                            s,
-                            inc,
-                            format!(
-                                "epoch order: takes office with epoch {epoch}, but it is not its own or not above {accepted}, which it accepted before"
-                            ),
-                        ));
-                    }
-                    accepted = epoch;
-                    terms.push((epoch, (i, k)));
-                }
-                Role::Follower { epoch } => {
-                    if epoch < accepted {
-                        return Some(violation(
-                            CheckKind::Properties,
-                            s,
-                            inc,
-                            format!(
-                                "epoch order: follows epoch {epoch}, below {accepted}, which it accepted before"
-                            ),
-                        ));
-                    }
-                    accepted = epoch;
-                }
-                _ => {}
+            let Some(term) = Entered::term(&s.after.role) else {
+                continue;
+            };
+            if let Err(broken) = check_epoch_order(l.id, accepted, term) {
+                return Some(violation(CheckKind::Properties, s, inc, broken.to_string()));
+            }
+            accepted = accepted.max(term.epoch());
+            if let Entered::Office(epoch) = term {
+                terms.push((epoch, (i, k)));
             }
         }
     }

@@ -833,12 +833,24 @@ impl BullySystem {
         let after = next.procs[i].role;
         let proc = &mut next.procs[i];
         let g = &mut next.ghost;
+        let entered = match after {
+            RoleCode::Coordinator { epoch } => {
+                Some(crate::properties::Entered::Office(epoch.decode()))
+            }
+            RoleCode::Follower { epoch } => {
+                Some(crate::properties::Entered::Following(epoch.decode()))
+            }
+            _ => None,
+        };
+        if let Some(term) = entered.filter(|_| before != after || was_crashed) {
+            let accepted = proc.accepted.decode();
+            if crate::properties::check_epoch_order(Id::from(i), accepted, term).is_err() {
+                g.epoch_violation = true;
+            }
+            proc.accepted = Ep::encode(accepted.max(term.epoch()));
+        }
         match after {
             RoleCode::Coordinator { epoch } if before != after || was_crashed => {
-                if epoch.leader() != i || epoch <= proc.accepted {
-                    g.epoch_violation = true;
-                }
-                proc.accepted = proc.accepted.max(epoch);
                 if g.events & event::COORDINATOR_CRASHED != 0 {
                     g.events |= event::FAILOVER;
                 }
@@ -852,12 +864,6 @@ impl BullySystem {
                     g.events |= event::LOWEST_ELECTION_FINISHED;
                 }
                 g.last_office = g.last_office.max(epoch);
-            }
-            RoleCode::Follower { epoch } if before != after || was_crashed => {
-                if epoch < proc.accepted {
-                    g.epoch_violation = true;
-                }
-                proc.accepted = proc.accepted.max(epoch);
             }
             RoleCode::Electing { .. }
                 if i == 0
