@@ -13,5 +13,7 @@ pub mod symbolic;
 pub mod system;
 
 pub use mutants::Variant;
-pub use protocol::{Bully, Epoch, Members, Msg, Role, Start, State, Storage, Timer, Timing, Wait};
+pub use protocol::{
+    Bully, Durations, Epoch, Members, Msg, Role, Start, State, Storage, Timer, Wait,
+};
 pub use stateright::actor::{Id, Out};

@@ -24,7 +24,7 @@
 //!   once more (it may have restarted and lost the first); only a second timeout presumes it
 //!   down.
 //! * **Coordinator.** The new coordinator announces [`Msg::Coordinator`] with its epoch and member
-//!   list to every member, and again every [`Timing::announce_period`], so that a member that
+//!   list to every member, and again every [`Durations::announce_period`], so that a member that
 //!   missed it (down at the time, or never heard of this coordinator) learns who leads. A
 //!   coordinator told of an older one it never knew answers with its own announcement: that is
 //!   how two groups that joined through different contacts merge.
@@ -406,7 +406,7 @@ pub enum Start {
 /// Durations of the timers. The checker ignores them (its timers fire by the timing rule); the
 /// node uses them as real deadlines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Timing {
+pub struct Durations {
     /// Period between a follower's heartbeats.
     pub heartbeat: Duration,
     /// How long to wait for any reply (heartbeat ack, answer, halt ack) before presuming the
@@ -414,7 +414,7 @@ pub struct Timing {
     pub timeout: Duration,
 }
 
-impl Timing {
+impl Durations {
     /// How long to wait for a COORDINATOR after an answer or a halt: the higher process may have
     /// to wait one timeout for its own election and two for its halt phase (it asks twice).
     pub fn coordinator_wait(&self) -> Duration {
@@ -427,9 +427,9 @@ impl Timing {
     }
 }
 
-impl Default for Timing {
+impl Default for Durations {
     fn default() -> Self {
-        Timing {
+        Durations {
             heartbeat: Duration::from_millis(500),
             timeout: Duration::from_millis(1500),
         }
@@ -440,13 +440,13 @@ impl Default for Timing {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Bully {
     pub start: Start,
-    pub timing: Timing,
+    pub timing: Durations,
     /// [`Variant::Correct`] except in the mutation tests.
     pub variant: Variant,
 }
 
 impl Bully {
-    pub fn new(start: Start, timing: Timing) -> Self {
+    pub fn new(start: Start, timing: Durations) -> Self {
         Bully {
             start,
             timing,

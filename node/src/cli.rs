@@ -7,7 +7,7 @@ pub use crate::node::{NodeConfig, StartSpec};
 use crate::status::{self, ClientError};
 use crate::steplog::StepLog;
 use crate::wire::{self, DEFAULT_MAX_FRAME};
-use bully_model::{Timing, Variant};
+use bully_model::{Durations, Variant};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -321,15 +321,15 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
             spec
         }
     };
-    let timing = Timing {
+    let timing = Durations {
         heartbeat: a
             .heartbeat
             .or(file.heartbeat)
-            .unwrap_or(Timing::default().heartbeat),
+            .unwrap_or(Durations::default().heartbeat),
         timeout: a
             .timeout
             .or(file.timeout)
-            .unwrap_or(Timing::default().timeout),
+            .unwrap_or(Durations::default().timeout),
     };
     if !(1024..=64 << 20).contains(&a.max_frame) {
         return Err("--max-frame must be between 1024 bytes and 64 MiB".into());

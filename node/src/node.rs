@@ -25,7 +25,7 @@ use crate::steplog::StepLog;
 use crate::storage::{Saved, Store, StoreError};
 use crate::transport::zmq::{TransportError, ZmqOptions, ZmqTransport};
 use crate::wire::{self, DEFAULT_MAX_FRAME};
-use bully_model::{Bully, Members, Start, Timing, Variant};
+use bully_model::{Bully, Durations, Members, Start, Variant};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -63,7 +63,7 @@ pub struct NodeConfig {
     pub start: StartSpec,
     /// Reach a member whose endpoint nobody told at `tcp://127.0.0.1:<ID>`.
     pub localhost_ports: bool,
-    pub timing: Timing,
+    pub timing: Durations,
     /// Where the epoch promise is kept across restarts (none: in memory only).
     pub data_dir: Option<PathBuf>,
     /// The cluster's shared secret (none: unauthenticated).
@@ -89,7 +89,7 @@ impl NodeConfig {
             book: BTreeMap::new(),
             start: StartSpec::Full(vec![id]),
             localhost_ports: false,
-            timing: Timing::default(),
+            timing: Durations::default(),
             data_dir: None,
             cluster_key: None,
             max_frame: DEFAULT_MAX_FRAME,
@@ -116,7 +116,7 @@ impl NodeConfig {
         self
     }
     pub fn timing(mut self, heartbeat: Duration, timeout: Duration) -> NodeConfig {
-        self.timing = Timing { heartbeat, timeout };
+        self.timing = Durations { heartbeat, timeout };
         self
     }
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> NodeConfig {

@@ -862,7 +862,7 @@ pub fn validate_files(paths: &[PathBuf], opts: &Options) -> Result<Verdict, Load
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bully_model::{Members, Start, Timing};
+    use bully_model::{Durations, Members, Start};
 
     /// A node's log, produced by the model's own handlers from `events` (so replay holds).
     fn drive(id: usize, members: &[usize], events: Vec<Event>) -> Vec<Step> {
@@ -870,7 +870,7 @@ mod tests {
             Start::Full {
                 members: Members::new(members.iter().map(|&m| Id::from(m))),
             },
-            Timing::default(),
+            Durations::default(),
         );
         let me = Id::from(id);
         let mut state: Option<State> = None;
@@ -924,7 +924,7 @@ mod tests {
                 Start::Join {
                     contact: Id::from(0),
                 },
-                Timing::default(),
+                Durations::default(),
             ),
         }
     }
@@ -1096,7 +1096,7 @@ mod tests {
                     Start::Full {
                         members: Members::default(),
                     },
-                    Timing::default(),
+                    Durations::default(),
                 ),
             }],
         );

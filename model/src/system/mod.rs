@@ -26,7 +26,7 @@ pub mod state;
 mod svg;
 
 use crate::mutants::Variant;
-use crate::protocol::{Bully, Members, Msg, Start, Timer, Timing as Durations, Wait};
+use crate::protocol::{Bully, Durations, Members, Msg, Start, Timer, Wait};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 pub use state::{Channels, Env, Ep, Mask, MsgCode, Network, Proc, RoleCode};
