@@ -126,11 +126,6 @@ impl Mdd {
         self.nodes.len()
     }
 
-    /// Forgets the operation caches (they only make repeated operations fast).
-    pub fn clear_caches(&mut self) {
-        self.resize_caches();
-    }
-
     fn level(&self, n: Node) -> usize {
         self.nodes[n as usize].level as usize
     }

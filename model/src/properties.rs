@@ -164,24 +164,29 @@ impl fmt::Display for EpochOrderViolation {
     }
 }
 
-/// The epoch-order rule for one step of process `me` that enters a term, given the highest
-/// epoch it accepted before (over all its incarnations): it takes office only with its own
-/// epoch, strictly above every epoch it accepted; it never follows one below. Either way it
-/// has then accepted the larger of the two. The checked system's ghost state and the
+/// The epoch-order rule for one step of process `me` that enters a term, given `accepted`,
+/// the highest epoch it accepted before (over all its incarnations): it takes office only with
+/// its own epoch, strictly above every epoch it accepted; it never follows one below. Either
+/// way `accepted` becomes the larger of the two. The checked system's ghost state and the
 /// conformance tool's check of node logs both apply this one rule.
 pub fn check_epoch_order(
     me: Id,
-    accepted: Epoch,
+    accepted: &mut Epoch,
     entered: Entered,
 ) -> Result<(), EpochOrderViolation> {
+    let before = *accepted;
     let ok = match entered {
-        Entered::Office(epoch) => epoch.leader == me && epoch > accepted,
-        Entered::Following(epoch) => epoch >= accepted,
+        Entered::Office(epoch) => epoch.leader == me && epoch > before,
+        Entered::Following(epoch) => epoch >= before,
     };
+    *accepted = before.max(entered.epoch());
     if ok {
         Ok(())
     } else {
-        Err(EpochOrderViolation { entered, accepted })
+        Err(EpochOrderViolation {
+            entered,
+            accepted: before,
+        })
     }
 }
 
@@ -291,21 +296,29 @@ mod tests {
         let me = Id::from(2);
         let accepted = epoch(3, 1);
         // Taking office: only with its own epoch, strictly above what it accepted.
-        assert!(check_epoch_order(me, accepted, Entered::Office(epoch(4, 2))).is_ok());
-        assert!(check_epoch_order(me, accepted, Entered::Office(epoch(3, 2))).is_ok());
-        let not_own = check_epoch_order(me, accepted, Entered::Office(epoch(5, 1)));
+        assert!(check_epoch_order(me, &mut accepted.clone(), Entered::Office(epoch(4, 2))).is_ok());
+        assert!(check_epoch_order(me, &mut accepted.clone(), Entered::Office(epoch(3, 2))).is_ok());
+        let not_own = check_epoch_order(me, &mut accepted.clone(), Entered::Office(epoch(5, 1)));
         assert!(not_own.is_err());
-        let not_above = check_epoch_order(me, epoch(3, 2), Entered::Office(epoch(3, 2)));
+        let not_above = check_epoch_order(me, &mut epoch(3, 2), Entered::Office(epoch(3, 2)));
         assert_eq!(
             not_above.unwrap_err().to_string(),
             "epoch order: takes office with epoch 3.2, but it is not its own or not above 3.2, which it accepted before"
         );
         // Following: never below what it accepted (the same epoch again is fine).
-        assert!(check_epoch_order(me, accepted, Entered::Following(epoch(3, 1))).is_ok());
-        let below = check_epoch_order(me, accepted, Entered::Following(epoch(2, 4)));
+        assert!(
+            check_epoch_order(me, &mut accepted.clone(), Entered::Following(epoch(3, 1))).is_ok()
+        );
+        let below = check_epoch_order(me, &mut accepted.clone(), Entered::Following(epoch(2, 4)));
         assert_eq!(
             below.unwrap_err().to_string(),
             "epoch order: follows epoch 2.4, below 3.1, which it accepted before"
         );
+        // Either way it has then accepted the larger epoch.
+        let mut after = accepted;
+        let _ = check_epoch_order(me, &mut after, Entered::Following(epoch(2, 4)));
+        assert_eq!(after, accepted);
+        let _ = check_epoch_order(me, &mut after, Entered::Office(epoch(5, 1)));
+        assert_eq!(after, epoch(5, 1));
     }
 }

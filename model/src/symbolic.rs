@@ -104,8 +104,6 @@ pub enum Flaw {
 /// What a symbolic run found.
 pub struct Outcome {
     pub states: u128,
-    /// How many times a combination's new networks were expanded.
-    pub expansions: u32,
     pub seconds: f64,
     pub peak_memory: u64,
     /// Set when the search stopped early (a counterexample or the memory budget).
@@ -160,15 +158,6 @@ pub struct Engine<'m> {
     index: HashMap<SysState, u32, ahash::RandomState>,
     entries: Vec<Entry>,
     edges: HashSet<(u32, Action), ahash::RandomState>,
-}
-
-/// Where a state is: its entry, the arrival that brought it there (see [`Entry::arrivals`]),
-/// and its networks (a set holding it).
-#[derive(Clone, Copy)]
-struct Spot {
-    entry: u32,
-    arrival: u32,
-    nets: Node,
 }
 
 /// The search's eye on its means: the peak resident size, the budget, the progress lines.
@@ -243,7 +232,7 @@ impl<'m> Engine<'m> {
         // The two channels between a pair of processes are adjacent levels, the pairs of the
         // highest processes on top. A request and its reply travel on the two channels of a
         // pair, so what one level holds says much about the next; a diagram stays narrow when
-        // correlated levels are close. This order made N=5's diagrams 15 times smaller than
+        // correlated levels are close. This order made N=5's diagrams 14 times smaller than
         // sender by sender.
         let mut pairs: Vec<(usize, usize)> = (0..n)
             .flat_map(|src| {
@@ -326,7 +315,7 @@ impl<'m> Engine<'m> {
         let properties = self.model.properties();
         let stop_at_violation = self.opts.stop_at_violation;
         let mut found: Vec<(&'static str, SysState)> = Vec::new();
-        let (expansions, stopped, peak) = self.explore(t0, |engine, k, fresh, _| {
+        let (stopped, peak) = self.explore(t0, |engine, k, fresh, _| {
             for p in &properties {
                 if found.iter().any(|(name, _)| *name == p.name) {
                     continue;
@@ -355,7 +344,6 @@ impl<'m> Engine<'m> {
         let paths = self.paths_to(&targets);
         Outcome {
             states,
-            expansions,
             seconds,
             peak_memory: peak.max(memory::resident_bytes().unwrap_or(0)),
             stopped,
@@ -371,13 +359,13 @@ impl<'m> Engine<'m> {
     /// breaks off (with the reason to report, if any), the budget is reached or
     /// [`Options::max_expansions`] are done. `visit` sees
     /// every combination's networks as they first arrive, with the number of the expansion
-    /// that brought them (0: the initial states). Returns the expansions done, why the search
-    /// stopped early (if it did), and the peak resident size.
+    /// that brought them (0: the initial states). Returns why the search stopped early (if it
+    /// did) and the peak resident size.
     fn explore(
         &mut self,
         t0: Instant,
         mut visit: impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::check::Stop>>,
-    ) -> (u32, Option<crate::check::Stop>, u64) {
+    ) -> (Option<crate::check::Stop>, u64) {
         let mut watch = Watch::new(t0);
         // Each combination's networks not expanded yet, and the combinations that have some.
         let mut pending: Vec<Node> = Vec::new();
@@ -410,11 +398,11 @@ impl<'m> Engine<'m> {
                     queue.push(Reverse(k));
                 }
                 if let ControlFlow::Break(stop) = visit(self, k, fresh, expansions) {
-                    return (expansions, stop, watch.peak);
+                    return (stop, watch.peak);
                 }
             }
             if self.opts.max_expansions.is_some_and(|m| expansions >= m) {
-                return (expansions, None, watch.peak);
+                return (None, watch.peak);
             }
             if self.mdd.node_count() > gc_at {
                 let mut roots: Vec<&mut Node> = pending.iter_mut().collect();
@@ -427,7 +415,7 @@ impl<'m> Engine<'m> {
             }
             // The next expansion.
             let Some(Reverse(k)) = queue.pop() else {
-                return (expansions, None, watch.peak);
+                return (None, watch.peak);
             };
             let nets = std::mem::replace(&mut pending[k as usize], Mdd::EMPTY);
             expansions += 1;
@@ -440,7 +428,7 @@ impl<'m> Engine<'m> {
                 )
             };
             if let Some(stop) = watch.look(&self.opts, what) {
-                return (expansions, Some(stop), watch.peak);
+                return (Some(stop), watch.peak);
             }
         }
     }
@@ -474,7 +462,7 @@ impl<'m> Engine<'m> {
                 (free, t.network.clone())
             })
             .collect();
-        let (_, stopped, _) = recorder.explore(Instant::now(), |engine, k, fresh, n| {
+        let (stopped, _) = recorder.explore(Instant::now(), |engine, k, fresh, n| {
             engine.entries[k as usize].arrivals.push((n, fresh));
             for (i, (free, net)) in wanted.iter().enumerate() {
                 if spots[i].is_some() || engine.entries[k as usize].state != *free {
@@ -495,14 +483,7 @@ impl<'m> Engine<'m> {
             .into_iter()
             .zip(targets)
             .map(|(spot, target)| match spot {
-                Some((entry, arrival, vector)) => {
-                    let nets = recorder.mdd.singleton(&vector);
-                    recorder.path_to(Spot {
-                        entry,
-                        arrival,
-                        nets,
-                    })
-                }
+                Some((entry, arrival, vector)) => recorder.path_to(entry, arrival, vector),
                 None => vec![
                     format!(
                         "(no path: {})",
@@ -715,9 +696,10 @@ impl<'m> Engine<'m> {
             .map(|(_, back)| back)
     }
 
-    /// A path to some state of `spot`, as readable steps ending with that state.
-    fn path_to(&mut self, spot: Spot) -> Vec<String> {
-        let (path, last) = self.trace(spot);
+    /// A path to the state of entry `entry` with network `vector`, which arrived with batch
+    /// `arrival` (see [`Entry::arrivals`]), as readable steps ending with that state.
+    fn path_to(&mut self, entry: u32, arrival: u32, vector: Vec<Value>) -> Vec<String> {
+        let (path, last) = self.trace(entry, arrival, vector);
         let mut steps: Vec<String> = path
             .iter()
             .enumerate()
@@ -727,16 +709,15 @@ impl<'m> Engine<'m> {
         steps
     }
 
-    /// The actions of a path to some state of `spot`, and that state; replayed through the
-    /// explicit model as a check.
+    /// The actions of a path to that state, and the state; replayed through the explicit
+    /// model as a check.
     ///
     /// Backwards by arrivals: a state that arrived with expansion `n` is a successor of a
     /// state that arrived before `n`, so each step back lands on a strictly earlier arrival and
     /// the walk ends at the start. Each step takes the earliest such predecessor, which keeps
     /// the path short, though not always shortest (the search is not breadth first).
-    fn trace(&mut self, spot: Spot) -> (Vec<Action>, SysState) {
-        let mut vector = self.mdd.pick(spot.nets).expect("a non-empty set");
-        let (mut at, mut arrival) = (spot.entry, spot.arrival);
+    fn trace(&mut self, entry: u32, arrival: u32, vector: Vec<Value>) -> (Vec<Action>, SysState) {
+        let (mut at, mut arrival, mut vector) = (entry, arrival, vector);
         let mut actions = Vec::new();
         let mut end = self.entries[at as usize].state.clone();
         end.network = self.join(&vector);

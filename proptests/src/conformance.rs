@@ -728,10 +728,9 @@ fn check_properties(
             let Some(term) = Entered::term(&s.after.role) else {
                 continue;
             };
-            if let Err(broken) = check_epoch_order(l.id, accepted, term) {
+            if let Err(broken) = check_epoch_order(l.id, &mut accepted, term) {
                 return Some(violation(CheckKind::Properties, s, inc, broken.to_string()));
             }
-            accepted = accepted.max(term.epoch());
             if let Entered::Office(epoch) = term {
                 terms.push((epoch, (i, k)));
             }

@@ -833,6 +833,8 @@ impl BullySystem {
         let after = next.procs[i].role;
         let proc = &mut next.procs[i];
         let g = &mut next.ghost;
+        // A step enters a term when the role changes, or on a restart.
+        let entering = before != after || was_crashed;
         let entered = match after {
             RoleCode::Coordinator { epoch } => {
                 Some(crate::properties::Entered::Office(epoch.decode()))
@@ -842,15 +844,15 @@ impl BullySystem {
             }
             _ => None,
         };
-        if let Some(term) = entered.filter(|_| before != after || was_crashed) {
-            let accepted = proc.accepted.decode();
-            if crate::properties::check_epoch_order(Id::from(i), accepted, term).is_err() {
+        if let Some(term) = entered.filter(|_| entering) {
+            let mut accepted = proc.accepted.decode();
+            if crate::properties::check_epoch_order(Id::from(i), &mut accepted, term).is_err() {
                 g.epoch_violation = true;
             }
-            proc.accepted = Ep::encode(accepted.max(term.epoch()));
+            proc.accepted = Ep::encode(accepted);
         }
         match after {
-            RoleCode::Coordinator { epoch } if before != after || was_crashed => {
+            RoleCode::Coordinator { epoch } if entering => {
                 if g.events & event::COORDINATOR_CRASHED != 0 {
                     g.events |= event::FAILOVER;
                 }
