@@ -9,6 +9,7 @@ pub mod memory;
 pub mod mutants;
 pub mod properties;
 pub mod protocol;
+pub mod step;
 pub mod symbolic;
 pub mod system;
 
@@ -17,3 +18,4 @@ pub use protocol::{
     Bully, Durations, Epoch, Members, Msg, Role, Start, State, Storage, Timer, Wait,
 };
 pub use stateright::actor::{Id, Out};
+pub use step::{timer_name, Cmd, Event, LoggedEvent, LoggedStep, Stepped};

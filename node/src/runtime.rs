@@ -2,19 +2,21 @@
 //! commands. No protocol decision is made here.
 //!
 //! Data path of one message: socket → `wire::decode` (typed error → counted, dropped) →
-//! [`Inbound::Msg`] → `Bully::on_msg` → commands → `Send` → transport, `SetTimer`/`CancelTimer`
-//! → the deadline table, `Save` → [`Store`].
+//! [`Inbound::Msg`] → `Bully::step` (the model's one dispatch) → commands → `Send` → transport,
+//! `SetTimer`/`CancelTimer` → the deadline table, `Save` → [`Store`].
 
 use crate::failpoints;
 use crate::leadership::{Leadership, RoleName, Watchers};
-use crate::steplog::{timer_name, Cmd, Event, StepLog};
+use crate::steplog::StepLog;
 use crate::storage::{Store, StoreError};
 use crate::transport::{Inbound, Transport};
 use crate::wire;
-use bully_model::{Bully, Epoch, Members, Role, State, Storage, Timer};
+use bully_model::{
+    timer_name, Bully, Cmd, Epoch, Event, LoggedEvent, LoggedStep, Members, Role, State, Storage,
+    Timer,
+};
 use serde_json::{json, Value};
-use stateright::actor::{Actor, Command, Id, Out};
-use std::borrow::Cow;
+use stateright::actor::Id;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -172,7 +174,7 @@ impl<T: Transport> Runtime<T> {
     /// Runs until SIGINT/SIGTERM (the `shutdown` flag), then lets the protocol say goodbye.
     pub fn run(mut self, saved: Option<Storage>) -> Result<(), RunError> {
         self.last_saved = saved.clone();
-        self.step(Event::Start(saved))?;
+        self.step(Event::Start { storage: saved })?;
         let mut inbound = Vec::new();
         while !self.shutdown.load(Ordering::SeqCst) {
             self.fire_due_timers()?;
@@ -194,7 +196,7 @@ impl<T: Transport> Runtime<T> {
                                 self.watchers.metrics.heartbeat_rtt(at.elapsed());
                             }
                         }
-                        self.step(Event::Msg(from, msg))?;
+                        self.step(Event::Msg { src: from, msg })?;
                     }
                     Inbound::Status { reply, nonce } => {
                         self.stats.status_requests += 1;
@@ -239,46 +241,32 @@ impl<T: Transport> Runtime<T> {
             let Some(timer) = due else { return Ok(()) };
             self.timers.remove(&timer);
             *self.stats.timeouts.entry(timer_name(&timer)).or_default() += 1;
-            self.step(Event::Timeout(timer))?;
+            self.step(Event::Timeout { timer })?;
         }
     }
 
     /// One handler call: run it, log it, execute its commands.
     fn step(&mut self, event: Event) -> Result<(), RunError> {
-        let mut out = Out::<Bully>::new();
-        let after = match (&event, &self.state) {
-            (Event::Start(storage), _) => self.actor.on_start(self.me, storage, &mut out),
-            (Event::Msg(src, msg), Some(s)) => {
-                let mut cow = Cow::Borrowed(s);
-                self.actor
-                    .on_msg(self.me, &mut cow, *src, msg.clone(), &mut out);
-                cow.into_owned()
-            }
-            (Event::Timeout(timer), Some(s)) => {
-                let mut cow = Cow::Borrowed(s);
-                self.actor.on_timeout(self.me, &mut cow, timer, &mut out);
-                cow.into_owned()
-            }
-            (Event::Shutdown, Some(s)) => {
-                self.actor.on_shutdown(self.me, s, &mut out);
-                s.clone()
-            }
-            (_, None) => return Ok(()),
+        let Some(stepped) = self.actor.step(self.me, self.state.as_ref(), event.clone()) else {
+            return Ok(());
         };
-        let commands: Vec<Cmd> = out.into_iter().collect();
         let before = self.state.take();
+        let after = stepped.after(before.as_ref());
+        let commands: Vec<Cmd> = stepped.out.into_iter().map(Cmd::from).collect();
         if let Some(log) = &mut self.steplog {
-            let t_ms = self.started.elapsed().as_millis() as u64;
-            if let Err(e) = log.write(
-                self.me,
-                self.seq,
-                t_ms,
-                &event,
-                &self.actor,
-                before.as_ref(),
-                &after,
-                &commands,
-            ) {
+            let line = LoggedStep {
+                node: self.me,
+                seq: self.seq,
+                t_ms: self.started.elapsed().as_millis() as u64,
+                event: LoggedEvent {
+                    actor: matches!(event, Event::Start { .. }).then(|| self.actor.clone()),
+                    event: event.clone(),
+                },
+                before: before.clone(),
+                after: after.clone(),
+                commands: commands.clone(),
+            };
+            if let Err(e) = log.write(&line) {
                 warn!(
                     node = self.id,
                     "step log failed ({e}); no more steps are logged"
@@ -295,8 +283,8 @@ impl<T: Transport> Runtime<T> {
         let (mut saved, mut sends) = (false, 0);
         for c in commands {
             match &c {
-                Command::Save(_) => saved = true,
-                Command::Send(_, msg) => {
+                Cmd::Save { .. } => saved = true,
+                Cmd::Send { msg, .. } => {
                     failpoints::before_send(self.id, msg, sends, saved);
                     sends += 1;
                 }
@@ -351,7 +339,7 @@ impl<T: Transport> Runtime<T> {
 
     fn execute(&mut self, c: Cmd) -> Result<(), RunError> {
         match c {
-            Command::Send(dst, msg) => {
+            Cmd::Send { dst, msg } => {
                 *self.stats.sent.entry(msg.kind()).or_default() += 1;
                 self.watchers.metrics.sent(msg.kind());
                 if msg == bully_model::Msg::Heartbeat {
@@ -359,19 +347,19 @@ impl<T: Transport> Runtime<T> {
                 }
                 self.transport.send(dst, &msg);
             }
-            Command::SetTimer(timer, range) => {
+            Cmd::SetTimer { timer, range, .. } => {
                 self.timers.insert(timer, Instant::now() + range.start);
             }
-            Command::CancelTimer(timer) => {
+            Cmd::CancelTimer { timer } => {
                 self.timers.remove(&timer);
             }
-            Command::Save(storage) => {
+            Cmd::Save { storage } => {
                 if let Some(store) = &self.store {
                     store.save(&storage, &self.transport.address_book())?;
                 }
                 self.last_saved = Some(storage);
             }
-            Command::ChooseRandom(..) => {}
+            Cmd::ChooseRandom { .. } => {}
         }
         Ok(())
     }

@@ -50,14 +50,17 @@ fn full_start_highest_is_coordinator_and_everyone_names_it() {
     }
     // The step log is complete NDJSON: one start, then numbered steps with before/after states.
     let steps = net.step_lines(top);
-    assert_eq!(steps[0]["event"]["kind"], "start");
-    assert!(steps[0]["before"].is_null());
+    assert!(matches!(steps[0].event.event, Event::Start { .. }));
+    assert!(steps[0].before.is_none());
     for (n, s) in steps.iter().enumerate() {
-        assert_eq!(s["node"], top);
-        assert_eq!(s["seq"], n as u64);
-        assert!(s["after"].is_object() && s["commands"].is_array());
+        assert_eq!(s.node, Id::from(top as usize));
+        assert_eq!(s.seq, n as u64);
         if n > 0 {
-            assert_eq!(s["before"], steps[n - 1]["after"], "step {n} of {top}");
+            assert_eq!(
+                s.before.as_ref(),
+                Some(&steps[n - 1].after),
+                "step {n} of {top}"
+            );
         }
     }
 }
@@ -112,13 +115,16 @@ fn kill_coordinator_next_highest_wins_within_bound_then_restart_takes_over() {
     eprintln!("restart: {top} at {e3:?} after {took:?}");
     assert!(e3 > e2 && e3 > e1, "{e3:?} vs {e1:?}, {e2:?}");
     let steps = net.step_lines(top);
-    let restarts: Vec<&Value> = steps
+    let restarts: Vec<&Option<Storage>> = steps
         .iter()
-        .filter(|s| s["event"]["kind"] == "start")
+        .filter_map(|s| match &s.event.event {
+            Event::Start { storage } => Some(storage),
+            _ => None,
+        })
         .collect();
     assert_eq!(restarts.len(), 2, "two runs of {top} in its step log");
     assert_eq!(
-        epoch_of(&restarts[1]["event"]["storage"]["promised"]),
+        restarts[1].as_ref().map(|s| epoch(s.promised)),
         Some(e1),
         "the restarted node got its saved promise back"
     );
@@ -444,12 +450,14 @@ fn sigterm_exits_zero_and_a_resigning_coordinator_spares_the_heartbeat_timeout()
     assert!(took <= Duration::from_millis(T) + SLACK, "{took:?}");
     let steps = net.step_lines(top);
     let last = steps.last().unwrap();
-    assert_eq!(last["event"]["kind"], "shutdown");
-    assert!(last["commands"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|c| c["kind"] == "send" && c["msg"]["type"] == "resign"));
+    assert_eq!(last.event.event, Event::Shutdown);
+    assert!(last.commands.iter().any(|c| matches!(
+        c,
+        Cmd::Send {
+            msg: Msg::Resign { .. },
+            ..
+        }
+    )));
 }
 
 fn run_cli(args: &[&str]) -> (i32, String, String) {

@@ -43,9 +43,14 @@ fn promise_on_disk(net: &Net, id: u64) -> Option<Epoch> {
 fn acknowledged(net: &Net, id: u64) -> Option<Epoch> {
     net.step_lines(id)
         .iter()
-        .flat_map(|s| s["commands"].as_array().unwrap().clone())
-        .filter(|c| c["kind"] == "send" && c["msg"]["type"] == "halt_ack")
-        .filter_map(|c| epoch_of(&c["msg"]["epoch"]))
+        .flat_map(|s| &s.commands)
+        .filter_map(|c| match c {
+            Cmd::Send {
+                msg: Msg::HaltAck { epoch: e, .. },
+                ..
+            } => Some(epoch(*e)),
+            _ => None,
+        })
         .max()
 }
 
@@ -72,9 +77,15 @@ fn a_crash_between_the_durable_write_and_the_ack_loses_no_promise() {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
     let steps = net.step_lines(mid);
     let last = steps.last().unwrap();
-    assert_eq!(last["event"]["msg"]["type"], "halt", "{last}");
-    let promised = epoch_of(&last["event"]["msg"]["epoch"]).unwrap();
-    assert_eq!(last["commands"][0]["kind"], "save", "{last}");
+    let Event::Msg {
+        msg: Msg::Halt { epoch: halt },
+        ..
+    } = last.event.event
+    else {
+        panic!("the last step handles a halt: {last:?}");
+    };
+    let promised = epoch(halt);
+    assert!(matches!(last.commands[0], Cmd::Save { .. }), "{last:?}");
     assert_eq!(promise_on_disk(&net, mid), Some(promised));
 
     // Restarted without crash injection, it starts from that promise.
@@ -84,13 +95,13 @@ fn a_crash_between_the_durable_write_and_the_ack_loses_no_promise() {
     let restart = net
         .step_lines(mid)
         .into_iter()
-        .filter(|s| s["event"]["kind"] == "start")
+        .filter_map(|s| match s.event.event {
+            Event::Start { storage } => Some(storage),
+            _ => None,
+        })
         .nth(1)
         .expect("a second start of the middle node");
-    assert_eq!(
-        epoch_of(&restart["event"]["storage"]["promised"]),
-        Some(promised)
-    );
+    assert_eq!(restart.map(|s| epoch(s.promised)), Some(promised));
     assert!(e >= promised);
 
     // Never behind what was acknowledged, and saves always came first.
@@ -132,13 +143,20 @@ fn a_broadcast_cut_short_by_a_crash_heals() {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
     let steps = net.step_lines(top);
     let last = steps.last().unwrap();
-    let sent: Vec<&Value> = last["commands"]
-        .as_array()
-        .unwrap()
+    let sent: Vec<&Cmd> = last
+        .commands
         .iter()
-        .filter(|c| c["kind"] == "send" && c["msg"]["type"] == "coordinator")
+        .filter(|c| {
+            matches!(
+                c,
+                Cmd::Send {
+                    msg: Msg::Coordinator { .. },
+                    ..
+                }
+            )
+        })
         .collect();
-    assert_eq!(sent.len(), 3, "{last}");
+    assert_eq!(sent.len(), 3, "{last:?}");
 
     // Some lower nodes took the announcement in, some never got it.
     let got: Vec<u64> = ids[..3]
@@ -146,9 +164,10 @@ fn a_broadcast_cut_short_by_a_crash_heals() {
         .copied()
         .filter(|&id| {
             net.step_lines(id).iter().any(|s| {
-                s["event"]["kind"] == "msg"
-                    && s["event"]["src"] == top
-                    && s["event"]["msg"]["type"] == "coordinator"
+                matches!(
+                    &s.event.event,
+                    Event::Msg { src, msg: Msg::Coordinator { .. } } if *src == Id::from(top as usize)
+                )
             })
         })
         .collect();

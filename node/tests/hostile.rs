@@ -310,9 +310,10 @@ fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was
         // ELECTION (its step log says so) before the tap goes, so the recording is a replay.
         let recorded = || {
             net.step_lines(top).iter().any(|st| {
-                st["event"]["kind"] == "msg"
-                    && st["event"]["src"] == member
-                    && st["event"]["msg"]["type"] == "election"
+                matches!(
+                    &st.event.event,
+                    Event::Msg { src, msg: Msg::Election } if *src == Id::from(member as usize)
+                )
             })
         };
         let t0 = std::time::Instant::now();

@@ -11,11 +11,12 @@
 //! sequence of *incarnations*: an incarnation begins with a `start` step with `seq` 0 and
 //! `before: null`; every later step of it has `seq` one above the previous one.
 //!
-//! **1. Replay.** Every step is reproduced exactly by the handler: `on_start` (with the logged
-//! storage), `on_msg`, `on_timeout` or `on_shutdown` of the incarnation's logged actor
+//! **1. Replay.** Every step is reproduced exactly by the handler: the logged event, run through
+//! the model's one dispatch ([`Bully::step`], the node's too) of the incarnation's logged actor
 //! configuration (or of the same configuration with another [`Variant`], see
-//! [`Options::variant`]), called with the logged `before` state, yields the logged `after` state
-//! and the logged commands, in order (a timer's range, not the derived `ms`, is compared).
+//! [`Options::variant`]) from the logged `before` state, yields the logged `after` state and the
+//! logged commands, in order. The lines are the model's [`LoggedStep`], the type the node
+//! writes.
 //! Besides: each step's `before` is the previous step's `after` (the state is not changed
 //! between handler calls), and a restarted incarnation's `storage`, if any, is the last `save`
 //! that node logged (nothing stale is loaded).
@@ -57,83 +58,33 @@
 //! the order above (a malformed log is reported before replay, replay before messages, ...).
 
 use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
-use bully_model::{Bully, Epoch, Id, Msg, Out, State, Storage, Timer, Variant};
-use serde::Deserialize;
-use stateright::actor::{Actor, Command};
-use std::borrow::Cow;
+use bully_model::{Bully, Epoch, Id, LoggedStep, Msg, State, Storage, Variant};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::ops::Range;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-/// What a handler was called with, as logged.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Event {
-    Start {
-        storage: Option<Storage>,
-        actor: Bully,
-    },
-    Msg {
-        src: Id,
-        msg: Msg,
-    },
-    Timeout {
-        timer: Timer,
-    },
-    Shutdown,
+pub use bully_model::{Cmd, Event};
+
+/// One logged handler step ([`LoggedStep`], the node's step-log line), and where its line
+/// came from (file, 1-based line number).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub line: LoggedStep,
+    pub source: (PathBuf, usize),
 }
 
-/// One command, as logged (and as the replay produced it).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Cmd {
-    Send {
-        dst: Id,
-        msg: Msg,
-    },
-    SetTimer {
-        timer: Timer,
-        range: Range<Duration>,
-    },
-    CancelTimer {
-        timer: Timer,
-    },
-    Save {
-        storage: Storage,
-    },
-    ChooseRandom {
-        key: String,
-    },
-}
-
-impl From<Command<Msg, Timer, (), Storage>> for Cmd {
-    fn from(c: Command<Msg, Timer, (), Storage>) -> Cmd {
-        match c {
-            Command::Send(dst, msg) => Cmd::Send { dst, msg },
-            Command::SetTimer(timer, range) => Cmd::SetTimer { timer, range },
-            Command::CancelTimer(timer) => Cmd::CancelTimer { timer },
-            Command::Save(storage) => Cmd::Save { storage },
-            Command::ChooseRandom(key, _) => Cmd::ChooseRandom { key },
-        }
+impl Deref for Step {
+    type Target = LoggedStep;
+    fn deref(&self) -> &LoggedStep {
+        &self.line
     }
 }
 
-/// One logged handler step.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Step {
-    pub node: Id,
-    pub seq: u64,
-    #[serde(default)]
-    pub t_ms: u64,
-    pub event: Event,
-    pub before: Option<State>,
-    pub after: State,
-    pub commands: Vec<Cmd>,
-    /// Where the line came from (file, 1-based line number).
-    #[serde(skip)]
-    pub source: (PathBuf, usize),
+impl DerefMut for Step {
+    fn deref_mut(&mut self) -> &mut LoggedStep {
+        &mut self.line
+    }
 }
 
 /// A log that cannot be read at all (exit code 2 of the tool).
@@ -169,13 +120,15 @@ pub fn parse_steps(text: &str, file: &Path) -> Result<Vec<Step>, LoadError> {
         if line.trim().is_empty() {
             continue;
         }
-        let mut step: Step = serde_json::from_str(line).map_err(|e| LoadError::Parse {
+        let logged: LoggedStep = serde_json::from_str(line).map_err(|e| LoadError::Parse {
             file: file.to_owned(),
             line: n + 1,
             error: e.to_string(),
         })?;
-        step.source = (file.to_owned(), n + 1);
-        steps.push(step);
+        steps.push(Step {
+            line: logged,
+            source: (file.to_owned(), n + 1),
+        });
     }
     Ok(steps)
 }
@@ -347,7 +300,7 @@ fn describe_cmds(c: &[Cmd]) -> String {
         .iter()
         .map(|c| match c {
             Cmd::Send { dst, msg } => format!("send {} {:?}", n(*dst), msg),
-            Cmd::SetTimer { timer, range } => format!("set {timer:?} {range:?}"),
+            Cmd::SetTimer { timer, range, .. } => format!("set {timer:?} {range:?}"),
             Cmd::CancelTimer { timer } => format!("cancel {timer:?}"),
             Cmd::Save { storage } => format!("save {storage:?}"),
             Cmd::ChooseRandom { key } => format!("random {key}"),
@@ -390,7 +343,7 @@ fn group(steps: &[Step]) -> Result<Vec<NodeLog<'_>>, Violation> {
         let mut inc: Option<usize> = None;
         let mut last_seq = 0;
         for s in list {
-            let is_start = matches!(s.event, Event::Start { .. });
+            let is_start = matches!(s.event.event, Event::Start { .. });
             if is_start {
                 if s.seq != 0 || s.before.is_some() {
                     return Err(violation(
@@ -445,9 +398,8 @@ fn replay_node(log: &NodeLog<'_>, opts: &Options) -> Option<Violation> {
     let mut last_saved: Option<&Storage> = None;
     for &(s, inc) in &log.steps {
         let bad = |what: String| Some(violation(CheckKind::Replay, s, inc, what));
-        let mut out = Out::<Bully>::new();
-        let after = match &s.event {
-            Event::Start { storage, actor: a } => {
+        let before = match &s.event.event {
+            Event::Start { storage } => {
                 if let (Some(loaded), Some(saved)) = (storage, last_saved) {
                     if loaded != saved {
                         return bad(format!(
@@ -455,16 +407,18 @@ fn replay_node(log: &NodeLog<'_>, opts: &Options) -> Option<Violation> {
                         ));
                     }
                 }
+                let Some(logged) = &s.event.actor else {
+                    return bad("a start step without the actor configuration".into());
+                };
                 // Replay with the verified protocol whatever variant the log claims: a node
                 // running anything else must fail conformance.
-                let mut a = a.clone();
+                let mut a = logged.clone();
                 a.variant = opts.variant.unwrap_or(Variant::Correct);
-                let st = a.on_start(s.node, storage, &mut out);
                 actor = Some(a);
-                st
+                None
             }
-            other => {
-                let (Some(a), Some(before)) = (&actor, &s.before) else {
+            _ => {
+                let (Some(_), Some(before)) = (&actor, &s.before) else {
                     return bad("no start step before this one".into());
                 };
                 if prev_after != Some(before) {
@@ -472,25 +426,21 @@ fn replay_node(log: &NodeLog<'_>, opts: &Options) -> Option<Violation> {
                         "before-state {before:?} is not the previous step's after-state {prev_after:?}"
                     ));
                 }
-                let mut cow = Cow::Borrowed(before);
-                match other {
-                    Event::Msg { src, msg } => {
-                        a.on_msg(s.node, &mut cow, *src, msg.clone(), &mut out)
-                    }
-                    Event::Timeout { timer } => a.on_timeout(s.node, &mut cow, timer, &mut out),
-                    Event::Shutdown => a.on_shutdown(s.node, before, &mut out),
-                    Event::Start { .. } => unreachable!(),
-                }
-                cow.into_owned()
+                Some(before)
             }
         };
+        let a = actor.as_ref().expect("set by the start step");
+        let Some(stepped) = a.step(s.node, before, s.event.event.clone()) else {
+            return bad("no start step before this one".into());
+        };
+        let after = stepped.after(before);
         if after != s.after {
             return bad(format!(
                 "after-state differs: logged {:?}, handler gives {:?} (event {:?})",
                 s.after, after, s.event
             ));
         }
-        let cmds: Vec<Cmd> = out.into_iter().map(Cmd::from).collect();
+        let cmds: Vec<Cmd> = stepped.out.into_iter().map(Cmd::from).collect();
         if cmds != s.commands {
             return bad(format!(
                 "commands differ (event {:?}): {}",
@@ -545,7 +495,7 @@ fn match_messages<'a>(
         logs.iter().map(|l| vec![None; l.steps.len()]).collect();
     for (j, l) in logs.iter().enumerate() {
         for (k, (s, inc)) in l.steps.iter().enumerate() {
-            let Event::Msg { src, msg } = &s.event else {
+            let Event::Msg { src, msg } = &s.event.event else {
                 continue;
             };
             let bad = |what: String| Err(violation(CheckKind::Messages, s, *inc, what));
@@ -861,7 +811,7 @@ pub fn validate_files(paths: &[PathBuf], opts: &Options) -> Result<Verdict, Load
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bully_model::{Durations, Members, Start};
+    use bully_model::{Durations, LoggedEvent, Members, Start, Timer};
 
     /// A node's log, produced by the model's own handlers from `events` (so replay holds).
     fn drive(id: usize, members: &[usize], events: Vec<Event>) -> Vec<Step> {
@@ -875,40 +825,24 @@ mod tests {
         let mut state: Option<State> = None;
         let mut steps = Vec::new();
         for (seq, event) in events.into_iter().enumerate() {
-            let mut out = Out::<Bully>::new();
-            let event = match event {
-                Event::Start { storage, .. } => Event::Start {
-                    storage,
-                    actor: actor.clone(),
-                },
-                e => e,
-            };
-            let after = match (&event, &state) {
-                (Event::Start { storage, .. }, _) => actor.on_start(me, storage, &mut out),
-                (Event::Msg { src, msg }, Some(s)) => {
-                    let mut cow = Cow::Borrowed(s);
-                    actor.on_msg(me, &mut cow, *src, msg.clone(), &mut out);
-                    cow.into_owned()
-                }
-                (Event::Timeout { timer }, Some(s)) => {
-                    let mut cow = Cow::Borrowed(s);
-                    actor.on_timeout(me, &mut cow, timer, &mut out);
-                    cow.into_owned()
-                }
-                (Event::Shutdown, Some(s)) => {
-                    actor.on_shutdown(me, s, &mut out);
-                    s.clone()
-                }
-                _ => panic!("no start"),
-            };
+            let stepped = actor
+                .step(me, state.as_ref(), event.clone())
+                .expect("a start first");
+            let after = stepped.after(state.as_ref());
+            let is_start = matches!(event, Event::Start { .. });
             steps.push(Step {
-                node: me,
-                seq: seq as u64,
-                t_ms: 0,
-                event,
-                before: state.take(),
-                after: after.clone(),
-                commands: out.into_iter().map(Cmd::from).collect(),
+                line: LoggedStep {
+                    node: me,
+                    seq: seq as u64,
+                    t_ms: 0,
+                    event: LoggedEvent {
+                        event,
+                        actor: is_start.then(|| actor.clone()),
+                    },
+                    before: state.take(),
+                    after: after.clone(),
+                    commands: stepped.out.into_iter().map(Cmd::from).collect(),
+                },
                 source: (PathBuf::from(format!("node-{id}")), seq + 1),
             });
             state = Some(after);
@@ -917,15 +851,7 @@ mod tests {
     }
 
     fn start() -> Event {
-        Event::Start {
-            storage: None,
-            actor: Bully::new(
-                Start::Join {
-                    contact: Id::from(0),
-                },
-                Durations::default(),
-            ),
-        }
+        Event::Start { storage: None }
     }
 
     /// Two nodes that never hear from each other both take office by timeout (each presumes
@@ -1086,19 +1012,7 @@ mod tests {
                 _ => None,
             })
             .next();
-        let second_life = drive(
-            1,
-            &[1, 2],
-            vec![Event::Start {
-                storage: saved,
-                actor: Bully::new(
-                    Start::Full {
-                        members: Members::default(),
-                    },
-                    Durations::default(),
-                ),
-            }],
-        );
+        let second_life = drive(1, &[1, 2], vec![Event::Start { storage: saved }]);
         assert_eq!(sends_to(&second_life, 2), [Msg::Election]);
         let steps: Vec<Step> = first_life
             .iter()

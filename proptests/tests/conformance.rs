@@ -227,7 +227,7 @@ fn first_lower_election(run: &Run) -> Option<(u64, u64)> {
             .iter()
             .filter(|s| usize::from(s.node) as u64 == id)
         {
-            if let Event::Msg { src, msg } = &s.event {
+            if let Event::Msg { src, msg } = &s.event.event {
                 let lower = (usize::from(*src) as u64) < id;
                 let triggers = match msg {
                     bully_model::Msg::Election => lower,
@@ -442,7 +442,7 @@ fn broadcast_cut_short_conforms() {
     let restart = mine
         .iter()
         .skip(1)
-        .position(|s| matches!(s.event, Event::Start { .. }))
+        .position(|s| matches!(s.event.event, Event::Start { .. }))
         .expect("a restart")
         + 1;
     let first_life = &mine[..restart];
@@ -462,7 +462,7 @@ fn broadcast_cut_short_conforms() {
         .filter(|(d, sent)| {
             run.steps.iter().any(|s| {
                 n(s.node) == *d
-                    && matches!(&s.event, Event::Msg { src, msg } if n(*src) == top(run.base) && msg == *sent)
+                    && matches!(&s.event.event, Event::Msg { src, msg } if n(*src) == top(run.base) && msg == *sent)
             })
         })
         .map(|(d, _)| *d)

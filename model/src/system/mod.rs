@@ -1,7 +1,7 @@
 //! The checked system: N [`Bully`] actors on a simulated network, as a stateright [`Model`].
 //!
-//! The model runs the very handlers the node runs ([`Bully`]'s `on_start`, `on_msg`,
-//! `on_timeout`) and adds what the protocol does not decide:
+//! The model runs the very handlers the node runs, through the same dispatch
+//! ([`Bully::step`]), and adds what the protocol does not decide:
 //!
 //! * **Timing.** An untimed model fires timers at any moment (an asynchronous system). With
 //!   [`Timing::Sync`] a failure-detector timeout may fire only when the reply it waits for can no
@@ -27,12 +27,12 @@ mod svg;
 
 use crate::mutants::Variant;
 use crate::protocol::{Bully, Durations, Members, Msg, Start, Timer, Wait};
+use crate::step::Event;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 pub use state::{Channels, Env, Ep, Mask, MsgCode, Network, Proc, RoleCode};
-use stateright::actor::{Actor, Command, Id, Out};
+use stateright::actor::{Command, Id, Out};
 use stateright::{Model, Path, Property};
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -639,10 +639,14 @@ impl BullySystem {
         // Whether member `m` would act on it: its handler, run on its state as it is now.
         let acts = |m: usize| {
             let before = s.state(m);
-            let mut state = Cow::Borrowed(&before);
-            let mut out = Out::new();
-            self.actors[m].on_msg(Id::from(m), &mut state, Id::from(p), msg.clone(), &mut out);
-            matches!(state, Cow::Owned(_)) || !out.is_empty()
+            let event = Event::Msg {
+                src: Id::from(p),
+                msg: msg.clone(),
+            };
+            let stepped = self.actors[m]
+                .step(Id::from(m), Some(&before), event)
+                .expect("a live process has a state");
+            stepped.state.is_some() || !stepped.out.is_empty()
         };
         me.members.iter().any(|m| {
             let q = &s.procs[m];
@@ -689,40 +693,36 @@ impl BullySystem {
     /// for a loss, a crash, or a timeout stateright would not count as a step (the handler
     /// only set the same timer again).
     fn effects(&self, s: &SysState, action: &Action) -> Option<Effects> {
-        let mut out = Out::new();
-        let state = match *action {
-            Action::Deliver(e) => {
-                let me = e.dst();
-                let before = s.state(e.dst as usize);
-                let mut state = Cow::Borrowed(&before);
-                self.actors[e.dst as usize].on_msg(me, &mut state, e.src(), e.msg(), &mut out);
-                match state {
-                    Cow::Owned(s) => Some(s),
-                    Cow::Borrowed(_) => None,
-                }
-            }
-            Action::Timeout(id, timer) => {
-                let before = s.state(usize::from(id));
-                let mut state = Cow::Borrowed(&before);
-                self.actors[usize::from(id)].on_timeout(id, &mut state, &timer, &mut out);
-                let changed = matches!(state, Cow::Owned(_));
-                let renewed_only =
-                    out.len() == 1 && matches!(&out[0], Command::SetTimer(t, _) if *t == timer);
-                if !changed && renewed_only {
-                    return None;
-                }
-                match state {
-                    Cow::Owned(s) => Some(s),
-                    Cow::Borrowed(_) => None,
-                }
-            }
+        let (p, event) = match *action {
+            Action::Deliver(e) => (
+                e.dst as usize,
+                Event::Msg {
+                    src: e.src(),
+                    msg: e.msg(),
+                },
+            ),
+            Action::Timeout(id, timer) => (usize::from(id), Event::Timeout { timer }),
             Action::Recover(id) => {
-                let saved = Some(s.procs[usize::from(id)].storage());
-                Some(self.actors[usize::from(id)].on_start(id, &saved, &mut out))
+                let storage = Some(s.procs[usize::from(id)].storage());
+                (usize::from(id), Event::Start { storage })
             }
             Action::Drop(_) | Action::CutShort(_) | Action::Crash(_) => return None,
         };
-        Some(Effects { state, out })
+        // A recovering process starts afresh from its storage: no state before.
+        let before = (!matches!(event, Event::Start { .. })).then(|| s.state(p));
+        let stepped = self.actors[p].step(Id::from(p), before.as_ref(), event)?;
+        if let Action::Timeout(_, timer) = *action {
+            let out = &stepped.out;
+            let renewed_only =
+                out.len() == 1 && matches!(&out[0], Command::SetTimer(t, _) if *t == timer);
+            if stepped.state.is_none() && renewed_only {
+                return None;
+            }
+        }
+        Some(Effects {
+            state: stepped.state,
+            out: stepped.out,
+        })
     }
 
     /// Applies the effects of process `p`'s handler to `next`'s processes, and records its
@@ -1025,10 +1025,11 @@ impl Model for BullySystem {
         };
         let mut outs = Vec::new();
         for (i, actor) in self.actors.iter().enumerate() {
-            let mut out = Out::new();
-            let state = actor.on_start(Id::from(i), &None, &mut out);
-            s.procs.push(Proc::new(&state));
-            outs.push(out);
+            let started = actor
+                .step(Id::from(i), None, Event::Start { storage: None })
+                .expect("a start always runs");
+            s.procs.push(Proc::new(&started.after(None)));
+            outs.push(started.out);
         }
         // The initial sends pass the same dead-message check as any step's (none is dead).
         let mut ops = NetOps::new();

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+// What the tests read from step logs (not every test file uses every type).
+#[allow(unused_imports)]
+pub use bully_model::{Cmd, Event, Id, LoggedStep, Msg, Storage};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
@@ -50,6 +53,11 @@ pub type Epoch = (u64, u64);
 
 pub fn epoch_of(v: &Value) -> Option<Epoch> {
     Some((v.get("round")?.as_u64()?, v.get("leader")?.as_u64()?))
+}
+
+/// The model's epoch in this harness's form.
+pub fn epoch(e: bully_model::Epoch) -> Epoch {
+    (u64::from(e.round), usize::from(e.leader) as u64)
 }
 
 /// Spawns `bully-node` with `args`; stdout and stderr go to `log`. The child dies with the
@@ -277,33 +285,28 @@ impl Net {
     pub fn saves_before_sends(&self, id: u64) -> usize {
         let mut both = 0;
         for step in self.step_lines(id) {
-            let kinds: Vec<&str> = step["commands"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["kind"].as_str().unwrap())
-                .collect();
+            let cmds = &step.commands;
             let (Some(last_save), Some(first_send)) = (
-                kinds.iter().rposition(|&k| k == "save"),
-                kinds.iter().position(|&k| k == "send"),
+                cmds.iter().rposition(|c| matches!(c, Cmd::Save { .. })),
+                cmds.iter().position(|c| matches!(c, Cmd::Send { .. })),
             ) else {
                 continue;
             };
             both += 1;
             assert!(
                 last_save < first_send,
-                "{id} seq {}: a send before a save: {kinds:?}",
-                step["seq"]
+                "{id} seq {}: a send before a save: {cmds:?}",
+                step.seq
             );
         }
         both
     }
 
     /// The step log of `id`, parsed.
-    pub fn step_lines(&self, id: u64) -> Vec<Value> {
+    pub fn step_lines(&self, id: u64) -> Vec<LoggedStep> {
         let text = fs::read_to_string(self.steps(id)).unwrap_or_default();
         text.lines()
-            .map(|l| serde_json::from_str(l).expect("each step line is JSON"))
+            .map(|l| serde_json::from_str(l).expect("each step line is a logged step"))
             .collect()
     }
 }
