@@ -10,10 +10,10 @@
 use crate::graph::{self, PassOptions};
 use crate::liveness::{self, LivenessReport};
 use crate::memory::{self, Budget};
-use crate::properties::describe_action;
 use crate::protocol::Role;
 use crate::symbolic;
 use crate::system::{BullySystem, Config, SysAction, SysState};
+use crate::trace::{Path, Witness};
 use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
 use std::fmt::Write as _;
@@ -37,7 +37,7 @@ pub enum Engine {
     /// One state at a time ([`crate::graph`], or stateright's checker depth first).
     Explicit,
     /// Process states one at a time, each with its set of networks as a decision diagram
-    /// ([`crate::symbolic`]); breadth first, single-threaded.
+    /// ([`crate::symbolic`]); single-threaded, lowest-numbered combination first (no depth).
     Symbolic,
 }
 
@@ -97,6 +97,9 @@ pub struct PropertyReport {
     /// The counterexample (or example), as numbered readable steps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<String>>,
+    /// The same as a path (for `--trace-out`).
+    #[serde(skip)]
+    pub path: Option<Path>,
 }
 
 impl PropertyReport {
@@ -182,6 +185,18 @@ impl Report {
     pub fn property(&self, name: &str) -> Option<&PropertyReport> {
         self.properties.iter().find(|p| p.name == name)
     }
+    /// The first counterexample found, with its path: the one the search stopped at, else the
+    /// first violated property's in report order (liveness included).
+    pub fn counterexample(&self) -> Option<&PropertyReport> {
+        let stopped_at = match &self.stopped {
+            Some(Stop::Violation { property }) => self.property(property),
+            _ => None,
+        };
+        stopped_at
+            .into_iter()
+            .chain(&self.properties)
+            .find(|p| p.verdict == Verdict::Violated && p.path.is_some())
+    }
 }
 
 /// A compact description of a system state: each process's role, and the messages in flight.
@@ -212,15 +227,15 @@ pub fn describe_state(s: &SysState) -> String {
     out
 }
 
-fn steps_of(path: stateright::Path<SysState, SysAction>) -> Vec<String> {
-    let mut steps = Vec::new();
-    for (i, (state, action)) in path.into_vec().into_iter().enumerate() {
-        match action {
-            Some(a) => steps.push(format!("{}. {}", i + 1, describe_action(&a))),
-            None => steps.push(format!("   then: {}", describe_state(&state))),
-        }
-    }
-    steps
+/// A path of stateright's checker as ours.
+fn path_of(path: stateright::Path<SysState, SysAction>) -> Path {
+    let mut steps = path.into_vec().into_iter();
+    let (init, first) = steps.next().expect("a path has a state");
+    let actions = first
+        .into_iter()
+        .chain(steps.filter_map(|(_, a)| a))
+        .collect();
+    Path { init, actions }
 }
 
 /// What the watcher saw of the safety search.
@@ -231,8 +246,8 @@ struct Search {
     seconds: f64,
     stopped: Option<Stop>,
     peak_memory: u64,
-    /// Each property's counterexample or example, as numbered readable steps.
-    discoveries: std::collections::HashMap<&'static str, Vec<String>>,
+    /// Each property's counterexample or example.
+    discoveries: std::collections::HashMap<&'static str, Witness>,
 }
 
 /// Runs the safety search (every `always` and `sometimes` property) and watches it.
@@ -310,7 +325,7 @@ fn search(cfg: &Config, opts: &Options) -> Search {
         discoveries: checker
             .discoveries()
             .into_iter()
-            .map(|(name, path)| (name, steps_of(path)))
+            .map(|(name, path)| (name, Witness::Path(path_of(path))))
             .collect(),
     }
 }
@@ -338,15 +353,7 @@ fn single_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessR
     let discoveries = found
         .iter()
         .zip(graph::paths_to(model, &g, &targets))
-        .map(|(&(name, _), (steps, state))| {
-            let mut steps: Vec<String> = steps
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| format!("{}. {s}", i + 1))
-                .collect();
-            steps.push(format!("   then: {}", describe_state(&state)));
-            (name, steps)
-        })
+        .map(|(&(name, _), path)| (name, Witness::Path(path)))
         .collect();
     let search = Search {
         unique_states: g.unique_states(),
@@ -361,8 +368,8 @@ fn single_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessR
     (search, live)
 }
 
-/// The symbolic search ([`crate::symbolic`]): the same verdicts, paths and counts as the
-/// explicit breadth-first pass.
+/// The symbolic search ([`crate::symbolic`]): the same verdicts and counts as the explicit
+/// breadth-first pass, and paths that replay in the model (short, not always shortest).
 fn symbolic_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessReport>) {
     let mut engine = symbolic::Engine::new(
         model,
@@ -456,13 +463,14 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
                 name: p.name.to_string(),
                 kind,
                 verdict,
-                steps: found,
+                steps: found.as_ref().map(|w| w.steps(&model)),
+                path: found.as_ref().and_then(Witness::path).cloned(),
             }
         })
         .collect();
 
     let mut liveness_seconds = None;
-    let (verdict, steps) = if !opts.liveness {
+    let (verdict, found) = if !opts.liveness {
         (Verdict::NotChecked, None)
     } else if !complete {
         (Verdict::Unsettled, None)
@@ -479,14 +487,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
         } else if r.holds() {
             (Verdict::Holds, None)
         } else {
-            let steps = r.counterexample.map(|steps| {
-                steps
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, s)| format!("{}. {s}", i + 1))
-                    .collect()
-            });
-            (Verdict::Violated, steps)
+            (Verdict::Violated, r.counterexample)
         }
     };
     reports.insert(
@@ -495,7 +496,14 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
             name: "liveness".into(),
             kind: "liveness",
             verdict,
-            steps,
+            steps: found.as_ref().map(|w| {
+                let mut steps = w.steps(&model);
+                steps.push(
+                    "   from there no fault-free execution reaches a settled state".to_string(),
+                );
+                steps
+            }),
+            path: found.as_ref().and_then(Witness::path).cloned(),
         },
     );
     Report {

@@ -12,8 +12,9 @@
 
 use crate::check::Stop;
 use crate::memory::{self, Budget};
-use crate::properties::{describe_action, settled};
+use crate::properties::settled;
 use crate::system::{BullySystem, SysAction, SysState};
+use crate::trace::Path;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use stateright::{Expectation, Model, Property};
@@ -320,15 +321,14 @@ fn should_stop(
     None
 }
 
-/// Replays the BFS tree from an initial state to `target`: each action as a readable step, and
-/// the state reached.
-pub fn path_to(model: &BullySystem, g: &Graph, target: u32) -> (Vec<String>, SysState) {
+/// The BFS tree's path from an initial state to `target` (a shortest one).
+pub fn path_to(model: &BullySystem, g: &Graph, target: u32) -> Path {
     paths_to(model, g, &[target]).pop().expect("one path")
 }
 
 /// [`path_to`] for several targets, with one scan of the index (it holds every state's
 /// fingerprint: tens of millions at N=4).
-pub fn paths_to(model: &BullySystem, g: &Graph, targets: &[u32]) -> Vec<(Vec<String>, SysState)> {
+pub fn paths_to(model: &BullySystem, g: &Graph, targets: &[u32]) -> Vec<Path> {
     let chains: Vec<Vec<u32>> = targets
         .iter()
         .map(|&target| {
@@ -355,24 +355,25 @@ pub fn paths_to(model: &BullySystem, g: &Graph, targets: &[u32]) -> Vec<(Vec<Str
     chains
         .iter()
         .map(|chain| {
-            let mut state = model
+            let init = model
                 .init_states()
                 .into_iter()
                 .find(|s| fingerprint(&g.hasher, s) == wanted[&chain[0]])
                 .expect("initial state");
-            let mut steps = Vec::new();
+            let mut state = init.clone();
+            let mut actions = Vec::new();
             for want in &chain[1..] {
-                let mut actions: Vec<SysAction> = Vec::new();
-                model.actions(&state, &mut actions);
-                let (a, next) = actions
+                let mut enabled: Vec<SysAction> = Vec::new();
+                model.actions(&state, &mut enabled);
+                let (a, next) = enabled
                     .into_iter()
                     .filter_map(|a| model.next_state(&state, a).map(|n| (a, n)))
                     .find(|(_, n)| fingerprint(&g.hasher, n) == wanted[want])
                     .expect("the BFS tree replays");
-                steps.push(describe_action(&a));
+                actions.push(a);
                 state = next;
             }
-            (steps, state)
+            Path { init, actions }
         })
         .collect()
 }

@@ -9,9 +9,11 @@ pub mod memory;
 pub mod mutants;
 pub mod properties;
 pub mod protocol;
+pub mod simulate;
 pub mod step;
 pub mod symbolic;
 pub mod system;
+pub mod trace;
 
 pub use mutants::Variant;
 pub use protocol::{

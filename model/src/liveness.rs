@@ -25,6 +25,7 @@
 use crate::graph::{self, Graph, PassOptions};
 use crate::memory::Budget;
 use crate::system::BullySystem;
+use crate::trace::Witness;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -36,8 +37,8 @@ pub struct LivenessReport {
     pub trapped_states: usize,
     /// States beyond the bound of a bounded run (not explored; presumed able to settle).
     pub cut_at_bound: usize,
-    /// The shortest path to a trapped state, as readable steps.
-    pub counterexample: Option<Vec<String>>,
+    /// A path to a trapped state (the explicit engine's is a shortest one).
+    pub counterexample: Option<Witness>,
     pub elapsed: Duration,
     /// The largest resident size seen during the pass, in bytes.
     pub peak_memory: u64,
@@ -120,14 +121,9 @@ pub fn analyze(model: &BullySystem, g: &Graph) -> LivenessReport {
     // The shortest path to a trap: the trapped state closest to the start (IDs are handed out
     // level by level, so the smallest ID is on the shallowest level).
     let trapped: Vec<usize> = (0..n).filter(|&i| !can_settle[i]).collect();
-    let counterexample = trapped.first().map(|&bad| {
-        let (mut steps, state) = graph::path_to(model, g, bad as u32);
-        steps.push(format!(
-            "trapped: no fault-free continuation reaches the goal. Final state: {}",
-            crate::check::describe_state(&state)
-        ));
-        steps
-    });
+    let counterexample = trapped
+        .first()
+        .map(|&bad| Witness::Path(graph::path_to(model, g, bad as u32)));
     LivenessReport {
         states: n,
         fault_free_edges: g.back_edges.len(),

@@ -2,10 +2,13 @@
 
 use bully_model::check::{self, Engine, Options, Strategy};
 use bully_model::memory::Budget;
+use bully_model::simulate;
 use bully_model::system::{Channels, Config, NetworkKind, StartMode, Timing};
+use bully_model::trace::{TraceFile, TraceProperty};
 use bully_model::Variant;
 use clap::{Args, Parser, Subcommand};
-use stateright::{Checker, Model};
+use stateright::Model;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -53,6 +56,11 @@ enum Command {
         /// half the machine's memory).
         #[arg(long, value_name = "SIZE", value_parser = Budget::parse)]
         max_memory: Option<Budget>,
+        /// Write the first counterexample found to FILE as a trace (versioned JSON: the
+        /// configuration and every step with every process's state after it), for
+        /// `bully-node replay`.
+        #[arg(long, value_name = "FILE")]
+        trace_out: Option<PathBuf>,
     },
     /// Serve stateright's web Explorer on the model.
     Explore {
@@ -72,9 +80,14 @@ enum Command {
         /// Length of each walk.
         #[arg(long, default_value_t = 200)]
         depth: usize,
-        /// Number of walks.
+        /// Number of walks (walk r uses seed SEED + r, so `--seed SEED+r --runs 1` takes it
+        /// again alone).
         #[arg(long, default_value_t = 1000)]
         runs: usize,
+        /// Write the walk that violated a property, or else the last walk, to FILE as a trace
+        /// (see `check --trace-out`).
+        #[arg(long, value_name = "FILE")]
+        trace_out: Option<PathBuf>,
     },
 }
 
@@ -126,6 +139,26 @@ impl ModelArgs {
     }
 }
 
+/// Writes `trace` to `file`; on failure says why in one line (exit 1: the check ran, its
+/// result could not be kept).
+fn write_trace(file: &std::path::Path, trace: &TraceFile) -> Result<(), ExitCode> {
+    let text = serde_json::to_string_pretty(trace).expect("serialisable");
+    match std::fs::write(file, text + "\n") {
+        Ok(()) => {
+            eprintln!(
+                "trace written to {} ({} steps)",
+                file.display(),
+                trace.steps.len()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("bully-model: cannot write {}: {e}", file.display());
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -138,11 +171,12 @@ fn main() -> ExitCode {
             no_liveness,
             keep_going,
             max_memory,
+            trace_out,
         } => {
             let cfg = model.config();
             if engine == Engine::Symbolic {
                 let why = if strategy == Strategy::Dfs {
-                    Some("it searches breadth first (drop --strategy dfs)".to_string())
+                    Some("it has its own search order (drop --strategy dfs)".to_string())
                 } else if !bully_model::symbolic::Engine::supports(&cfg) {
                     Some(format!(
                         "it needs a finite graph without a bound: sync timing, a correct protocol and no loss ({cfg}); use --engine explicit"
@@ -184,6 +218,30 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", check::render(&report));
             }
+            if let Some(file) = trace_out {
+                let model = cfg.clone().into_model();
+                match report.counterexample() {
+                    Some(p) => {
+                        let trace = TraceFile::new(
+                            &model,
+                            p.path.as_ref().expect("a counterexample with a path"),
+                            format!("bully-model check {}", cfg.cli_args()),
+                            Some(TraceProperty {
+                                name: p.name.clone(),
+                                kind: p.kind.to_string(),
+                                verdict: "violated".to_string(),
+                            }),
+                        );
+                        if let Err(code) = write_trace(&file, &trace) {
+                            return code;
+                        }
+                    }
+                    None => eprintln!(
+                        "bully-model: no counterexample found: {} not written",
+                        file.display()
+                    ),
+                }
+            }
             ExitCode::from(report.outcome().exit_code())
         }
         Command::Explore { model, address } => {
@@ -210,44 +268,54 @@ fn main() -> ExitCode {
             seed,
             depth,
             runs,
+            trace_out,
         } => {
             let cfg = model.config();
             println!("Simulating {cfg}: {runs} walks of up to {depth} steps from seed {seed}");
             let started = std::time::Instant::now();
-            // One simulation checker: random walks of up to `depth` steps from the initial
-            // state, until about `runs * depth` states have been visited (stateright's
-            // simulation otherwise walks forever) or a safety property fails.
-            let checker = cfg
-                .clone()
-                .into_model()
-                .checker()
-                .target_max_depth(depth)
-                .target_state_count(runs.saturating_mul(depth).max(1))
-                .finish_when(stateright::HasDiscoveries::AnyFailures)
-                .spawn_simulation(seed, stateright::UniformChooser)
-                .join();
             let m = cfg.clone().into_model();
-            let mut failed = false;
-            for (name, path) in checker.discoveries() {
-                if m.property(name).expectation == stateright::Expectation::Always {
-                    failed = true;
-                    println!("`{name}` VIOLATED:");
-                    for (i, a) in path.into_actions().iter().enumerate() {
-                        println!("  {}. {}", i + 1, m.format_action(a));
-                    }
+            let found = simulate::simulate(&m, seed, runs, depth);
+            if let Some((name, path)) = &found.violation {
+                println!(
+                    "`{name}` VIOLATED (walk {} of {}, seed {}):",
+                    found.walks,
+                    runs,
+                    seed.wrapping_add(found.walks as u64 - 1)
+                );
+                for step in path.steps(&m) {
+                    println!("  {step}");
                 }
             }
-            println!("{} states visited", checker.state_count());
+            println!("{} states visited in {} walk(s)", found.states, found.walks);
             println!(
                 "{} in {:.2}s",
-                if failed {
+                if found.violation.is_some() {
                     "FAILED"
                 } else {
                     "no safety violation found"
                 },
                 started.elapsed().as_secs_f64()
             );
-            if failed {
+            if let Some(file) = trace_out {
+                let walk_seed = seed.wrapping_add(found.walks as u64 - 1);
+                let trace = TraceFile::new(
+                    &m,
+                    &found.last,
+                    format!(
+                        "bully-model simulate {} --seed {walk_seed} --depth {depth} --runs 1",
+                        cfg.cli_args()
+                    ),
+                    found.violation.as_ref().map(|(name, _)| TraceProperty {
+                        name: name.to_string(),
+                        kind: "always".to_string(),
+                        verdict: "violated".to_string(),
+                    }),
+                );
+                if let Err(code) = write_trace(&file, &trace) {
+                    return code;
+                }
+            }
+            if found.violation.is_some() {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

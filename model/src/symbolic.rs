@@ -30,11 +30,11 @@
 //! ghost state only, except `crash cuts a broadcast short`, which reads whether channels are
 //! empty ([`properties::broadcast_cut_channels`]).
 
-use crate::check::describe_state;
 use crate::mdd::{Mdd, Node, Value};
 use crate::memory::{self, Budget};
-use crate::properties::{self, describe_action};
+use crate::properties;
 use crate::system::{Action, BullySystem, Config, NetOp, NetOps, Network, Quiet, SysState};
+use crate::trace::{Path, Witness};
 use stateright::{Expectation, Model};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -108,15 +108,15 @@ pub struct Outcome {
     pub peak_memory: u64,
     /// Set when the search stopped early (a counterexample or the memory budget).
     pub stopped: Option<crate::check::Stop>,
-    /// Each property's first example or counterexample (by name), as readable steps.
-    pub discoveries: HashMap<&'static str, Vec<String>>,
+    /// Each property's first example or counterexample (by name).
+    pub discoveries: HashMap<&'static str, Witness>,
 }
 
 /// The liveness verdict of a symbolic run.
 pub struct Liveness {
     pub trapped_states: u128,
     pub settled_states: u128,
-    pub counterexample: Option<Vec<String>>,
+    pub counterexample: Option<Witness>,
     pub elapsed: Duration,
 }
 
@@ -437,7 +437,7 @@ impl<'m> Engine<'m> {
     /// new search in the same order, which records when each combination's networks arrived
     /// ([`Entry::arrivals`]) and stops once every target has arrived, traced back from there.
     /// Where that search cannot finish within the budget, the steps say so.
-    fn paths_to(&self, targets: &[SysState]) -> Vec<Vec<String>> {
+    fn paths_to(&self, targets: &[SysState]) -> Vec<Witness> {
         if targets.is_empty() {
             return Vec::new();
         }
@@ -483,18 +483,19 @@ impl<'m> Engine<'m> {
             .into_iter()
             .zip(targets)
             .map(|(spot, target)| match spot {
-                Some((entry, arrival, vector)) => recorder.path_to(entry, arrival, vector),
-                None => vec![
-                    format!(
-                        "(no path: {})",
-                        match stopped {
-                            Some(crate::check::Stop::MemoryBudget { .. }) =>
-                                "the memory budget stopped the search for one",
-                            _ => "the search for one did not reach this state",
+                Some((entry, arrival, vector)) => {
+                    Witness::Path(recorder.trace(entry, arrival, vector))
+                }
+                None => Witness::NoPath {
+                    why: match stopped {
+                        Some(crate::check::Stop::MemoryBudget { .. }) => {
+                            "the memory budget stopped the search for one"
                         }
-                    ),
-                    format!("   then: {}", describe_state(target)),
-                ],
+                        _ => "the search for one did not reach this state",
+                    }
+                    .to_string(),
+                    state: target.clone(),
+                },
             })
             .collect()
     }
@@ -697,26 +698,13 @@ impl<'m> Engine<'m> {
     }
 
     /// A path to the state of entry `entry` with network `vector`, which arrived with batch
-    /// `arrival` (see [`Entry::arrivals`]), as readable steps ending with that state.
-    fn path_to(&mut self, entry: u32, arrival: u32, vector: Vec<Value>) -> Vec<String> {
-        let (path, last) = self.trace(entry, arrival, vector);
-        let mut steps: Vec<String> = path
-            .iter()
-            .enumerate()
-            .map(|(i, a)| format!("{}. {}", i + 1, describe_action(a)))
-            .collect();
-        steps.push(format!("   then: {}", describe_state(&last)));
-        steps
-    }
-
-    /// The actions of a path to that state, and the state; replayed through the explicit
-    /// model as a check.
+    /// `arrival` (see [`Entry::arrivals`]); replayed through the explicit model as a check.
     ///
     /// Backwards by arrivals: a state that arrived with expansion `n` is a successor of a
     /// state that arrived before `n`, so each step back lands on a strictly earlier arrival and
     /// the walk ends at the start. Each step takes the earliest such predecessor, which keeps
     /// the path short, though not always shortest (the search is not breadth first).
-    fn trace(&mut self, entry: u32, arrival: u32, vector: Vec<Value>) -> (Vec<Action>, SysState) {
+    fn trace(&mut self, entry: u32, arrival: u32, vector: Vec<Value>) -> Path {
         let (mut at, mut arrival, mut vector) = (entry, arrival, vector);
         let mut actions = Vec::new();
         let mut end = self.entries[at as usize].state.clone();
@@ -745,11 +733,12 @@ impl<'m> Engine<'m> {
             (at, arrival) = (from, n);
         }
         actions.reverse();
+        let mut init = self.entries[at as usize].state.clone();
+        init.network = self.join(&vector);
         // Replay through the explicit model: the same path, step by step (a deliberately
         // broken engine's paths need not replay).
         if cfg!(debug_assertions) && self.opts.flaw == Flaw::None {
-            let mut state = self.entries[at as usize].state.clone();
-            state.network = self.join(&vector);
+            let mut state = init.clone();
             assert!(self.model.init_states().contains(&state));
             for a in &actions {
                 state = self
@@ -762,7 +751,7 @@ impl<'m> Engine<'m> {
                 "the replayed path ends where the search found it"
             );
         }
-        (actions, end)
+        Path { init, actions }
     }
 
     /// `AG EF settled` over fault-free steps: every reachable state can still reach a settled
@@ -849,11 +838,7 @@ impl<'m> Engine<'m> {
                 first = Some(state);
             }
         }
-        let counterexample = first.map(|state| {
-            let mut steps = self.paths_to(&[state]).remove(0);
-            steps.push("   from there no fault-free execution reaches a settled state".to_string());
-            steps
-        });
+        let counterexample = first.map(|state| self.paths_to(&[state]).remove(0));
         Liveness {
             trapped_states,
             settled_states,

@@ -197,10 +197,13 @@ fn the_symbolic_liveness_pass_finds_the_trapped_states() {
             found.trapped_states, expected as u128,
             "{cfg}: {who} in office"
         );
-        let path = found.counterexample.expect("a path to a trapped state");
+        let path = found.counterexample.expect("a way to a trapped state");
+        let path = path.path().expect("a path to a trapped state");
+        let trapped = path.last(&model);
+        assert!(!coordinator(who)(&trapped), "the path ends trapped");
         println!(
             "{cfg}: {expected} states never see {who} in office again; a way there:\n{}",
-            path.join("\n")
+            path.steps(&model).join("\n")
         );
     }
 }
