@@ -43,6 +43,24 @@ pub enum Cmd {
     Status(StatusArgs),
     /// Start a local cluster of child nodes and drive it from stdin or a script.
     Cluster(crate::cluster::ClusterArgs),
+    /// Reproduce a model trace (`bully-model check|simulate --trace-out FILE`) step by step on
+    /// real node processes, comparing every process with the model after each step.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The trace file.
+    #[arg(value_name = "FILE")]
+    pub trace: PathBuf,
+    /// Run this protocol variant instead of the trace's (e.g. `correct`, to see where the
+    /// verified handler does something else than a mutant's counterexample).
+    #[arg(long, value_enum)]
+    pub variant: Option<Variant>,
+    /// Keep the nodes' data directories, step logs and logs in DIR [default: a temporary
+    /// directory, removed at the end].
+    #[arg(long, value_name = "DIR")]
+    pub keep_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -170,6 +188,10 @@ pub struct RunArgs {
     /// the conformance checker can be seen rejecting it.
     #[arg(long, value_enum, default_value_t = Variant::Correct, hide = true)]
     pub variant: Variant,
+    /// Replay only (`bully-node replay` starts nodes with it): every frame and timer goes
+    /// through the replayer at this endpoint.
+    #[arg(long, value_name = "ENDPOINT", hide = true)]
+    pub controlled: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -363,6 +385,7 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
         hooks,
         metrics: a.metrics.or(file.metrics),
         variant: a.variant,
+        controlled: a.controlled.clone(),
     })
 }
 
@@ -452,6 +475,34 @@ impl From<NodeError> for Failure {
 }
 
 /// `bully-node status`.
+/// `bully-node replay`: exit 0 when the trace is reproduced, 1 where it diverges.
+pub fn replay(a: ReplayArgs) -> Result<(), Failure> {
+    let bin = std::env::current_exe()
+        .map_err(|e| Failure::Runtime(format!("cannot find this executable: {e}")))?;
+    let opts = crate::replay::ReplayOptions {
+        trace: a.trace,
+        variant: a.variant,
+        keep_dir: a.keep_dir,
+        bin,
+    };
+    let outcome = crate::replay::run(&opts).map_err(|e| match e {
+        crate::replay::ReplayError::Trace(m) => Failure::Usage(m),
+        crate::replay::ReplayError::Run(m) => Failure::Runtime(m),
+    })?;
+    match outcome {
+        crate::replay::Replayed::Reproduced(report) => {
+            print!("{report}");
+            Ok(())
+        }
+        crate::replay::Replayed::Diverged(report) => {
+            print!("{report}");
+            Err(Failure::Runtime(
+                "the real processes diverged from the trace (see above)".into(),
+            ))
+        }
+    }
+}
+
 pub fn status(a: StatusArgs) -> Result<(), Failure> {
     let endpoint = status::parse_target(&a.endpoint).map_err(|e| Failure::Usage(e.to_string()))?;
     let s = status::query(&endpoint, a.timeout).map_err(|e| match e {

@@ -5,6 +5,7 @@
 //! the wire, and the top-level README (section "Running nodes") for running nodes and the failover bound.
 
 pub mod auth;
+pub mod child;
 pub mod cli;
 pub mod cluster;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod hooks;
 pub mod leadership;
 pub mod metrics;
 pub mod node;
+pub mod replay;
 pub mod runtime;
 pub mod status;
 pub mod steplog;

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => cli::run(*a),
         Cmd::Status(a) => cli::status(a),
         Cmd::Cluster(a) => bully_node::cluster::main(a),
+        Cmd::Replay(a) => cli::replay(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

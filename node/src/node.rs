@@ -23,6 +23,7 @@ use crate::runtime::{NodeInfo, RunError, Runtime};
 use crate::status::{self, ClientError};
 use crate::steplog::StepLog;
 use crate::storage::{Saved, Store, StoreError};
+use crate::transport::controlled::ControlledTransport;
 use crate::transport::zmq::{TransportError, ZmqOptions, ZmqTransport};
 use crate::wire::{self, DEFAULT_MAX_FRAME};
 use bully_model::{Bully, Durations, Members, Start, Variant};
@@ -76,6 +77,9 @@ pub struct NodeConfig {
     pub metrics: Option<SocketAddr>,
     /// Testing only: a deliberately broken protocol variant.
     pub variant: Variant,
+    /// Replay only: hand every frame and timer to the replayer at this endpoint (see
+    /// [`crate::transport::controlled`]) instead of talking to peers.
+    pub controlled: Option<String>,
 }
 
 impl NodeConfig {
@@ -97,6 +101,7 @@ impl NodeConfig {
             hooks: Hooks::default(),
             metrics: None,
             variant: Variant::Correct,
+            controlled: None,
         }
     }
     /// Another member (with full membership, every peer is a member).
@@ -266,6 +271,9 @@ fn run_keyed(
     wake: UnixStream,
     watchers: Watchers,
 ) -> Result<(), NodeError> {
+    if let Some(endpoint) = &cfg.controlled {
+        return run_controlled(cfg, endpoint, steplog, stop, wake, watchers);
+    }
     let Durable { store, saved } = open_store(cfg)?;
     // Saved endpoints first; the configuration wins where both name an ID.
     let mut book = saved.as_ref().map(|s| s.peers.clone()).unwrap_or_default();
@@ -303,9 +311,7 @@ fn run_keyed(
     }
 
     let start = match cfg.start.clone() {
-        StartSpec::Full(ids) => Start::Full {
-            members: Members::new(ids.into_iter().map(wire::id)),
-        },
+        StartSpec::Full(ids) => full_start(ids),
         StartSpec::Join(c) => Start::Join {
             contact: wire::id(c),
         },
@@ -357,6 +363,49 @@ fn run_keyed(
     })?;
     info!(node = cfg.id, "stopped");
     Ok(())
+}
+
+fn full_start(ids: Vec<u64>) -> Start {
+    Start::Full {
+        members: Members::new(ids.into_iter().map(wire::id)),
+    }
+}
+
+/// [`run`] on the controlled wire: the same actor, storage and event loop, with every frame
+/// and timer going through the replayer at `endpoint`.
+fn run_controlled(
+    cfg: &NodeConfig,
+    endpoint: &str,
+    steplog: Option<StepLog>,
+    stop: Arc<AtomicBool>,
+    wake: UnixStream,
+    watchers: Watchers,
+) -> Result<(), NodeError> {
+    let Durable { store, saved } = open_store(cfg)?;
+    let start = match cfg.start.clone() {
+        StartSpec::Full(ids) => full_start(ids),
+        StartSpec::Join(c) => Start::Join {
+            contact: wire::id(c),
+        },
+        StartSpec::JoinEndpoint(ep) => {
+            return Err(NodeError::Config(format!(
+                "a controlled node joins through an ID, not an endpoint ({ep})"
+            )))
+        }
+    };
+    let transport = ControlledTransport::connect(cfg.id, endpoint, cfg.max_frame, Some(wake))
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    let mut actor = Bully::new(start, cfg.timing);
+    actor.variant = cfg.variant;
+    info!(node = cfg.id, replayer = %endpoint, "starting under the replayer's control");
+    let info = NodeInfo {
+        listen: endpoint.to_string(),
+        advertise: endpoint.to_string(),
+    };
+    let rt =
+        Runtime::new(cfg.id, actor, transport, store, info, steplog, stop).with_watchers(watchers);
+    rt.run(saved.map(|s| s.storage))
+        .map_err(|e| NodeError::Runtime(e.to_string()))
 }
 
 /// Opens the step log file of `cfg`, if any.

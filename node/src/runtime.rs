@@ -176,13 +176,17 @@ impl<T: Transport> Runtime<T> {
         self.last_saved = saved.clone();
         self.step(Event::Start { storage: saved })?;
         let mut inbound = Vec::new();
+        let external_timers = self.transport.external_timers();
         while !self.shutdown.load(Ordering::SeqCst) {
-            self.fire_due_timers()?;
+            if !external_timers {
+                self.fire_due_timers()?;
+            }
             let now = Instant::now();
             let wait = self
                 .timers
                 .values()
                 .min()
+                .filter(|_| !external_timers)
                 .map_or(IDLE, |at| at.saturating_duration_since(now))
                 .min(IDLE);
             self.transport.wait(wait, &mut inbound)?;
@@ -197,6 +201,14 @@ impl<T: Transport> Runtime<T> {
                             }
                         }
                         self.step(Event::Msg { src: from, msg })?;
+                    }
+                    Inbound::Timer { timer } => {
+                        if self.timers.remove(&timer).is_some() {
+                            *self.stats.timeouts.entry(timer_name(&timer)).or_default() += 1;
+                            self.step(Event::Timeout { timer })?;
+                        } else {
+                            warn!(node = self.id, "told to fire {timer:?}, which is not set");
+                        }
                     }
                     Inbound::Status { reply, nonce } => {
                         self.stats.status_requests += 1;

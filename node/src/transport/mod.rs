@@ -5,8 +5,10 @@
 //! wire needs beyond that — encoding, framing, the address book (which ID lives at which
 //! endpoint), queues and their limits — is the transport's business. [`zmq::ZmqTransport`] is the
 //! JSON-over-ZeroMQ wire; [`crate::exercise::transport::ExerciseTransport`] is the exercise's
-//! pickle-over-REQ/REP wire.
+//! pickle-over-REQ/REP wire; [`controlled::ControlledTransport`] hands every frame and timer to
+//! the replayer (`bully-node replay`).
 
+pub mod controlled;
 pub mod zmq;
 
 use bully_model::{Msg, State};
@@ -87,6 +89,9 @@ pub enum Inbound {
     Msg { from: Id, msg: Msg },
     /// A status request; answer it with [`Transport::reply_status`].
     Status { reply: ReplyTo, nonce: Option<u64> },
+    /// Fire this timer now (a transport whose timers are driven from outside, see
+    /// [`Transport::external_timers`]).
+    Timer { timer: bully_model::Timer },
 }
 
 /// Where to send a reply to a request (opaque routing data of the transport that received it).
@@ -151,5 +156,10 @@ pub trait Transport {
     /// The state of frame authentication, for `status` (`null`: none).
     fn auth_status(&self) -> Value {
         Value::Null
+    }
+    /// Whether timers fire only when the transport says so ([`Inbound::Timer`]) instead of at
+    /// their deadlines (the replayer's controlled wire).
+    fn external_timers(&self) -> bool {
+        false
     }
 }
