@@ -13,7 +13,7 @@ use crate::memory::{self, Budget};
 use crate::protocol::Role;
 use crate::symbolic;
 use crate::system::{BullySystem, Config, SysAction, SysState};
-use crate::trace::{Path, Witness};
+use crate::trace::{Path, TraceFile, TraceProperty, Witness};
 use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
 use std::fmt::Write as _;
@@ -105,6 +105,25 @@ pub struct PropertyReport {
 impl PropertyReport {
     pub fn failed(&self) -> bool {
         matches!(self.verdict, Verdict::Violated | Verdict::NotReached)
+    }
+    /// Its counterexample (or example) as a trace file, if it has a path; `command` reproduces
+    /// the run.
+    pub fn trace(&self, model: &BullySystem, command: String) -> Option<TraceFile> {
+        let verdict = match self.verdict {
+            Verdict::Reached => "reached",
+            _ => "violated",
+        };
+        let property = TraceProperty {
+            name: self.name.clone(),
+            kind: self.kind.to_string(),
+            verdict: verdict.to_string(),
+        };
+        Some(TraceFile::new(
+            model,
+            self.path.as_ref()?,
+            command,
+            Some(property),
+        ))
     }
 }
 

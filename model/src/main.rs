@@ -220,18 +220,12 @@ fn main() -> ExitCode {
             }
             if let Some(file) = trace_out {
                 let model = cfg.clone().into_model();
-                match report.counterexample() {
-                    Some(p) => {
-                        let trace = TraceFile::new(
-                            &model,
-                            p.path.as_ref().expect("a counterexample with a path"),
-                            format!("bully-model check {}", cfg.cli_args()),
-                            Some(TraceProperty {
-                                name: p.name.clone(),
-                                kind: p.kind.to_string(),
-                                verdict: "violated".to_string(),
-                            }),
-                        );
+                let command = format!("bully-model check {}", cfg.cli_args());
+                match report
+                    .counterexample()
+                    .and_then(|p| p.trace(&model, command))
+                {
+                    Some(trace) => {
                         if let Err(code) = write_trace(&file, &trace) {
                             return code;
                         }

@@ -134,6 +134,14 @@ impl Entered {
             _ => None,
         }
     }
+    /// The term a process enters with a step from `before` (`None`: a start) to `after`:
+    /// one whose role changed into a term (a start counts as a change).
+    pub fn on_step(before: Option<&State>, after: &State) -> Option<Entered> {
+        if before.map(|b| &b.role) == Some(&after.role) {
+            return None;
+        }
+        Entered::term(&after.role)
+    }
     pub fn epoch(self) -> Epoch {
         match self {
             Entered::Office(e) | Entered::Following(e) => e,

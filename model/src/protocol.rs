@@ -425,6 +425,30 @@ impl Durations {
     pub fn announce_period(&self) -> Duration {
         self.heartbeat * 10
     }
+
+    /// The failover bound: how long after the coordinator is killed (and nothing else fails)
+    /// every survivor names the next highest, for messages that take `delay` one way
+    /// (processing included). Detection takes at most `heartbeat + timeout + delay` (the last
+    /// reply arrives, the next heartbeat leaves a period later and times out); the highest
+    /// survivor's election adds `timeout` (it asks only the dead coordinator); the halt round
+    /// trip and the announcement add `3 × delay` (README, "The failover bound"). The launcher,
+    /// the node's status, the tests and the benchmark all take it from here.
+    pub fn failover_bound(&self, delay: Duration) -> Duration {
+        self.heartbeat + self.timeout * 2 + delay * 4
+    }
+
+    /// After a graceful stop the members hear RESIGN and elect at once: the election's
+    /// `timeout` and four one-way delays, no detection.
+    pub fn resign_bound(&self, delay: Duration) -> Duration {
+        self.timeout + delay * 4
+    }
+
+    /// After a second crash (the next highest, during its election): a survivor it answered
+    /// or halted waits [`Durations::coordinator_wait`] for its announcement, then elects
+    /// (`timeout`) and halts (`3 × delay` with the announcement).
+    pub fn double_crash_bound(&self, delay: Duration) -> Duration {
+        self.coordinator_wait() + self.timeout + delay * 3
+    }
 }
 
 impl Default for Durations {

@@ -43,15 +43,16 @@ fn a_counterexample_trace_holds_the_path_and_reads_back() {
     assert_eq!(found.verdict, Verdict::Violated);
     let model = cfg.clone().into_model();
     let path = found.path.clone().expect("a path");
-    let trace = TraceFile::new(
-        &model,
-        &path,
-        format!("bully-model check {}", cfg.cli_args()),
+    let trace = found
+        .trace(&model, format!("bully-model check {}", cfg.cli_args()))
+        .expect("a trace");
+    assert_eq!(
+        trace.property,
         Some(TraceProperty {
-            name: found.name.clone(),
-            kind: found.kind.to_string(),
+            name: "single coordinator".into(),
+            kind: "always".into(),
             verdict: "violated".into(),
-        }),
+        })
     );
     assert_eq!(trace.steps.len(), path.actions.len());
     let last = trace.steps.last().expect("steps");

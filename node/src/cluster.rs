@@ -595,9 +595,13 @@ pub fn main(args: ClusterArgs) -> Result<(), Failure> {
         fmt(t),
         dir.display()
     ));
+    let timing = bully_model::Durations {
+        heartbeat: h,
+        timeout: t,
+    };
     cluster.say(format!(
         "failover bound after kill -9 of the coordinator: heartbeat + 2 x timeout + 4 one-way delays = {} + delays",
-        fmt(h + 2 * t)
+        fmt(timing.failover_bound(Duration::ZERO))
     ));
     if cluster.args.cluster_key.is_none() {
         cluster.say(

@@ -20,10 +20,10 @@
 //! trace says and compares what the nodes report with what the model recorded.
 
 use crate::wire;
-use bully_model::properties::{agreement_of, single_coordinator_of};
+use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
 use bully_model::system::StartMode;
 use bully_model::trace::{TraceAction, TraceFile, TraceProcess};
-use bully_model::{timer_name, Cmd, Event, LoggedStep, Msg, State, Storage, Timer, Variant};
+use bully_model::{timer_name, Cmd, Epoch, Event, LoggedStep, Msg, State, Storage, Timer, Variant};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
@@ -82,6 +82,10 @@ struct Node {
     unclaimed: usize,
     /// Whether the running incarnation has said hello (the replayer can route to it).
     connected: bool,
+    /// The highest epoch it accepted, over all its incarnations (the model's ghost state), and
+    /// the first step that broke the model's epoch order, if one did.
+    accepted: Epoch,
+    epoch_order: Option<String>,
 }
 
 /// The replay in progress: the nodes, the replayer's socket, the frames held.
@@ -208,6 +212,8 @@ impl Replay {
                     saved: None,
                     unclaimed: 0,
                     connected: false,
+                    accepted: Epoch::none(),
+                    epoch_order: None,
                 }
             })
             .collect();
@@ -275,6 +281,12 @@ impl Replay {
                 Cmd::Save { storage } => node.saved = Some(storage.clone()),
                 Cmd::Send { .. } => sends += 1,
                 Cmd::ChooseRandom { .. } => {}
+            }
+        }
+        if let Some(term) = Entered::on_step(step.before.as_ref(), &step.after) {
+            if let Err(broken) = check_epoch_order(step.node, &mut node.accepted, term) {
+                node.epoch_order
+                    .get_or_insert(format!("node {i}: {broken}"));
             }
         }
         node.state = Some(step.after.clone());
@@ -554,6 +566,9 @@ impl Replay {
                 let _ = writeln!(out, "{name} VIOLATED on the real processes");
             }
         }
+        for broken in self.nodes.iter().filter_map(|n| n.epoch_order.as_ref()) {
+            let _ = writeln!(out, "epoch order VIOLATED on the real processes: {broken}");
+        }
         if !coordinators.is_empty() {
             let _ = writeln!(out, "coordinators: {}", coordinators.join(", "));
         }
@@ -563,6 +578,13 @@ impl Replay {
                 "the trace ends at: {} ({} {})",
                 p.name, p.kind, p.verdict
             );
+            if p.kind == "liveness" {
+                let _ = writeln!(
+                    out,
+                    "the real processes are in the state from which, the model says, no \
+                     fault-free execution settles"
+                );
+            }
         }
         out
     }

@@ -438,6 +438,9 @@ impl<T: Transport> Runtime<T> {
             "timing": {
                 "heartbeat_ms": self.actor.timing.heartbeat.as_secs_f64() * 1000.0,
                 "timeout_ms": self.actor.timing.timeout.as_secs_f64() * 1000.0,
+                // Without the one-way delays (four of them are added to it).
+                "failover_bound_ms":
+                    self.actor.timing.failover_bound(Duration::ZERO).as_secs_f64() * 1000.0,
             },
             "storage": self.store.as_ref().map(|s| s.path().display().to_string()),
             "saved": self.last_saved,

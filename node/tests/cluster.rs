@@ -3,6 +3,7 @@
 
 mod common;
 
+use bully_model::Durations;
 use common::*;
 use serde_json::Value;
 use std::process::Command;
@@ -15,10 +16,16 @@ const T: u64 = 300;
 /// this harness's own polling (one round of status requests).
 const SLACK: Duration = Duration::from_millis(400);
 
-/// The failover bound after kill -9 of the coordinator (see README.md, "The failover bound"):
-/// heartbeat + 2 × timeout + 4 one-way delays.
+/// The timer durations every node of these tests runs with.
+const TIMING: Durations = Durations {
+    heartbeat: Duration::from_millis(H),
+    timeout: Duration::from_millis(T),
+};
+
+/// The failover bound after kill -9 of the coordinator (`Durations::failover_bound`; the
+/// slack stands for the one-way delays and the scheduling noise).
 fn failover_bound() -> Duration {
-    Duration::from_millis(H + 2 * T) + SLACK
+    TIMING.failover_bound(Duration::ZERO) + SLACK
 }
 
 /// Generous limit for a cluster to settle after a start.
@@ -296,7 +303,7 @@ fn two_crashes_in_a_row_including_the_next_highest_during_its_election() {
     );
     // Bound from the second crash: a survivor answered by the dead candidate waits
     // 4 × timeout for its announcement, then elects (1 × timeout) and halts (a round trip).
-    let bound = Duration::from_millis(5 * T) + SLACK;
+    let bound = TIMING.double_crash_bound(Duration::ZERO) + SLACK;
     eprintln!(
         "two crashes: {third} at {e:?}, {:?} after the first kill, {:?} after the second (bound {bound:?})",
         t0.elapsed(),
@@ -447,7 +454,10 @@ fn sigterm_exits_zero_and_a_resigning_coordinator_spares_the_heartbeat_timeout()
     // highest) and a halt round trip, no heartbeat timeout.
     let took = t0.elapsed();
     eprintln!("resign: next coordinator after {took:?}");
-    assert!(took <= Duration::from_millis(T) + SLACK, "{took:?}");
+    assert!(
+        took <= TIMING.resign_bound(Duration::ZERO) + SLACK,
+        "{took:?}"
+    );
     let steps = net.step_lines(top);
     let last = steps.last().unwrap();
     assert_eq!(last.event.event, Event::Shutdown);

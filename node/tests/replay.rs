@@ -4,7 +4,7 @@
 use bully_model::check::{self, Options};
 use bully_model::simulate;
 use bully_model::system::{Config, NetworkKind, StartMode, Timing};
-use bully_model::trace::{Path as ModelPath, TraceFile, TraceProperty};
+use bully_model::trace::{Path as ModelPath, TraceFile};
 use bully_model::Variant;
 use std::path::PathBuf;
 use std::process::Command;
@@ -49,27 +49,29 @@ fn replay(file: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// The first counterexample of `cfg` as a trace.
+/// The first counterexample of `cfg` as a trace (safety only: the first liveness one with
+/// [`counterexample_with_liveness`]).
 fn counterexample(cfg: &Config) -> TraceFile {
+    first_counterexample(cfg, false)
+}
+
+fn counterexample_with_liveness(cfg: &Config) -> TraceFile {
+    first_counterexample(cfg, true)
+}
+
+fn first_counterexample(cfg: &Config, liveness: bool) -> TraceFile {
     let report = check::run(
         cfg,
         &Options {
-            liveness: false,
+            liveness,
             ..Options::default()
         },
     );
     let found = report.counterexample().expect("a counterexample");
     let model = cfg.clone().into_model();
-    TraceFile::new(
-        &model,
-        found.path.as_ref().expect("a path"),
-        format!("bully-model check {}", cfg.cli_args()),
-        Some(TraceProperty {
-            name: found.name.clone(),
-            kind: found.kind.to_string(),
-            verdict: "violated".into(),
-        }),
-    )
+    found
+        .trace(&model, format!("bully-model check {}", cfg.cli_args()))
+        .expect("a path")
 }
 
 /// The teacher's case: the no-halt mutant's two coordinators, on real processes; the same
@@ -152,6 +154,30 @@ fn the_async_and_lossy_counterexamples_replay() {
         let (code, out, err) = replay(&file, &[]);
         assert_eq!(code, 0, "{cfg}:\n{out}{err}");
         assert!(out.contains("single coordinator VIOLATED"), "{cfg}:\n{out}");
+    }
+}
+
+/// Every mutant's first counterexample at N=3 replays on real processes running that mutant,
+/// and a safety counterexample's property is violated there too.
+#[test]
+fn every_mutants_counterexample_replays() {
+    use clap::ValueEnum;
+    let dir = Scratch::new("mutants");
+    for &variant in Variant::value_variants() {
+        if variant == Variant::Correct {
+            continue;
+        }
+        let trace = counterexample_with_liveness(&Config::new(3).variant(variant));
+        let property = trace.property.clone().expect("a property");
+        let file = dir.write("m.json", &trace);
+        let (code, out, err) = replay(&file, &[]);
+        assert_eq!(code, 0, "{variant:?}:\n{out}{err}");
+        let shown = if property.kind == "liveness" {
+            "no fault-free execution settles".to_string()
+        } else {
+            format!("{} VIOLATED on the real processes", property.name)
+        };
+        assert!(out.contains(&shown), "{variant:?}:\n{out}");
     }
 }
 

@@ -671,11 +671,7 @@ fn check_properties(
     for (i, l) in logs.iter().enumerate() {
         let mut accepted = Epoch::none();
         for (k, &(s, inc)) in l.steps.iter().enumerate() {
-            let entered = s.before.as_ref().map(|b| &b.role) != Some(&s.after.role);
-            if !entered {
-                continue;
-            }
-            let Some(term) = Entered::term(&s.after.role) else {
+            let Some(term) = Entered::on_step(s.before.as_ref(), &s.after) else {
                 continue;
             };
             if let Err(broken) = check_epoch_order(l.id, &mut accepted, term) {
