@@ -6,9 +6,8 @@
 //! `PR_SET_PDEATHSIG = SIGKILL` (so none outlives the launcher, even if it is killed with -9).
 
 use crate::cli::{parse_duration, Failure};
-use crate::status::StatusClient;
+use crate::status::{Status, StatusClient};
 use clap::Args;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufRead, Write};
@@ -119,17 +118,13 @@ struct View {
 }
 
 impl View {
-    fn from(s: &Value) -> View {
-        let text = |k: &str| s.get(k).and_then(Value::as_str).map(str::to_owned);
+    fn from(s: &Status) -> View {
         View {
-            role: text("role").unwrap_or_default(),
-            role_text: text("role_text").unwrap_or_default(),
-            coordinator: s.get("coordinator").and_then(Value::as_u64),
-            epoch: text("epoch_text"),
-            is_coordinator: s
-                .get("is_coordinator")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            role: s.role.clone().unwrap_or_default(),
+            role_text: s.role_text.clone().unwrap_or_default(),
+            coordinator: s.coordinator.map(|c| usize::from(c) as u64),
+            epoch: s.epoch_text.clone(),
+            is_coordinator: s.is_coordinator,
         }
     }
     fn key(&self) -> (String, Option<String>) {
@@ -145,7 +140,7 @@ struct Node {
     paused: bool,
     client: StatusClient,
     view: Option<View>,
-    last_status: Option<Value>,
+    last_status: Option<Status>,
 }
 
 struct Cluster {
@@ -317,29 +312,17 @@ impl Cluster {
                 .as_ref()
                 .map_or("-".to_string(), |c| c.id().to_string());
             let s = n.last_status.as_ref().filter(|_| n.child.is_some());
-            let field = |k: &str| {
-                s.and_then(|s| s.get(k))
-                    .map(|v| match v {
-                        Value::String(t) => t.clone(),
-                        Value::Null => "-".into(),
-                        other => other.to_string(),
-                    })
-                    .unwrap_or_else(|| "-".into())
-            };
-            let members = s
-                .and_then(|s| s.get("members"))
-                .and_then(Value::as_array)
-                .map(|a| a.len().to_string())
-                .unwrap_or_else(|| "-".into());
+            let field = |f: fn(&Status) -> Option<String>| s.and_then(f).unwrap_or("-".into());
+            let members = field(|s| s.members.as_ref().map(|m| m.len().to_string()));
             println!(
                 "            {:<7} {:<8} {:<8} {:<40} {:<6} {:<12} {:<8} {}",
                 n.id,
                 pid,
                 process,
-                field("role_text"),
-                field("coordinator"),
-                field("epoch_text"),
-                field("dropped_total"),
+                field(|s| s.role_text.clone()),
+                field(|s| s.coordinator.map(|c| usize::from(c).to_string())),
+                field(|s| s.epoch_text.clone()),
+                field(|s| Some(s.dropped_total.to_string())),
                 members
             );
         }

@@ -223,15 +223,7 @@ fn discover_id(
             return Ok(None);
         }
         match client.query(timeout) {
-            Ok(s) => {
-                return s
-                    .get("id")
-                    .and_then(|v| v.as_u64())
-                    .map(Some)
-                    .ok_or_else(|| {
-                        NodeError::Runtime(format!("{endpoint} answered without an ID"))
-                    })
-            }
+            Ok(s) => return Ok(Some(s.id)),
             Err(ClientError::Timeout { .. }) => {
                 warn!("{endpoint} did not answer within {timeout:?}; asking again")
             }

@@ -7,6 +7,7 @@
 
 use crate::failpoints;
 use crate::leadership::{Leadership, RoleName, Watchers};
+use crate::status::{MessageCounts, RoleChange, Status, TimingStatus, TransportStats};
 use crate::steplog::StepLog;
 use crate::storage::{Store, StoreError};
 use crate::transport::{Inbound, Transport};
@@ -15,7 +16,6 @@ use bully_model::{
     timer_name, Bully, Cmd, Epoch, Event, LoggedEvent, LoggedStep, Members, Role, State, Storage,
     Timer,
 };
-use serde_json::{json, Value};
 use stateright::actor::Id;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,7 +108,7 @@ struct Stats {
     elections_seen: u64,
     role_changes: u64,
     status_requests: u64,
-    last_role_change: Option<Value>,
+    last_role_change: Option<RoleChange>,
     epoch_since_unix_ms: Option<u64>,
     highest_epoch: Option<Epoch>,
 }
@@ -212,7 +212,8 @@ impl<T: Transport> Runtime<T> {
                     }
                     Inbound::Status { reply, nonce } => {
                         self.stats.status_requests += 1;
-                        let status = self.status();
+                        let status =
+                            serde_json::to_value(self.status()).expect("a status reply serialises");
                         self.transport.reply_status(reply, nonce, &status);
                     }
                 }
@@ -329,13 +330,13 @@ impl<T: Transport> Runtime<T> {
         let to = describe_role(&after.role);
         let why = event.describe();
         let from = was.map(describe_role);
-        self.stats.last_role_change = Some(json!({
-            "unix_ms": unix_ms(),
-            "uptime_ms": self.started.elapsed().as_millis() as u64,
-            "from": was.map(role_name),
-            "to": role_name(&after.role),
-            "why": why,
-        }));
+        self.stats.last_role_change = Some(RoleChange {
+            unix_ms: unix_ms(),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            from: was.map(|r| role_name(r).to_string()),
+            to: role_name(&after.role).to_string(),
+            why: why.clone(),
+        });
         match from {
             None => {
                 info!(node = self.id, promised = %after.promised, "{} -> {to} ({why})", self.id)
@@ -386,67 +387,75 @@ impl<T: Transport> Runtime<T> {
     }
 
     /// The `status` reply.
-    pub fn status(&self) -> Value {
+    pub fn status(&self) -> Status {
         let now = Instant::now();
         let state = self.state.as_ref();
         let role = state.map(|s| &s.role);
         let tc = self.transport.counters();
-        let dropped_total: u64 = tc.dropped.values().sum();
-        json!({
-            "id": self.id,
-            "pid": std::process::id(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "listen": self.info.listen,
-            "advertise": self.info.advertise,
-            "role": role.map(role_name),
-            "role_detail": role,
-            "role_text": role.map(describe_role),
-            "coordinator": state.and_then(State::coordinator),
-            "is_coordinator": state.is_some_and(State::is_coordinator),
-            "epoch": state.and_then(State::epoch),
-            "epoch_text": state.and_then(State::epoch).map(|e| e.to_string()),
-            "promised": state.map(|s| s.promised),
-            "members": state.map(|s| &s.members),
-            "endpoints": self.transport.address_book(),
-            "timers": self.timers.iter()
-                .map(|(t, at)| (timer_name(t), at.saturating_duration_since(now).as_millis() as u64))
-                .collect::<BTreeMap<_, _>>(),
-            "elections_started": self.stats.elections_started,
-            "elections_seen": self.stats.elections_seen,
-            "role_changes": self.stats.role_changes,
-            "last_role_change": self.stats.last_role_change,
-            "epoch_since_unix_ms": self.stats.epoch_since_unix_ms,
-            "messages": {
-                "sent": self.stats.sent,
-                "received": self.stats.received,
-                "sent_total": self.stats.sent.values().sum::<u64>(),
-                "received_total": self.stats.received.values().sum::<u64>(),
+        let names = |m: &BTreeMap<&'static str, u64>| -> BTreeMap<String, u64> {
+            m.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let timing = &self.actor.timing;
+        Status {
+            id: self.id,
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            listen: self.info.listen.clone(),
+            advertise: self.info.advertise.clone(),
+            role: role.map(|r| role_name(r).to_string()),
+            role_detail: role.cloned(),
+            role_text: role.map(describe_role),
+            coordinator: state.and_then(State::coordinator),
+            is_coordinator: state.is_some_and(State::is_coordinator),
+            epoch: state.and_then(State::epoch),
+            epoch_text: state.and_then(State::epoch).map(|e| e.to_string()),
+            promised: state.map(|s| s.promised),
+            members: state.map(|s| s.members.clone()),
+            endpoints: self.transport.address_book(),
+            timers: self
+                .timers
+                .iter()
+                .map(|(t, at)| {
+                    let left = at.saturating_duration_since(now).as_millis() as u64;
+                    (timer_name(t), left)
+                })
+                .collect(),
+            elections_started: self.stats.elections_started,
+            elections_seen: self.stats.elections_seen,
+            role_changes: self.stats.role_changes,
+            last_role_change: self.stats.last_role_change.clone(),
+            epoch_since_unix_ms: self.stats.epoch_since_unix_ms,
+            messages: MessageCounts {
+                sent: names(&self.stats.sent),
+                received: names(&self.stats.received),
+                sent_total: self.stats.sent.values().sum(),
+                received_total: self.stats.received.values().sum(),
             },
-            "timeouts": self.stats.timeouts,
-            "dropped": tc.dropped,
-            "dropped_total": dropped_total,
-            "auth": self.transport.auth_status(),
-            "transport": {
-                "deferred": tc.deferred,
-                "frames_in": tc.frames_in,
-                "frames_out": tc.frames_out,
-                "bytes_in": tc.bytes_in,
-                "bytes_out": tc.bytes_out,
+            timeouts: self.stats.timeouts.clone(),
+            dropped: names(&tc.dropped),
+            dropped_total: tc.dropped.values().sum(),
+            auth: self.transport.auth_status(),
+            transport: TransportStats {
+                deferred: tc.deferred,
+                frames_in: tc.frames_in,
+                frames_out: tc.frames_out,
+                bytes_in: tc.bytes_in,
+                bytes_out: tc.bytes_out,
             },
-            "status_requests": self.stats.status_requests,
-            "steps": self.seq,
-            "timing": {
-                "heartbeat_ms": self.actor.timing.heartbeat.as_secs_f64() * 1000.0,
-                "timeout_ms": self.actor.timing.timeout.as_secs_f64() * 1000.0,
+            status_requests: self.stats.status_requests,
+            steps: self.seq,
+            timing: TimingStatus {
+                heartbeat_ms: ms(timing.heartbeat),
+                timeout_ms: ms(timing.timeout),
                 // Without the one-way delays (four of them are added to it).
-                "failover_bound_ms":
-                    self.actor.timing.failover_bound(Duration::ZERO).as_secs_f64() * 1000.0,
+                failover_bound_ms: ms(timing.failover_bound(Duration::ZERO)),
             },
-            "storage": self.store.as_ref().map(|s| s.path().display().to_string()),
-            "saved": self.last_saved,
-            "started_unix_ms": self.started_unix_ms,
-            "now_unix_ms": unix_ms(),
-            "uptime_ms": self.started.elapsed().as_millis() as u64,
-        })
+            storage: self.store.as_ref().map(|s| s.path().display().to_string()),
+            saved: self.last_saved.clone(),
+            started_unix_ms: self.started_unix_ms,
+            now_unix_ms: unix_ms(),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+        }
     }
 }

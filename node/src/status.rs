@@ -1,10 +1,118 @@
-//! The status client: `{"v":1,"request":"status","nonce":N}` over a DEALER, reply matched by
-//! nonce (a late reply to an earlier request is skipped, never mistaken for the current one).
+//! The status reply ([`Status`], the one type its writer and its readers share), the status
+//! client (`{"v":1,"request":"status","nonce":N}` over a DEALER, reply matched by nonce: a late
+//! reply to an earlier request is skipped, never mistaken for the current one) and the reply's
+//! human form.
 
 use crate::wire;
+use bully_model::{Epoch, Members, Role, Storage};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use stateright::actor::Id;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
+
+/// What a node reports about itself (`bully-node status`, the `cluster` launcher, the tests,
+/// the benchmarks). The runtime writes it; every reader in this crate reads it as this type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub id: u64,
+    pub pid: u32,
+    pub version: String,
+    pub listen: String,
+    pub advertise: String,
+    /// `joining`, `electing`, `waiting`, `halting`, `coordinator` or `follower` (none before
+    /// the first step).
+    pub role: Option<String>,
+    pub role_detail: Option<Role>,
+    pub role_text: Option<String>,
+    pub coordinator: Option<Id>,
+    pub is_coordinator: bool,
+    pub epoch: Option<Epoch>,
+    pub epoch_text: Option<String>,
+    pub promised: Option<Epoch>,
+    pub members: Option<Members>,
+    /// Which member lives at which endpoint, as far as the transport knows.
+    pub endpoints: BTreeMap<u64, String>,
+    /// The timers set, and milliseconds until each fires.
+    pub timers: BTreeMap<String, u64>,
+    pub elections_started: u64,
+    pub elections_seen: u64,
+    pub role_changes: u64,
+    pub last_role_change: Option<RoleChange>,
+    pub epoch_since_unix_ms: Option<u64>,
+    pub messages: MessageCounts,
+    /// Timer firings by timer.
+    pub timeouts: BTreeMap<String, u64>,
+    /// Frames dropped, by reason.
+    pub dropped: BTreeMap<String, u64>,
+    pub dropped_total: u64,
+    /// Frame authentication (`null`: the wire has none).
+    pub auth: Option<AuthStatus>,
+    pub transport: TransportStats,
+    pub status_requests: u64,
+    /// Handler steps taken.
+    pub steps: u64,
+    pub timing: TimingStatus,
+    /// The storage file, if any.
+    pub storage: Option<String>,
+    /// The last storage saved.
+    pub saved: Option<Storage>,
+    pub started_unix_ms: u64,
+    pub now_unix_ms: u64,
+    pub uptime_ms: u64,
+}
+
+/// The last change of role: when, from what, to what, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleChange {
+    pub unix_ms: u64,
+    pub uptime_ms: u64,
+    pub from: Option<String>,
+    pub to: String,
+    pub why: String,
+}
+
+/// Protocol messages sent and received, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageCounts {
+    pub sent: BTreeMap<String, u64>,
+    pub received: BTreeMap<String, u64>,
+    pub sent_total: u64,
+    pub received_total: u64,
+}
+
+/// Frame authentication: off, or HMAC-SHA256 with this incarnation's counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthStatus {
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub senders_tracked: Option<u64>,
+}
+
+/// The transport's frame and byte counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransportStats {
+    pub deferred: u64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// The node's timer durations, and the failover bound they give (one-way delays left out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimingStatus {
+    pub heartbeat_ms: f64,
+    pub timeout_ms: f64,
+    pub failover_bound_ms: f64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -61,7 +169,7 @@ impl StatusClient {
     }
 
     /// Asks for the status and waits at most `timeout` for the matching reply.
-    pub fn query(&mut self, timeout: Duration) -> Result<Value, ClientError> {
+    pub fn query(&mut self, timeout: Duration) -> Result<Status, ClientError> {
         let deadline = Instant::now() + timeout;
         self.nonce += 1;
         let timed_out = || ClientError::Timeout {
@@ -104,7 +212,9 @@ impl StatusClient {
                 continue; // a late reply to an earlier request
             }
             return match v.get("status") {
-                Some(s) if s.is_object() => Ok(s.clone()),
+                Some(s) if s.is_object() => {
+                    serde_json::from_value(s.clone()).map_err(|e| bad(e.to_string()))
+                }
                 _ => Err(bad("no \"status\" object".into())),
             };
         }
@@ -120,91 +230,79 @@ fn rand_u16() -> u16 {
 }
 
 /// One-shot query.
-pub fn query(endpoint: &str, timeout: Duration) -> Result<Value, ClientError> {
+pub fn query(endpoint: &str, timeout: Duration) -> Result<Status, ClientError> {
     let ctx = zmq::Context::new();
     let mut c = StatusClient::connect(&ctx, endpoint)?;
     c.query(timeout)
 }
 
-fn counts(v: &Value) -> String {
-    match v.as_object() {
-        Some(m) if !m.is_empty() => {
-            let parts: Vec<String> = m.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            parts.join(", ")
-        }
-        _ => "none".into(),
+fn counts(m: &BTreeMap<String, u64>) -> String {
+    if m.is_empty() {
+        return "none".into();
     }
+    let parts: Vec<String> = m.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    parts.join(", ")
 }
 
-fn ms_text(v: &Value) -> String {
-    v.as_u64()
-        .map(|ms| humantime::format_duration(Duration::from_millis(ms)).to_string())
-        .unwrap_or_else(|| "-".into())
+fn or_dash(v: Option<impl std::fmt::Display>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
 /// The human form of a status reply.
-pub fn render(s: &Value) -> String {
-    let get = |k: &str| s.get(k).cloned().unwrap_or(Value::Null);
-    let text = |v: Value| match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s,
-        other => other.to_string(),
-    };
-    let members = get("members")
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| m.to_string())
+pub fn render(s: &Status) -> String {
+    let members = s
+        .members
+        .as_ref()
+        .map(|m| {
+            m.iter()
+                .map(|id| usize::from(id).to_string())
                 .collect::<Vec<_>>()
                 .join(" ")
         })
         .unwrap_or_default();
-    let promised = s
-        .get("promised")
-        .and_then(|p| Some(format!("{}.{}", p.get("round")?, p.get("leader")?)))
-        .unwrap_or_else(|| "-".into());
     let mut out = String::new();
-    let _ = writeln!(out, "id           {}", text(get("id")));
-    let _ = writeln!(out, "role         {}", text(get("role_text")));
-    let _ = writeln!(out, "coordinator  {}", text(get("coordinator")));
-    let _ = writeln!(out, "epoch        {}", text(get("epoch_text")));
-    let _ = writeln!(out, "promised     {promised}");
+    let _ = writeln!(out, "id           {}", s.id);
+    let _ = writeln!(out, "role         {}", or_dash(s.role_text.as_ref()));
+    let _ = writeln!(
+        out,
+        "coordinator  {}",
+        or_dash(s.coordinator.map(usize::from))
+    );
+    let _ = writeln!(out, "epoch        {}", or_dash(s.epoch_text.as_ref()));
+    let _ = writeln!(out, "promised     {}", or_dash(s.promised));
     let _ = writeln!(out, "members      {members}");
     let _ = writeln!(
         out,
         "elections    seen {}, started {}",
-        text(get("elections_seen")),
-        text(get("elections_started"))
+        s.elections_seen, s.elections_started
     );
-    let msgs = get("messages");
-    let _ = writeln!(
-        out,
-        "sent         {} ({})",
-        text(msgs.get("sent_total").cloned().unwrap_or(Value::Null)),
-        counts(msgs.get("sent").unwrap_or(&Value::Null))
-    );
+    let m = &s.messages;
+    let _ = writeln!(out, "sent         {} ({})", m.sent_total, counts(&m.sent));
     let _ = writeln!(
         out,
         "received     {} ({})",
-        text(msgs.get("received_total").cloned().unwrap_or(Value::Null)),
-        counts(msgs.get("received").unwrap_or(&Value::Null))
+        m.received_total,
+        counts(&m.received)
     );
     let _ = writeln!(
         out,
         "dropped      {} ({})",
-        text(get("dropped_total")),
-        counts(&get("dropped"))
+        s.dropped_total,
+        counts(&s.dropped)
     );
-    let auth = get("auth");
-    let auth = match auth.get("enabled").and_then(Value::as_bool) {
-        Some(true) => format!(
+    let auth = match &s.auth {
+        Some(a) if a.enabled => format!(
             "HMAC-SHA256 with the cluster key, incarnation {}",
-            text(auth.get("incarnation").cloned().unwrap_or(Value::Null))
+            or_dash(a.incarnation)
         ),
-        Some(false) => "none: UNAUTHENTICATED cluster".into(),
+        Some(_) => "none: UNAUTHENTICATED cluster".into(),
         None => "-".into(),
     };
     let _ = writeln!(out, "auth         {auth}");
-    let _ = writeln!(out, "uptime       {}", ms_text(&get("uptime_ms")));
+    let _ = writeln!(
+        out,
+        "uptime       {}",
+        humantime::format_duration(Duration::from_millis(s.uptime_ms))
+    );
     out
 }

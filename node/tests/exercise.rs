@@ -137,7 +137,9 @@ impl Mixed {
     }
 
     fn status(&self, id: u64) -> Option<serde_json::Value> {
-        bully_node::status::query(&common::endpoint(id), Duration::from_millis(400)).ok()
+        let status =
+            bully_node::status::query(&common::endpoint(id), Duration::from_millis(400)).ok()?;
+        Some(serde_json::to_value(status).expect("a status serialises"))
     }
 
     /// Whom `id` names as coordinator: a Rust node's `status`, a Python node's last

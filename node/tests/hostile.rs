@@ -716,7 +716,9 @@ fn the_cluster_launcher_gives_its_key_to_every_child() {
         let st: std::collections::BTreeMap<u64, Option<Value>> = ids
             .iter()
             .map(|&id| {
-                let s = bully_node::status::query(&endpoint(id), Duration::from_millis(300)).ok();
+                let s = bully_node::status::query(&endpoint(id), Duration::from_millis(300))
+                    .ok()
+                    .map(|s| serde_json::to_value(s).expect("a status serialises"));
                 (id, s)
             })
             .collect();

@@ -153,9 +153,9 @@ pub trait Transport {
     fn observe(&mut self, _state: &State) {}
     /// Gives queued messages up to `grace` to leave; called once before the process exits.
     fn close(&mut self, grace: Duration);
-    /// The state of frame authentication, for `status` (`null`: none).
-    fn auth_status(&self) -> Value {
-        Value::Null
+    /// The state of frame authentication, for `status` (`None`: this wire has none).
+    fn auth_status(&self) -> Option<crate::status::AuthStatus> {
+        None
     }
     /// Whether timers fire only when the transport says so ([`Inbound::Timer`]) instead of at
     /// their deadlines (the replayer's controlled wire).

@@ -35,6 +35,7 @@ use super::{
 };
 use crate::auth::Authenticator;
 use crate::runtime::unix_ms;
+use crate::status::AuthStatus;
 use crate::wire::{self, Envelope, Frame};
 use bully_model::Msg;
 use serde_json::Value;
@@ -478,17 +479,23 @@ impl Transport for ZmqTransport {
         &self.counters
     }
 
-    fn auth_status(&self) -> Value {
-        match &self.auth {
-            None => serde_json::json!({"enabled": false}),
-            Some(a) => serde_json::json!({
-                "enabled": true,
-                "mac": "hmac-sha256",
-                "incarnation": a.incarnation(),
-                "sent_seq": a.sent_seq(),
-                "senders_tracked": a.senders(),
-            }),
-        }
+    fn auth_status(&self) -> Option<AuthStatus> {
+        Some(match &self.auth {
+            None => AuthStatus {
+                enabled: false,
+                mac: None,
+                incarnation: None,
+                sent_seq: None,
+                senders_tracked: None,
+            },
+            Some(a) => AuthStatus {
+                enabled: true,
+                mac: Some("hmac-sha256".into()),
+                incarnation: Some(a.incarnation()),
+                sent_seq: Some(a.sent_seq()),
+                senders_tracked: Some(a.senders() as u64),
+            },
+        })
     }
 
     fn close(&mut self, grace: Duration) {

@@ -204,8 +204,11 @@ impl Net {
         }
     }
 
+    /// The status reply of `id`, read as the node's `Status` type and given back in its JSON
+    /// form: the tests check the reply's documented keys, which is what other programs read.
     pub fn status(&self, id: u64) -> Option<Value> {
-        bully_node::status::query(&endpoint(id), Duration::from_millis(300)).ok()
+        let status = bully_node::status::query(&endpoint(id), Duration::from_millis(300)).ok()?;
+        Some(serde_json::to_value(status).expect("a status serialises"))
     }
 
     /// Statuses of `ids` (None where a node did not answer).
