@@ -10,7 +10,8 @@
 use crate::graph::{self, PassOptions};
 use crate::liveness::{self, LivenessReport};
 use crate::memory::{self, Budget};
-use crate::protocol::Role;
+pub use crate::properties::describe_state;
+pub use crate::search::Stop;
 use crate::symbolic;
 use crate::system::{BullySystem, Config, SysAction, SysState};
 use crate::trace::{Path, TraceFile, TraceProperty, Witness};
@@ -127,17 +128,6 @@ impl PropertyReport {
     }
 }
 
-/// Why a search ended before it had seen every reachable state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "reason")]
-pub enum Stop {
-    /// At the first counterexample to an `always` property (the default; `--keep-going`
-    /// explores on).
-    Violation { property: String },
-    /// Before the process outgrew its memory budget.
-    MemoryBudget { budget: u64, resident: u64 },
-}
-
 /// How a check ended, and the process exit code that says so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -216,34 +206,6 @@ impl Report {
             .chain(&self.properties)
             .find(|p| p.verdict == Verdict::Violated && p.path.is_some())
     }
-}
-
-/// A compact description of a system state: each process's role, and the messages in flight.
-pub fn describe_state(s: &SysState) -> String {
-    let mut out = String::new();
-    for (i, p) in s.procs.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        if p.crashed {
-            let _ = write!(out, "{i}: crashed");
-            continue;
-        }
-        let _ = match p.decode().role {
-            Role::Joining { contact } => write!(out, "{i}: joining via {}", usize::from(contact)),
-            Role::Electing { waiting } => write!(out, "{i}: electing (asked {waiting:?})"),
-            Role::Waiting => write!(out, "{i}: waiting for coordinator"),
-            Role::Halting { epoch, waiting, .. } => {
-                write!(out, "{i}: candidate {epoch} (halting {waiting:?})")
-            }
-            Role::Coordinator { epoch } => write!(out, "{i}: COORDINATOR {epoch}"),
-            Role::Follower { epoch } => {
-                write!(out, "{i}: follows {} ({epoch})", usize::from(epoch.leader))
-            }
-        };
-    }
-    let _ = write!(out, "; {} message(s) in flight", s.network.len());
-    out
 }
 
 /// A path of stateright's checker as ours.

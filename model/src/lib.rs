@@ -9,6 +9,7 @@ pub mod memory;
 pub mod mutants;
 pub mod properties;
 pub mod protocol;
+pub mod search;
 pub mod simulate;
 pub mod step;
 pub mod symbolic;

@@ -8,6 +8,7 @@ use crate::protocol::{Epoch, Role, State};
 use crate::system::{event, Action, BullySystem, Proc, RoleCode, StartMode, SysState};
 use stateright::actor::Id;
 use std::fmt;
+use std::fmt::Write as _;
 
 /// What the properties read of a process.
 pub trait ProcessView {
@@ -286,6 +287,34 @@ pub fn describe_action(a: &Action) -> String {
         Action::Crash(id) => format!("{} crashes", usize::from(*id)),
         Action::Recover(id) => format!("{} recovers", usize::from(*id)),
     }
+}
+
+/// A compact description of a system state: each process's role, and the messages in flight.
+pub fn describe_state(s: &SysState) -> String {
+    let mut out = String::new();
+    for (i, p) in s.procs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if p.crashed {
+            let _ = write!(out, "{i}: crashed");
+            continue;
+        }
+        let _ = match p.decode().role {
+            Role::Joining { contact } => write!(out, "{i}: joining via {}", usize::from(contact)),
+            Role::Electing { waiting } => write!(out, "{i}: electing (asked {waiting:?})"),
+            Role::Waiting => write!(out, "{i}: waiting for coordinator"),
+            Role::Halting { epoch, waiting, .. } => {
+                write!(out, "{i}: candidate {epoch} (halting {waiting:?})")
+            }
+            Role::Coordinator { epoch } => write!(out, "{i}: COORDINATOR {epoch}"),
+            Role::Follower { epoch } => {
+                write!(out, "{i}: follows {} ({epoch})", usize::from(epoch.leader))
+            }
+        };
+    }
+    let _ = write!(out, "; {} message(s) in flight", s.network.len());
+    out
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ pub struct Outcome {
     pub seconds: f64,
     pub peak_memory: u64,
     /// Set when the search stopped early (a counterexample or the memory budget).
-    pub stopped: Option<crate::check::Stop>,
+    pub stopped: Option<crate::search::Stop>,
     /// Each property's first example or counterexample (by name).
     pub discoveries: HashMap<&'static str, Witness>,
 }
@@ -184,7 +184,7 @@ impl Watch {
         &mut self,
         opts: &Options,
         what: impl FnOnce() -> String,
-    ) -> Option<crate::check::Stop> {
+    ) -> Option<crate::search::Stop> {
         if self.last_look.elapsed() < LOOK_EVERY {
             return None;
         }
@@ -193,7 +193,7 @@ impl Watch {
         self.peak = self.peak.max(resident);
         if let Some(budget) = opts.budget {
             if resident >= budget.stop_at() {
-                return Some(crate::check::Stop::MemoryBudget {
+                return Some(crate::search::Stop::MemoryBudget {
                     budget: budget.bytes,
                     resident,
                 });
@@ -331,7 +331,7 @@ impl<'m> Engine<'m> {
                 state.network = engine.join(&vector);
                 found.push((p.name, state));
                 if p.expectation == Expectation::Always && stop_at_violation {
-                    return ControlFlow::Break(Some(crate::check::Stop::Violation {
+                    return ControlFlow::Break(Some(crate::search::Stop::Violation {
                         property: p.name.to_string(),
                     }));
                 }
@@ -364,8 +364,8 @@ impl<'m> Engine<'m> {
     fn explore(
         &mut self,
         t0: Instant,
-        mut visit: impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::check::Stop>>,
-    ) -> (Option<crate::check::Stop>, u64) {
+        mut visit: impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::search::Stop>>,
+    ) -> (Option<crate::search::Stop>, u64) {
         let mut watch = Watch::new(t0);
         // Each combination's networks not expanded yet, and the combinations that have some.
         let mut pending: Vec<Node> = Vec::new();
@@ -488,7 +488,7 @@ impl<'m> Engine<'m> {
                 }
                 None => Witness::NoPath {
                     why: match stopped {
-                        Some(crate::check::Stop::MemoryBudget { .. }) => {
+                        Some(crate::search::Stop::MemoryBudget { .. }) => {
                             "the memory budget stopped the search for one"
                         }
                         _ => "the search for one did not reach this state",

@@ -11,8 +11,7 @@
 //! message; a timer; a crash; a recovery; a loss) and every process's state after it, in the
 //! protocol's own types ([`State`], [`Storage`], [`Timer`], [`Msg`]).
 
-use crate::check::describe_state;
-use crate::properties::describe_action;
+use crate::properties::{describe_action, describe_state};
 use crate::protocol::{Msg, State, Storage, Timer};
 use crate::system::{Action, BullySystem, Config, Env, SysState};
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! Command line: `run`, `status`, `cluster`.
 
-use crate::config::ClusterFile;
+use crate::config::{parse_duration, ClusterFile};
+pub use crate::failure::Failure;
 use crate::hooks::{self, Hooks};
 use crate::node::{self as library, default_advertise, NodeError};
 pub use crate::node::{NodeConfig, StartSpec};
@@ -13,7 +14,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,17 +80,6 @@ pub enum Wire {
     /// The course exercise's pickled dicts over REQ/REP, port = ID (node/PROTOCOL.md,
     /// "Exercise wire"): joins a cluster of Python exercise nodes.
     Exercise,
-}
-
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 1.5s, 2s)"))?;
-    if d.is_zero() {
-        return Err("must be greater than zero".into());
-    }
-    if d > Duration::from_secs(24 * 3600) {
-        return Err("must be at most 24h".into());
-    }
-    Ok(d)
 }
 
 #[derive(Args, Debug)]
@@ -205,24 +194,6 @@ pub struct StatusArgs {
     /// How long to wait for the reply.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub timeout: Duration,
-}
-
-/// A failure with its exit code: 2 for bad arguments or configuration, 1 at run time.
-#[derive(Debug)]
-pub enum Failure {
-    Usage(String),
-    Runtime(String),
-}
-
-impl Failure {
-    pub fn exit(self) -> ExitCode {
-        let (code, msg) = match self {
-            Failure::Usage(m) => (2, m),
-            Failure::Runtime(m) => (1, m),
-        };
-        eprintln!("bully-node: error: {msg}");
-        ExitCode::from(code)
-    }
 }
 
 fn parse_id_endpoint(s: &str) -> Result<(u64, String), String> {

@@ -5,7 +5,8 @@
 //! own process group (so a terminal's Ctrl-C reaches only the launcher) and with
 //! `PR_SET_PDEATHSIG = SIGKILL` (so none outlives the launcher, even if it is killed with -9).
 
-use crate::cli::{parse_duration, Failure};
+use crate::config::parse_duration;
+use crate::failure::Failure;
 use crate::status::{Status, StatusClient};
 use clap::Args;
 use std::collections::BTreeMap;

@@ -16,7 +16,6 @@
 //!
 //! Every mistake is reported in one line naming the file, the key and the problem.
 
-use crate::cli::parse_duration;
 use crate::wire;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -120,6 +119,19 @@ fn members(value: &toml::Value) -> Result<BTreeMap<u64, String>, String> {
         m.insert(n, ep.to_string());
     }
     Ok(m)
+}
+
+/// A duration as the flags and the config file give it (`500ms`, `1.5s`): more than zero and
+/// at most a day.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 1.5s, 2s)"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    if d > Duration::from_secs(24 * 3600) {
+        return Err("must be at most 24h".into());
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

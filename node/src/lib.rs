@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod exercise;
 pub mod failpoints;
+pub mod failure;
 pub mod hooks;
 pub mod leadership;
 pub mod metrics;

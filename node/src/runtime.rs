@@ -11,7 +11,7 @@ use crate::status::{MessageCounts, RoleChange, Status, TimingStatus, TransportSt
 use crate::steplog::StepLog;
 use crate::storage::{Store, StoreError};
 use crate::transport::{Inbound, Transport};
-use crate::wire;
+use crate::wire::{self, unix_ms};
 use bully_model::{
     timer_name, Bully, Cmd, Epoch, Event, LoggedEvent, LoggedStep, Members, Role, State, Storage,
     Timer,
@@ -20,7 +20,7 @@ use stateright::actor::Id;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 /// Longest sleep without a timer due (the loop also wakes on frames and signals).
@@ -42,13 +42,6 @@ pub enum RunError {
 pub struct NodeInfo {
     pub listen: String,
     pub advertise: String,
-}
-
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn ids(m: &Members) -> String {

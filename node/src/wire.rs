@@ -313,6 +313,15 @@ pub fn localhost_endpoint(id: u64) -> Option<String> {
 }
 
 /// `Id` ↔ the `u64` on the wire.
+/// Milliseconds since the Unix epoch (authentication stamps, status times; 0 if the clock is
+/// before 1970).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 pub fn id(n: u64) -> Id {
     Id::from(n as usize)
 }

@@ -144,7 +144,7 @@ fn takeover_messages(impostor: u64, members: &[u64]) -> Vec<Msg> {
 }
 
 fn now_ms() -> u64 {
-    bully_node::runtime::unix_ms()
+    bully_node::wire::unix_ms()
 }
 
 fn names(net: &Net, ids: &[u64], who: u64) -> bool {

@@ -34,8 +34,8 @@ use super::{
     bind_listener, poll_ms, worth_logging, Inbound, ReplyTo, Transport, TransportCounters, Wake,
 };
 use crate::auth::Authenticator;
-use crate::runtime::unix_ms;
 use crate::status::AuthStatus;
+use crate::wire::unix_ms;
 use crate::wire::{self, Envelope, Frame};
 use bully_model::Msg;
 use serde_json::Value;

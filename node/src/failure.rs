@@ -1,0 +1,21 @@
+//! How a command of `bully-node` fails: a one-line message and its exit code.
+
+use std::process::ExitCode;
+
+/// A failure with its exit code: 2 for bad arguments or configuration, 1 at run time.
+#[derive(Debug)]
+pub enum Failure {
+    Usage(String),
+    Runtime(String),
+}
+
+impl Failure {
+    pub fn exit(self) -> ExitCode {
+        let (code, msg) = match self {
+            Failure::Usage(m) => (2, m),
+            Failure::Runtime(m) => (1, m),
+        };
+        eprintln!("bully-node: error: {msg}");
+        ExitCode::from(code)
+    }
+}
