@@ -11,7 +11,7 @@
 //! | `Election` | request `{'type': 'election', 'origin': me}` |
 //! | `Coordinator{epoch, members}` | request `{'type': 'election_won', 'winner': me}` |
 //! | `Heartbeat` | request `{'type': 'heartbeat', 'origin': me}` |
-//! | `Halt`, `HaltAck`, `HaltNack`, `Resign`, `Answer`, `HeartbeatAck` not sent as a reply | request `{'type': 'heartbeat', 'origin': me}` (a plain peer just acks it) |
+//! | `Halt`, `HaltAck`, `HaltNack`, `Resign`, `Answer`, `HeartbeatAck` not sent as a reply | request `{'type': 'heartbeat', 'origin': me}` carrying the message under `bully`, to a Rust node or a peer not heard from yet; to a peer known to be a plain exercise node, nothing: the transport drops it and counts `no_exercise_equivalent` ([`has_plain_meaning`]) |
 //! | the first message the handler sends back to a requester | the reply: `election_ok` to `election` / `election_won`, `ack` to `heartbeat` |
 //!
 //! Every frame a Rust node sends also carries the model message itself under the key `bully`
@@ -23,7 +23,8 @@ use crate::wire;
 use bully_model::{Epoch, Members, Msg, State};
 
 /// The request type that carries `msg`: the exercise type with the same meaning, or
-/// `heartbeat` (harmless to a plain peer: it acks) for the messages the exercise lacks.
+/// `heartbeat` for the messages the exercise lacks (they ride under `bully`; a plain peer that
+/// got one anyway, before the node knew it was plain, just acks it).
 pub fn request_kind(msg: &Msg) -> Kind {
     match msg {
         Msg::Election => Kind::Election,
@@ -32,8 +33,9 @@ pub fn request_kind(msg: &Msg) -> Kind {
     }
 }
 
-/// Whether a plain exercise peer understands `msg` as a request (the others would only cost it
-/// a heartbeat round trip and mean nothing to it).
+/// Whether a plain exercise peer understands `msg` as a request. The others mean nothing to it,
+/// so the transport does not send them to a peer known to be plain (it counts them as
+/// `no_exercise_equivalent`), as node/PROTOCOL.md's mapping says.
 pub fn has_plain_meaning(msg: &Msg) -> bool {
     matches!(
         msg,
