@@ -744,6 +744,254 @@ impl Bully {
             o.broadcast(&others, &Msg::Resign { epoch });
         }
     }
+    /// ELECTION: a lower asker is answered (and this process elects); a higher one only taught
+    /// us its ID.
+    fn on_election(&self, me: Id, s: &mut State, src: Id, o: &mut Out<Self>) {
+        if self.outranks(me, src) {
+            self.on_lower_election(me, s, src, o);
+        }
+    }
+
+    /// ANSWER (OK): a higher process takes the election over; we wait for its outcome.
+    fn on_answer(&self, me: Id, s: &mut State, src: Id, o: &mut Out<Self>) {
+        match s.role {
+            Role::Electing { .. } | Role::Halting { .. } if self.outranks(src, me) => {
+                self.wait_for_coordinator(s, o)
+            }
+            _ => {}
+        }
+    }
+
+    /// HALT: from a higher candidate, promise (and acknowledge) or refuse; from a lower one, it
+    /// did not know us: we outrank it.
+    fn on_halt(&self, me: Id, s: &mut State, src: Id, epoch: Epoch, o: &mut Out<Self>) {
+        if !self.outranks(src, me) {
+            // A lower candidate that did not know us: we outrank it (unless the halt is
+            // stale: then that candidacy is already over).
+            if epoch > s.promised {
+                self.on_lower_election(me, s, src, o);
+            }
+        } else if epoch >= s.promised && epoch.leader == src {
+            s.promised = epoch;
+            o.send(
+                src,
+                Msg::HaltAck {
+                    epoch,
+                    members: s.members.clone(),
+                },
+            );
+            self.await_candidate(src, s, o);
+        } else {
+            // We promised at least as much already: refuse, so the candidate retries
+            // above it. It outranks us all the same, so we stop competing and wait.
+            o.send(
+                src,
+                Msg::HaltNack {
+                    promised: s.promised,
+                },
+            );
+            if !matches!(s.role, Role::Waiting) {
+                self.await_candidate(src, s, o);
+            }
+        }
+    }
+
+    /// HALT_ACK: one awaited member fewer for the candidacy of `epoch` (taking office, once
+    /// none is left, is [`Bully::after_learning`]'s).
+    fn on_halt_ack(s: &mut State, src: Id, epoch: Epoch) {
+        if let Role::Halting {
+            epoch: mine,
+            waiting,
+            ..
+        } = &mut s.role
+        {
+            if *mine == epoch {
+                waiting.remove(src);
+            }
+        }
+    }
+
+    /// HALT_NACK: someone promised a later candidate than ours.
+    fn on_halt_nack(&self, me: Id, s: &mut State, promised: Epoch, o: &mut Out<Self>) {
+        if let Role::Coordinator { epoch } = s.role {
+            if promised > epoch {
+                // Someone promised a later candidate than us: our term is over. Elect
+                // again; we win with a higher epoch if that candidate is gone.
+                s.promised = s.promised.max(promised);
+                self.start_election(me, s, o);
+            }
+        } else if let Role::Halting { .. } = s.role {
+            if promised > s.promised {
+                s.promised = promised;
+                if self.outranks(promised.leader, me) {
+                    // A higher process is candidate or coordinator: ask it (and every
+                    // higher member) rather than compete; if it waits for our halt
+                    // acknowledgement, its answer is the halt.
+                    self.start_election(me, s, o);
+                } else {
+                    // A lower one held office while we were away: bid above it.
+                    self.become_candidate(me, s, o);
+                }
+            }
+        }
+    }
+
+    /// COORDINATOR: follow a higher leader at or above our promise; take over from a lower
+    /// one; refuse a stale one.
+    fn on_coordinator(
+        &self,
+        me: Id,
+        s: &mut State,
+        src: Id,
+        epoch: Epoch,
+        learned: &Members,
+        o: &mut Out<Self>,
+    ) {
+        if epoch.leader != src {
+            // Malformed: only the leader itself announces its epoch.
+        } else if self.outranks(me, src) {
+            // A lower process crowned itself without halting us: take over. (A stale
+            // announcement, below what we promised since, is over already.)
+            if epoch >= s.promised
+                && !matches!(s.role, Role::Electing { .. } | Role::Halting { .. })
+            {
+                self.start_election(me, s, o);
+            } else if let Role::Coordinator { epoch: mine } = s.role {
+                // A stale coordinator we never heard of (two groups that joined
+                // through different contacts, each with its own coordinator): it
+                // cannot know us, so tell it who leads. It follows us, or, if it
+                // promised more since, refuses and we elect above it.
+                if learned.contains(src) {
+                    o.send(
+                        src,
+                        Msg::Coordinator {
+                            epoch: mine,
+                            members: s.members.clone(),
+                        },
+                    );
+                }
+            }
+        } else if epoch >= s.promised || self.variant == Variant::FollowStaleCoordinator {
+            if s.epoch() != Some(epoch) {
+                self.follow(epoch, s, o);
+            }
+        } else {
+            // Stale: we promised a later candidate. Tell the sender, which may still
+            // think it leads (that candidate may have died before taking office).
+            o.send(
+                src,
+                Msg::HaltNack {
+                    promised: s.promised,
+                },
+            );
+            if matches!(s.role, Role::Electing { .. }) {
+                // It proves a higher process is alive: that is an answer.
+                self.wait_for_coordinator(s, o);
+            }
+        }
+    }
+
+    /// HEARTBEAT: always answered, with whether we lead, our promise and our members.
+    fn on_heartbeat(s: &State, src: Id, o: &mut Out<Self>) {
+        let coordinator = match s.role {
+            Role::Coordinator { epoch } => Some(epoch),
+            _ => None,
+        };
+        o.send(
+            src,
+            Msg::HeartbeatAck {
+                coordinator,
+                promised: s.promised,
+                members: s.members.clone(),
+            },
+        );
+    }
+
+    /// HEARTBEAT_ACK: our coordinator still leads (heartbeat again later) or not (elect); a
+    /// joiner's contact answered (it has joined: elect).
+    fn on_heartbeat_ack(
+        &self,
+        me: Id,
+        s: &mut State,
+        src: Id,
+        coordinator: Option<Epoch>,
+        promised: Epoch,
+        o: &mut Out<Self>,
+    ) {
+        match s.role {
+            Role::Follower { epoch } if epoch.leader == src => {
+                if coordinator == Some(epoch) {
+                    o.cancel_timer(Timer::HeartbeatTimeout);
+                    o.set_timer(Timer::Heartbeat, self.after(self.timing.heartbeat));
+                } else {
+                    // Our coordinator no longer is one: its term is over (never accept
+                    // it again) and we elect.
+                    s.promised = s.promised.max(promised);
+                    self.start_election(me, s, o);
+                }
+            }
+            Role::Joining { contact } if contact == src => {
+                // Joined. The group's fence comes with the members: a candidacy the
+                // contact promised to may be under way, and its candidate may not know
+                // us yet, so never follow a coordinator it is deposing.
+                s.promised = s.promised.max(promised);
+                self.start_election(me, s, o);
+            }
+            _ => {}
+        }
+    }
+
+    /// RESIGN: our coordinator stepped down gracefully: elect at once.
+    fn on_resign(&self, me: Id, s: &mut State, src: Id, epoch: Epoch, o: &mut Out<Self>) {
+        if s.epoch() == Some(epoch) && epoch.leader == src {
+            self.start_election(me, s, o);
+        }
+    }
+
+    /// The membership follow-up of every message: new members change what some roles must
+    /// do. A candidate must halt every lower member before taking office, including those it
+    /// just heard of (and takes office once none is awaited); a new higher one means an
+    /// elector may not be the highest; a coordinator tells newcomers who leads.
+    fn after_learning(&self, me: Id, s: &mut State, src: Id, learned: Members, o: &mut Out<Self>) {
+        let mut learned = learned;
+        if let Role::Halting { .. } = s.role {
+            if !self.learn_while_halting(me, s, &learned, o) {
+                if let Role::Halting { epoch, waiting, .. } = &s.role {
+                    if waiting.is_empty() {
+                        let epoch = *epoch;
+                        self.take_office(me, epoch, s, o);
+                    }
+                }
+            }
+            learned = Members::default();
+        }
+        match &s.role {
+            Role::Electing { .. } => {
+                let higher = self.above(me, &learned);
+                if !higher.is_empty() {
+                    o.broadcast(higher.as_slice(), &Msg::Election);
+                    if let Role::Electing { waiting } = &mut s.role {
+                        for h in higher.iter() {
+                            waiting.insert(h);
+                        }
+                    }
+                }
+            }
+            Role::Coordinator { .. } if self.variant == Variant::SkipCoordinatorBroadcast => {}
+            Role::Coordinator { epoch } => {
+                // Tell newly learned members who leads. A newly learned higher member will
+                // take over through its own election (it learns us from this message).
+                let epoch = *epoch;
+                let msg = Msg::Coordinator {
+                    epoch,
+                    members: s.members.clone(),
+                };
+                let to: Vec<Id> = learned.iter().filter(|&m| m != src).collect();
+                o.broadcast(&to, &msg);
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Actor for Bully {
@@ -799,229 +1047,42 @@ impl Actor for Bully {
         // the state borrowed (stateright treats such a delivery as a no-op).
         let mut s = (**state).clone();
         let before = s.storage();
+        // Every message teaches its sender; those with a member list teach it too.
         let mut learned = Self::learn(&mut s, [src]);
         match msg {
-            Msg::Election => {
-                if self.outranks(me, src) {
-                    self.on_lower_election(me, &mut s, src, o);
-                }
-            }
+            Msg::Election => self.on_election(me, &mut s, src, o),
             Msg::Answer { members } => {
                 learned.extend(Self::learn(&mut s, members.iter()));
-                match s.role {
-                    Role::Electing { .. } if self.outranks(src, me) => {
-                        self.wait_for_coordinator(&mut s, o)
-                    }
-                    Role::Halting { .. } if self.outranks(src, me) => {
-                        self.wait_for_coordinator(&mut s, o)
-                    }
-                    _ => {}
-                }
+                self.on_answer(me, &mut s, src, o);
             }
-            Msg::Halt { epoch } => {
-                if !self.outranks(src, me) {
-                    // A lower candidate that did not know us: we outrank it (unless the halt is
-                    // stale: then that candidacy is already over).
-                    if epoch > s.promised {
-                        self.on_lower_election(me, &mut s, src, o);
-                    }
-                } else if epoch >= s.promised && epoch.leader == src {
-                    s.promised = epoch;
-                    o.send(
-                        src,
-                        Msg::HaltAck {
-                            epoch,
-                            members: s.members.clone(),
-                        },
-                    );
-                    self.await_candidate(src, &mut s, o);
-                } else {
-                    // We promised at least as much already: refuse, so the candidate retries
-                    // above it. It outranks us all the same, so we stop competing and wait.
-                    o.send(
-                        src,
-                        Msg::HaltNack {
-                            promised: s.promised,
-                        },
-                    );
-                    if !matches!(s.role, Role::Waiting) {
-                        self.await_candidate(src, &mut s, o);
-                    }
-                }
-            }
+            Msg::Halt { epoch } => self.on_halt(me, &mut s, src, epoch, o),
             Msg::HaltAck { epoch, members } => {
                 learned.extend(Self::learn(&mut s, members.iter()));
-                if let Role::Halting {
-                    epoch: mine,
-                    waiting,
-                    ..
-                } = &mut s.role
-                {
-                    if *mine == epoch {
-                        waiting.remove(src);
-                    }
-                }
+                Self::on_halt_ack(&mut s, src, epoch);
             }
             Msg::HaltNack { promised } => {
                 // The promised epoch names its candidate: a member we may not have known.
                 if promised != Epoch::none() {
                     learned.extend(Self::learn(&mut s, [promised.leader]));
                 }
-                if let Role::Coordinator { epoch } = s.role {
-                    if promised > epoch {
-                        // Someone promised a later candidate than us: our term is over. Elect
-                        // again; we win with a higher epoch if that candidate is gone.
-                        s.promised = s.promised.max(promised);
-                        self.start_election(me, &mut s, o);
-                    }
-                } else if let Role::Halting { .. } = s.role {
-                    if promised > s.promised {
-                        s.promised = promised;
-                        if self.outranks(promised.leader, me) {
-                            // A higher process is candidate or coordinator: ask it (and every
-                            // higher member) rather than compete; if it waits for our halt
-                            // acknowledgement, its answer is the halt.
-                            self.start_election(me, &mut s, o);
-                        } else {
-                            // A lower one held office while we were away: bid above it.
-                            self.become_candidate(me, &mut s, o);
-                        }
-                    }
-                }
+                self.on_halt_nack(me, &mut s, promised, o);
             }
             Msg::Coordinator { epoch, members } => {
                 learned.extend(Self::learn(&mut s, members.iter()));
-                if epoch.leader != src {
-                    // Malformed: only the leader itself announces its epoch.
-                } else if self.outranks(me, src) {
-                    // A lower process crowned itself without halting us: take over. (A stale
-                    // announcement, below what we promised since, is over already.)
-                    if epoch >= s.promised
-                        && !matches!(s.role, Role::Electing { .. } | Role::Halting { .. })
-                    {
-                        self.start_election(me, &mut s, o);
-                    } else if let Role::Coordinator { epoch: mine } = s.role {
-                        // A stale coordinator we never heard of (two groups that joined
-                        // through different contacts, each with its own coordinator): it
-                        // cannot know us, so tell it who leads. It follows us, or, if it
-                        // promised more since, refuses and we elect above it.
-                        if learned.contains(src) {
-                            o.send(
-                                src,
-                                Msg::Coordinator {
-                                    epoch: mine,
-                                    members: s.members.clone(),
-                                },
-                            );
-                        }
-                    }
-                } else if epoch >= s.promised || self.variant == Variant::FollowStaleCoordinator {
-                    if s.epoch() != Some(epoch) {
-                        self.follow(epoch, &mut s, o);
-                    }
-                } else {
-                    // Stale: we promised a later candidate. Tell the sender, which may still
-                    // think it leads (that candidate may have died before taking office).
-                    o.send(
-                        src,
-                        Msg::HaltNack {
-                            promised: s.promised,
-                        },
-                    );
-                    if matches!(s.role, Role::Electing { .. }) {
-                        // It proves a higher process is alive: that is an answer.
-                        self.wait_for_coordinator(&mut s, o);
-                    }
-                }
+                self.on_coordinator(me, &mut s, src, epoch, &learned, o);
             }
-            Msg::Heartbeat => {
-                let coordinator = match s.role {
-                    Role::Coordinator { epoch } => Some(epoch),
-                    _ => None,
-                };
-                o.send(
-                    src,
-                    Msg::HeartbeatAck {
-                        coordinator,
-                        promised: s.promised,
-                        members: s.members.clone(),
-                    },
-                );
-            }
+            Msg::Heartbeat => Self::on_heartbeat(&s, src, o),
             Msg::HeartbeatAck {
                 coordinator,
                 promised,
                 members,
             } => {
                 learned.extend(Self::learn(&mut s, members.iter()));
-                match s.role {
-                    Role::Follower { epoch } if epoch.leader == src => {
-                        if coordinator == Some(epoch) {
-                            o.cancel_timer(Timer::HeartbeatTimeout);
-                            o.set_timer(Timer::Heartbeat, self.after(self.timing.heartbeat));
-                        } else {
-                            // Our coordinator no longer is one: its term is over (never accept
-                            // it again) and we elect.
-                            s.promised = s.promised.max(promised);
-                            self.start_election(me, &mut s, o);
-                        }
-                    }
-                    Role::Joining { contact } if contact == src => {
-                        // Joined. The group's fence comes with the members: a candidacy the
-                        // contact promised to may be under way, and its candidate may not know
-                        // us yet, so never follow a coordinator it is deposing.
-                        s.promised = s.promised.max(promised);
-                        self.start_election(me, &mut s, o);
-                    }
-                    _ => {}
-                }
+                self.on_heartbeat_ack(me, &mut s, src, coordinator, promised, o);
             }
-            Msg::Resign { epoch } => {
-                if s.epoch() == Some(epoch) && epoch.leader == src {
-                    self.start_election(me, &mut s, o);
-                }
-            }
+            Msg::Resign { epoch } => self.on_resign(me, &mut s, src, epoch, o),
         }
-        // New members change what some roles must do. A candidate must halt every lower
-        // member before taking office, including those it just heard of; a new higher one
-        // means we may not be the highest.
-        if let Role::Halting { .. } = s.role {
-            if !self.learn_while_halting(me, &mut s, &learned, o) {
-                if let Role::Halting { epoch, waiting, .. } = &s.role {
-                    if waiting.is_empty() {
-                        let epoch = *epoch;
-                        self.take_office(me, epoch, &mut s, o);
-                    }
-                }
-            }
-            learned = Members::default();
-        }
-        match &s.role {
-            Role::Electing { .. } => {
-                let higher = self.above(me, &learned);
-                if !higher.is_empty() {
-                    o.broadcast(higher.as_slice(), &Msg::Election);
-                    if let Role::Electing { waiting } = &mut s.role {
-                        for h in higher.iter() {
-                            waiting.insert(h);
-                        }
-                    }
-                }
-            }
-            Role::Coordinator { .. } if self.variant == Variant::SkipCoordinatorBroadcast => {}
-            Role::Coordinator { epoch } => {
-                // Tell newly learned members who leads. A newly learned higher member will
-                // take over through its own election (it learns us from this message).
-                let epoch = *epoch;
-                let msg = Msg::Coordinator {
-                    epoch,
-                    members: s.members.clone(),
-                };
-                let to: Vec<Id> = learned.iter().filter(|&m| m != src).collect();
-                o.broadcast(&to, &msg);
-            }
-            _ => {}
-        }
+        self.after_learning(me, &mut s, src, learned, o);
         Self::save_if_changed(&before, &s, o);
         if s != **state {
             *state = Cow::Owned(s);
