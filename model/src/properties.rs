@@ -105,6 +105,18 @@ pub fn settled_of<P: ProcessView>(states: &[(Id, &P, bool)]) -> bool {
     })
 }
 
+/// A property of a system state, in the model's signature.
+pub type Check = fn(&BullySystem, &SysState) -> bool;
+
+/// The `always` properties, under the names the checker reports them with: the one table that
+/// the model's property list ([`BullySystem`]'s `Model::properties`), the random walks
+/// (`bully-model simulate`) and the proptest simulator all read.
+pub const ALWAYS: [(&str, Check); 3] = [
+    ("single coordinator", single_coordinator),
+    ("agreement", agreement),
+    ("epoch order", epoch_order),
+];
+
 pub fn single_coordinator(_: &BullySystem, s: &SysState) -> bool {
     single_coordinator_of(live(s).map(|(_, a)| a))
 }

@@ -5,11 +5,12 @@
 //! of a run from seed `s` uses seed `s + r`, so any walk can be taken again alone
 //! (`--seed s+r --runs 1`), and its [`Path`] can be written out (`--trace-out`).
 
+use crate::properties::ALWAYS;
 use crate::system::{Action, BullySystem, SysState};
 use crate::trace::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use stateright::{Expectation, Model};
+use stateright::Model;
 
 /// What a simulation found.
 pub struct Simulation {
@@ -29,16 +30,11 @@ pub fn walk(model: &BullySystem, seed: u64, depth: usize) -> (Path, usize, Optio
     let mut rng = StdRng::seed_from_u64(seed);
     let inits = model.init_states();
     let init = inits[rng.gen_range(0..inits.len())].clone();
-    let always: Vec<_> = model
-        .properties()
-        .into_iter()
-        .filter(|p| p.expectation == Expectation::Always)
-        .collect();
     let violated = |s: &SysState| {
-        always
+        ALWAYS
             .iter()
-            .find(|p| !(p.condition)(model, s))
-            .map(|p| p.name)
+            .find(|(_, holds)| !holds(model, s))
+            .map(|&(name, _)| name)
     };
     let mut path = Path {
         init: init.clone(),

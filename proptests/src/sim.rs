@@ -39,15 +39,9 @@ use std::fmt::{self, Write as _};
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
-/// A property of a system state, in the model's signature.
-pub type Check = fn(&BullySystem, &SysState) -> bool;
-
-/// The model's `always` properties, under the names the model checker reports them with.
-pub const SAFETY: [(&str, Check); 3] = [
-    ("single coordinator", properties::single_coordinator),
-    ("agreement", properties::agreement),
-    ("epoch order", properties::epoch_order),
-];
+/// The model's `always` properties, under the names the model checker reports them with (the
+/// model's one table).
+pub use bully_model::properties::{Check, ALWAYS as SAFETY};
 
 /// The kinds of action a schedule chooses between.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1064,12 +1064,14 @@ impl Model for BullySystem {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        let mut p = vec![
-            Property::always("single coordinator", crate::properties::single_coordinator),
-            Property::always("agreement", crate::properties::agreement),
-            Property::always("epoch order", crate::properties::epoch_order),
-            Property::sometimes("liveness goal reached", crate::properties::settled),
-        ];
+        let mut p: Vec<Property<Self>> = crate::properties::ALWAYS
+            .iter()
+            .map(|&(name, check)| Property::always(name, check))
+            .collect();
+        p.push(Property::sometimes(
+            "liveness goal reached",
+            crate::properties::settled,
+        ));
         // Each `sometimes` is registered only where the configuration allows what it looks
         // for; a registered one that is never reached fails the check.
         if self.cfg.crashes > 0 && self.cfg.processes > 1 {
