@@ -487,181 +487,221 @@ fn prepare_dir(dir: &Path) -> Result<(), Failure> {
 
 /// `bully-node cluster`.
 pub fn main(args: ClusterArgs) -> Result<(), Failure> {
-    let last = u64::from(args.base_port) + u64::from(args.nodes) - 1;
-    if args.base_port == 0 || last > 65535 {
-        return Err(Failure::Usage(format!(
-            "ports {}..={last} are not all valid TCP ports",
-            args.base_port
-        )));
-    }
-    let ids: Vec<u64> = (u64::from(args.base_port)..=last).collect();
-    let script = match &args.script {
-        Some(p) => {
-            let text = fs::read_to_string(p)
-                .map_err(|e| Failure::Usage(format!("--script {}: {e}", p.display())))?;
-            parse_script(&text)
-                .map_err(|e| Failure::Usage(format!("--script {}: {e}", p.display())))?
-        }
-        None => Vec::new(),
-    };
-    for (_, a) in &script {
-        if let Action::Kill(id) | Action::Restart(id) | Action::Pause(id) | Action::Resume(id) = a {
-            if !ids.contains(id) {
-                return Err(Failure::Usage(format!(
-                    "--script: no node {id} (nodes are {}..={last})",
-                    args.base_port
-                )));
-            }
-        }
-    }
-    ports_free(&ids).map_err(Failure::Usage)?;
-    let mut args = args;
-    if let Some(key) = &args.cluster_key {
-        crate::auth::ClusterKey::load(key).map_err(|e| Failure::Usage(e.to_string()))?;
-        // The children run in the launcher's directory, but say where the key is in full.
-        let abs = fs::canonicalize(key)
-            .map_err(|e| Failure::Usage(format!("--cluster-key {}: {e}", key.display())))?;
-        args.cluster_key = Some(abs);
-    }
-    let (dir, temporary) = match &args.data_dir {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("bully-cluster-{}", std::process::id())),
-            true,
-        ),
-    };
-    prepare_dir(&dir)?;
-    let exe = std::env::current_exe()
-        .map_err(|e| Failure::Runtime(format!("cannot find this executable: {e}")))?;
-
+    let plan = Plan::check(args)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| Failure::Runtime(format!("signal handler: {e}")))?;
     }
-
-    let ctx = zmq::Context::new();
-    let mut nodes = BTreeMap::new();
-    for &id in &ids {
-        let endpoint = format!("tcp://127.0.0.1:{id}");
-        let client =
-            StatusClient::connect(&ctx, &endpoint).map_err(|e| Failure::Runtime(e.to_string()))?;
-        nodes.insert(
-            id,
-            Node {
-                id,
-                child: None,
-                started: false,
-                paused: false,
-                client,
-                view: None,
-                last_status: None,
-            },
-        );
-    }
-    let poll = args.poll;
-    let (h, t) = (args.heartbeat, args.timeout);
-    let mut cluster = Cluster {
-        exe,
-        dir: dir.clone(),
-        args,
-        nodes,
-        start: Instant::now(),
-        agreed: None,
-        disrupted: Some((Instant::now(), "start".into())),
-    };
-    let fmt = |d: Duration| humantime::format_duration(d).to_string();
-    cluster.say(format!(
-        "cluster of {} nodes ({}..={last}), heartbeat {}, timeout {}; state and logs in {}",
-        ids.len(),
-        ids[0],
-        fmt(h),
-        fmt(t),
-        dir.display()
-    ));
-    let timing = bully_model::Durations {
-        heartbeat: h,
-        timeout: t,
-    };
-    cluster.say(format!(
-        "failover bound after kill -9 of the coordinator: heartbeat + 2 x timeout + 4 one-way delays = {} + delays",
-        fmt(timing.failover_bound(Duration::ZERO))
-    ));
-    if cluster.args.cluster_key.is_none() {
-        cluster.say(
-            "UNAUTHENTICATED cluster: no --cluster-key, anyone who can reach the ports can take part",
-        );
-    }
-    cluster.say("commands: kill ID | restart ID | pause ID | resume ID | status | quit");
-    for &id in &ids {
-        if let Err(e) = cluster.spawn(id) {
-            cluster.stop_all();
-            return Err(Failure::Runtime(e));
-        }
-    }
-
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            match line {
-                Ok(l) => {
-                    if tx.send(Input::Line(l)).is_err() {
-                        return;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        let _ = tx.send(Input::Eof);
-    });
-
-    let mut script = script.into_iter().peekable();
-    let mut stdin_open = true;
-    'main: loop {
-        if stop.load(Ordering::SeqCst) {
-            cluster.say("interrupted: stopping every node");
-            break;
-        }
-        while let Some((at, _)) = script.peek() {
-            if cluster.start.elapsed() < *at {
-                break;
-            }
-            let (_, action) = script.next().expect("peeked");
-            if !cluster.act(action) {
-                break 'main;
-            }
-        }
-        cluster.reap();
-        cluster.observe();
-        if !stdin_open && script.peek().is_none() {
-            cluster.say("end of input: stopping every node");
-            break;
-        }
-        match rx.recv_timeout(poll) {
-            Ok(Input::Line(l)) => match parse_action(&l) {
-                Ok(Some(a)) => {
-                    if !cluster.act(a) {
-                        break;
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => cluster.say(e),
-            },
-            Ok(Input::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                stdin_open = false;
-                if script.peek().is_some() {
-                    std::thread::sleep(poll);
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-        }
-    }
+    let (dir, temporary) = (plan.dir.clone(), plan.temporary);
+    let script = plan.script.clone();
+    let mut cluster = Cluster::launch(plan)?;
+    cluster.drive(script, &stop);
     cluster.stop_all();
     cluster.say("all nodes stopped");
     if temporary {
         let _ = fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// A launch, checked before anything starts: the nodes' IDs (= ports), the script, the
+/// directory, the key in full.
+struct Plan {
+    args: ClusterArgs,
+    ids: Vec<u64>,
+    script: Vec<(Duration, Action)>,
+    dir: PathBuf,
+    /// Whether `dir` is this launcher's own (removed at the end).
+    temporary: bool,
+}
+
+impl Plan {
+    fn check(args: ClusterArgs) -> Result<Plan, Failure> {
+        let last = u64::from(args.base_port) + u64::from(args.nodes) - 1;
+        if args.base_port == 0 || last > 65535 {
+            return Err(Failure::Usage(format!(
+                "ports {}..={last} are not all valid TCP ports",
+                args.base_port
+            )));
+        }
+        let ids: Vec<u64> = (u64::from(args.base_port)..=last).collect();
+        let script = match &args.script {
+            Some(p) => {
+                let text = fs::read_to_string(p)
+                    .map_err(|e| Failure::Usage(format!("--script {}: {e}", p.display())))?;
+                parse_script(&text)
+                    .map_err(|e| Failure::Usage(format!("--script {}: {e}", p.display())))?
+            }
+            None => Vec::new(),
+        };
+        for (_, a) in &script {
+            if let Action::Kill(id) | Action::Restart(id) | Action::Pause(id) | Action::Resume(id) =
+                a
+            {
+                if !ids.contains(id) {
+                    return Err(Failure::Usage(format!(
+                        "--script: no node {id} (nodes are {}..={last})",
+                        args.base_port
+                    )));
+                }
+            }
+        }
+        ports_free(&ids).map_err(Failure::Usage)?;
+        let mut args = args;
+        if let Some(key) = &args.cluster_key {
+            crate::auth::ClusterKey::load(key).map_err(|e| Failure::Usage(e.to_string()))?;
+            // The children run in the launcher's directory, but say where the key is in full.
+            let abs = fs::canonicalize(key)
+                .map_err(|e| Failure::Usage(format!("--cluster-key {}: {e}", key.display())))?;
+            args.cluster_key = Some(abs);
+        }
+        let (dir, temporary) = match &args.data_dir {
+            Some(d) => (d.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!("bully-cluster-{}", std::process::id())),
+                true,
+            ),
+        };
+        prepare_dir(&dir)?;
+        Ok(Plan {
+            args,
+            ids,
+            script,
+            dir,
+            temporary,
+        })
+    }
+}
+
+impl Cluster {
+    /// Starts every node of `plan` and says what the cluster is.
+    fn launch(plan: Plan) -> Result<Cluster, Failure> {
+        let exe = std::env::current_exe()
+            .map_err(|e| Failure::Runtime(format!("cannot find this executable: {e}")))?;
+        let ctx = zmq::Context::new();
+        let mut nodes = BTreeMap::new();
+        for &id in &plan.ids {
+            let endpoint = format!("tcp://127.0.0.1:{id}");
+            let client = StatusClient::connect(&ctx, &endpoint)
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            nodes.insert(
+                id,
+                Node {
+                    id,
+                    child: None,
+                    started: false,
+                    paused: false,
+                    client,
+                    view: None,
+                    last_status: None,
+                },
+            );
+        }
+        let ids = plan.ids;
+        let (h, t) = (plan.args.heartbeat, plan.args.timeout);
+        let mut cluster = Cluster {
+            exe,
+            dir: plan.dir.clone(),
+            args: plan.args,
+            nodes,
+            start: Instant::now(),
+            agreed: None,
+            disrupted: Some((Instant::now(), "start".into())),
+        };
+        let fmt = |d: Duration| humantime::format_duration(d).to_string();
+        cluster.say(format!(
+            "cluster of {} nodes ({}..={}), heartbeat {}, timeout {}; state and logs in {}",
+            ids.len(),
+            ids[0],
+            ids[ids.len() - 1],
+            fmt(h),
+            fmt(t),
+            plan.dir.display()
+        ));
+        let timing = bully_model::Durations {
+            heartbeat: h,
+            timeout: t,
+        };
+        cluster.say(format!(
+            "failover bound after kill -9 of the coordinator: heartbeat + 2 x timeout + 4 one-way delays = {} + delays",
+            fmt(timing.failover_bound(Duration::ZERO))
+        ));
+        if cluster.args.cluster_key.is_none() {
+            cluster.say(
+                "UNAUTHENTICATED cluster: no --cluster-key, anyone who can reach the ports can take part",
+            );
+        }
+        cluster.say("commands: kill ID | restart ID | pause ID | resume ID | status | quit");
+        for &id in &ids {
+            if let Err(e) = cluster.spawn(id) {
+                cluster.stop_all();
+                return Err(Failure::Runtime(e));
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// Runs the script and the commands typed on stdin, watching the nodes, until `quit`,
+    /// the end of both, or a signal (`stop`).
+    fn drive(&mut self, script: Vec<(Duration, Action)>, stop: &AtomicBool) {
+        let poll = self.args.poll;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(Input::Line(l)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(Input::Eof);
+        });
+        let mut script = script.into_iter().peekable();
+        let mut stdin_open = true;
+        'main: loop {
+            if stop.load(Ordering::SeqCst) {
+                self.say("interrupted: stopping every node");
+                break;
+            }
+            while let Some((at, _)) = script.peek() {
+                if self.start.elapsed() < *at {
+                    break;
+                }
+                let (_, action) = script.next().expect("peeked");
+                if !self.act(action) {
+                    break 'main;
+                }
+            }
+            self.reap();
+            self.observe();
+            if !stdin_open && script.peek().is_none() {
+                self.say("end of input: stopping every node");
+                break;
+            }
+            match rx.recv_timeout(poll) {
+                Ok(Input::Line(l)) => match parse_action(&l) {
+                    Ok(Some(a)) => {
+                        if !self.act(a) {
+                            break;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.say(e),
+                },
+                Ok(Input::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    stdin_open = false;
+                    if script.peek().is_some() {
+                        std::thread::sleep(poll);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]
