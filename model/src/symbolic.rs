@@ -735,23 +735,18 @@ impl<'m> Engine<'m> {
         actions.reverse();
         let mut init = self.entries[at as usize].state.clone();
         init.network = self.join(&vector);
+        let path = Path { init, actions };
         // Replay through the explicit model: the same path, step by step (a deliberately
         // broken engine's paths need not replay).
         if cfg!(debug_assertions) && self.opts.flaw == Flaw::None {
-            let mut state = init.clone();
-            assert!(self.model.init_states().contains(&state));
-            for a in &actions {
-                state = self
-                    .model
-                    .next_state(&state, *a)
-                    .expect("a symbolic path replays explicitly");
-            }
+            assert!(self.model.init_states().contains(&path.init));
             assert_eq!(
-                state, end,
+                path.last(self.model),
+                end,
                 "the replayed path ends where the search found it"
             );
         }
-        Path { init, actions }
+        path
     }
 
     /// `AG EF settled` over fault-free steps: every reachable state can still reach a settled

@@ -116,26 +116,11 @@ pub struct TraceStep {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TraceAction {
     /// A message reaches its receiver.
-    Deliver {
-        src: usize,
-        dst: usize,
-        msg: Msg,
-        sent_before_restarts: u8,
-    },
+    Deliver(InFlight),
     /// A message is lost in the network (lossy network only).
-    Lose {
-        src: usize,
-        dst: usize,
-        msg: Msg,
-        sent_before_restarts: u8,
-    },
+    Lose(InFlight),
     /// A message its sender had not sent when it crashed is lost with it.
-    CutShort {
-        src: usize,
-        dst: usize,
-        msg: Msg,
-        sent_before_restarts: u8,
-    },
+    CutShort(InFlight),
     /// A timer fires.
     Timeout { process: usize, timer: Timer },
     /// A process crashes (loses its volatile state, keeps its storage).
@@ -144,37 +129,33 @@ pub enum TraceAction {
     Recover { process: usize },
 }
 
+/// A message in flight: sender, receiver, the message, and how many restarts of its sender ago
+/// it was sent (0: by the sender's current incarnation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub src: usize,
+    pub dst: usize,
+    pub msg: Msg,
+    pub sent_before_restarts: u8,
+}
+
+impl InFlight {
+    fn of(e: &Env) -> InFlight {
+        InFlight {
+            src: e.src as usize,
+            dst: e.dst as usize,
+            msg: e.msg(),
+            sent_before_restarts: e.age,
+        }
+    }
+}
+
 impl TraceAction {
     pub fn of(a: &Action) -> TraceAction {
-        let parts = |e: &Env| (e.src as usize, e.dst as usize, e.msg(), e.age);
         match a {
-            Action::Deliver(e) => {
-                let (src, dst, msg, sent_before_restarts) = parts(e);
-                TraceAction::Deliver {
-                    src,
-                    dst,
-                    msg,
-                    sent_before_restarts,
-                }
-            }
-            Action::Drop(e) => {
-                let (src, dst, msg, sent_before_restarts) = parts(e);
-                TraceAction::Lose {
-                    src,
-                    dst,
-                    msg,
-                    sent_before_restarts,
-                }
-            }
-            Action::CutShort(e) => {
-                let (src, dst, msg, sent_before_restarts) = parts(e);
-                TraceAction::CutShort {
-                    src,
-                    dst,
-                    msg,
-                    sent_before_restarts,
-                }
-            }
+            Action::Deliver(e) => TraceAction::Deliver(InFlight::of(e)),
+            Action::Drop(e) => TraceAction::Lose(InFlight::of(e)),
+            Action::CutShort(e) => TraceAction::CutShort(InFlight::of(e)),
             Action::Timeout(p, timer) => TraceAction::Timeout {
                 process: usize::from(*p),
                 timer: *timer,

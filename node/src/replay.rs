@@ -22,7 +22,7 @@
 use crate::wire;
 use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
 use bully_model::system::StartMode;
-use bully_model::trace::{TraceAction, TraceFile, TraceProcess};
+use bully_model::trace::{InFlight, TraceAction, TraceFile, TraceProcess};
 use bully_model::{timer_name, Cmd, Epoch, Event, LoggedStep, Msg, State, Storage, Timer, Variant};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -71,8 +71,8 @@ struct Node {
     args: Vec<String>,
     log: PathBuf,
     steps: PathBuf,
-    /// Step-log lines read so far.
-    read: usize,
+    /// How far its step log has been read, in bytes (only whole lines are taken).
+    read: u64,
     incarnation: u8,
     state: Option<State>,
     timers: BTreeSet<Timer>,
@@ -299,12 +299,12 @@ impl Replay {
         let t0 = Instant::now();
         loop {
             let node = &mut self.nodes[i];
-            let text = fs::read_to_string(&node.steps).unwrap_or_default();
-            // Only whole lines: the node flushes each line at once, but a read may race it.
-            let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
-            if let Some(line) = complete.lines().nth(node.read) {
-                node.read += 1;
-                return serde_json::from_str(line).map_err(|e| format!("node {i}'s step log: {e}"));
+            // Only what was appended since the last line taken, and only a whole line: the node
+            // flushes each line at once, but a read may race it.
+            if let Some(line) = next_whole_line(&node.steps, node.read) {
+                node.read += line.len() as u64;
+                return serde_json::from_str(&line)
+                    .map_err(|e| format!("node {i}'s step log: {e}"));
             }
             if let Some(c) = &mut node.child {
                 if let Ok(Some(status)) = c.try_wait() {
@@ -387,12 +387,20 @@ impl Replay {
 
     /// Takes the held frame a model message step names (FIFO per connection: the first one
     /// of its sender's incarnation with that content).
-    fn take_held(&mut self, src: usize, dst: usize, msg: &Msg, age: u8) -> Option<Held> {
-        let incarnation = self.nodes[src].incarnation.checked_sub(age)?;
-        let k = self.held.iter().position(|h| {
-            h.src == src && h.dst == dst && h.incarnation == incarnation && h.msg == *msg
-        })?;
-        Some(self.held.remove(k))
+    fn take_held(&mut self, m: &InFlight) -> Result<Held, String> {
+        let never = || format!("node {} never sent that message to node {}", m.src, m.dst);
+        let incarnation = self.nodes[m.src]
+            .incarnation
+            .checked_sub(m.sent_before_restarts)
+            .ok_or_else(never)?;
+        let k = self
+            .held
+            .iter()
+            .position(|h| {
+                h.src == m.src && h.dst == m.dst && h.incarnation == incarnation && h.msg == m.msg
+            })
+            .ok_or_else(never)?;
+        Ok(self.held.remove(k))
     }
 
     /// Replays every step, comparing after each.
@@ -423,37 +431,16 @@ impl Replay {
     /// Does one step of the trace to the real processes.
     fn apply(&mut self, action: &TraceAction) -> Result<(), String> {
         match action {
-            TraceAction::Deliver {
-                src,
-                dst,
-                msg,
-                sent_before_restarts,
-            } => {
-                let held = self
-                    .take_held(*src, *dst, msg, *sent_before_restarts)
-                    .ok_or_else(|| format!("node {src} never sent that message to node {dst}"))?;
-                let id = dst.to_string();
+            TraceAction::Deliver(m) => {
+                let held = self.take_held(m)?;
+                let id = m.dst.to_string();
                 let parts: [&[u8]; 3] = [id.as_bytes(), b"deliver", &held.payload];
                 self.router
                     .send_multipart(parts, 0)
-                    .map_err(|e| format!("cannot reach node {dst}: {e}"))?;
-                self.take_step(*dst).map(|_| ())
+                    .map_err(|e| format!("cannot reach node {}: {e}", m.dst))?;
+                self.take_step(m.dst).map(|_| ())
             }
-            TraceAction::Lose {
-                src,
-                dst,
-                msg,
-                sent_before_restarts,
-            }
-            | TraceAction::CutShort {
-                src,
-                dst,
-                msg,
-                sent_before_restarts,
-            } => self
-                .take_held(*src, *dst, msg, *sent_before_restarts)
-                .map(|_| ())
-                .ok_or_else(|| format!("node {src} never sent that message to node {dst}")),
+            TraceAction::Lose(m) | TraceAction::CutShort(m) => self.take_held(m).map(|_| ()),
             TraceAction::Timeout { process, timer } => {
                 let id = process.to_string();
                 let name = timer_name(timer);
@@ -588,4 +575,15 @@ impl Replay {
         }
         out
     }
+}
+
+/// The whole line (newline included) that starts at byte `from` of `file`, if it has been
+/// written yet.
+fn next_whole_line(file: &Path, from: u64) -> Option<String> {
+    use std::io::{BufRead, BufReader, Seek, SeekFrom};
+    let mut f = fs::File::open(file).ok()?;
+    f.seek(SeekFrom::Start(from)).ok()?;
+    let mut line = String::new();
+    BufReader::new(f).read_line(&mut line).ok()?;
+    line.ends_with('\n').then_some(line)
 }

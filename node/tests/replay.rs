@@ -3,7 +3,7 @@
 
 use bully_model::check::{self, Options};
 use bully_model::simulate;
-use bully_model::system::{Config, NetworkKind, StartMode, Timing};
+use bully_model::system::{Action, Config, NetworkKind, StartMode, Timing};
 use bully_model::trace::{Path as ModelPath, TraceFile};
 use bully_model::Variant;
 use std::path::PathBuf;
@@ -114,8 +114,8 @@ fn random_walks_replay_exactly_on_real_nodes() {
             for seed in 0..50 {
                 let (path, _, violated) = simulate::walk(&model, seed, 200);
                 assert_eq!(violated, None);
-                crashes += count(&path, "crash");
-                recoveries += count(&path, "recover");
+                crashes += count(&path, |a| matches!(a, Action::Crash(_)));
+                recoveries += count(&path, |a| matches!(a, Action::Recover(_)));
                 let trace = TraceFile::new(&model, &path, format!("seed {seed}"), None);
                 let file = dir.write("w.json", &trace);
                 let (code, out, err) = replay(&file, &[]);
@@ -131,14 +131,8 @@ fn random_walks_replay_exactly_on_real_nodes() {
     );
 }
 
-fn count(path: &ModelPath, kind: &str) -> usize {
-    path.actions
-        .iter()
-        .filter(|a| {
-            let json = serde_json::to_value(bully_model::trace::TraceAction::of(a)).unwrap();
-            json["kind"] == kind
-        })
-        .count()
+fn count(path: &ModelPath, which: fn(&Action) -> bool) -> usize {
+    path.actions.iter().filter(|a| which(a)).count()
 }
 
 /// Without Bully's assumptions (timeouts at any time; a lossy network) the counterexamples
