@@ -2,6 +2,8 @@
 //! ([`protocol::Bully`]), and the exhaustively checked model of it ([`system::BullySystem`]).
 
 pub mod check;
+pub mod checked;
+pub mod epochs;
 pub mod graph;
 pub mod liveness;
 pub mod mdd;

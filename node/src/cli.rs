@@ -215,7 +215,7 @@ fn parse_id_endpoint(s: &str) -> Result<(u64, String), String> {
 
 /// Checks the arguments of `run` (every error here is a usage error: exit 2).
 pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
-    crate::exercise::check_args(a)?;
+    check_exercise_args(a)?;
     // The config file's values (none without one); a flag wins over each.
     let file = match &a.config {
         Some(path) => ClusterFile::load(path)?,
@@ -360,6 +360,40 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
     })
 }
 
+/// The options that make no sense on the exercise wire (where port = ID on one host).
+fn check_exercise_args(a: &RunArgs) -> Result<(), String> {
+    if a.wire != Wire::Exercise {
+        if a.host.is_some() {
+            return Err("--host is for --wire exercise (the native wire takes endpoints)".into());
+        }
+        return Ok(());
+    }
+    if a.port.is_none() {
+        return Err(
+            "--wire exercise takes the exercise's arguments: PORT [COORDINATOR_PORT]".into(),
+        );
+    }
+    for (given, name) in [
+        (a.id.is_some() || a.listen.is_some(), "--id/--listen"),
+        (a.config.is_some(), "--config"),
+        (a.advertise.is_some(), "--advertise"),
+        (!a.peers.is_empty(), "--peer"),
+        (a.join.is_some(), "--join"),
+    ] {
+        if given {
+            return Err(format!(
+                "{name} is not available with --wire exercise (port = ID, peers at --host)"
+            ));
+        }
+    }
+    if let Some(h) = &a.host {
+        if !wire::valid_connect_endpoint(&format!("tcp://{h}:1")) || h.contains('/') {
+            return Err(format!("--host {h:?}: expected a host name or address"));
+        }
+    }
+    Ok(())
+}
+
 /// The endpoint this node advertises: `--advertise`, else its own listed endpoint, else the
 /// listen endpoint. A listed own endpoint must be the advertised one (else the reason).
 fn advertised(listen: &str, flag: Option<&str>, own: Option<&str>) -> Result<String, String> {
@@ -430,7 +464,9 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
             "UNAUTHENTICATED CLUSTER: the exercise wire has no authentication, so any process that can reach port {} can take part in elections under any ID",
             cfg.id
         );
-        return crate::exercise::run(&a, &cfg, steplog, stop, wake_r, watchers);
+        let host = a.host.as_deref().unwrap_or("127.0.0.1");
+        crate::exercise::run(&cfg, host, steplog, stop, wake_r, watchers)?;
+        return Ok(());
     }
     library::run(&cfg, steplog, stop, wake_r, watchers)?;
     Ok(())

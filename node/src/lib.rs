@@ -22,4 +22,5 @@ pub mod status;
 pub mod steplog;
 pub mod storage;
 pub mod transport;
+pub mod watchers;
 pub mod wire;

@@ -17,7 +17,7 @@
 
 use crate::auth::{self, Authenticator, ClusterKey};
 use crate::hooks::{HookRunner, Hooks};
-use crate::leadership::{Change, Leadership, Watchers};
+use crate::leadership::{Change, Leadership};
 use crate::metrics::{Metrics, MetricsServer};
 use crate::runtime::{NodeInfo, RunError, Runtime};
 use crate::status::{self, ClientError};
@@ -25,6 +25,7 @@ use crate::steplog::StepLog;
 use crate::storage::{Saved, Store, StoreError};
 use crate::transport::controlled::ControlledTransport;
 use crate::transport::zmq::{TransportError, ZmqOptions, ZmqTransport};
+use crate::watchers::Watchers;
 use crate::wire::{self, DEFAULT_MAX_FRAME};
 use bully_model::{Bully, Durations, Members, Start, Variant};
 use std::collections::BTreeMap;

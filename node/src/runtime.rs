@@ -6,11 +6,12 @@
 //! `SetTimer`/`CancelTimer` → the deadline table, `Save` → [`Store`].
 
 use crate::failpoints;
-use crate::leadership::{Leadership, RoleName, Watchers};
+use crate::leadership::{Leadership, RoleName};
 use crate::status::{MessageCounts, RoleChange, Status, TimingStatus, TransportStats};
 use crate::steplog::StepLog;
 use crate::storage::{Store, StoreError};
 use crate::transport::{Inbound, Transport};
+use crate::watchers::Watchers;
 use crate::wire::{self, unix_ms};
 use bully_model::{
     timer_name, Bully, Cmd, Epoch, Event, LoggedEvent, LoggedStep, Members, Role, State, Storage,

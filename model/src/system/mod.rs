@@ -23,7 +23,7 @@
 //! The state is stored compactly ([`state`]); the Explorer shows it decoded.
 
 pub mod state;
-mod svg;
+pub(crate) mod svg;
 
 use crate::mutants::Variant;
 use crate::protocol::{Bully, Durations, Members, Msg, Start, Timer, Wait};
@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 pub use state::{Channels, Env, Ep, Mask, MsgCode, Network, Proc, RoleCode};
 use stateright::actor::{Command, Id, Out};
-use stateright::{Model, Path, Property};
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -508,7 +508,7 @@ impl BullySystem {
         Arc::clone(&self.halt)
     }
 
-    fn halted(&self) -> bool {
+    pub(crate) fn halted(&self) -> bool {
         self.halt.load(Ordering::Relaxed)
             && std::thread::current()
                 .name()
@@ -836,17 +836,13 @@ impl BullySystem {
         // A step enters a term when the role changes, or on a restart.
         let entering = before != after || was_crashed;
         let entered = match after {
-            RoleCode::Coordinator { epoch } => {
-                Some(crate::properties::Entered::Office(epoch.decode()))
-            }
-            RoleCode::Follower { epoch } => {
-                Some(crate::properties::Entered::Following(epoch.decode()))
-            }
+            RoleCode::Coordinator { epoch } => Some(crate::epochs::Entered::Office(epoch.decode())),
+            RoleCode::Follower { epoch } => Some(crate::epochs::Entered::Following(epoch.decode())),
             _ => None,
         };
         if let Some(term) = entered.filter(|_| entering) {
             let mut accepted = proc.accepted.decode();
-            if crate::properties::check_epoch_order(Id::from(i), &mut accepted, term).is_err() {
+            if crate::epochs::check_epoch_order(Id::from(i), &mut accepted, term).is_err() {
                 g.epoch_violation = true;
             }
             proc.accepted = Ep::encode(accepted);
@@ -1004,20 +1000,18 @@ impl BullySystem {
     }
 
     /// The commands the handler of `action` emits in `s` (for the Explorer).
-    fn commands(&self, s: &SysState, action: &Action) -> Vec<Command<Msg, Timer, (), Storage>> {
+    pub(crate) fn commands(
+        &self,
+        s: &SysState,
+        action: &Action,
+    ) -> Vec<Command<Msg, Timer, (), crate::protocol::Storage>> {
         self.effects(s, action)
             .map(|fx| fx.out.into_iter().collect())
             .unwrap_or_default()
     }
-}
 
-type Storage = crate::protocol::Storage;
-
-impl Model for BullySystem {
-    type State = SysState;
-    type Action = Action;
-
-    fn init_states(&self) -> Vec<SysState> {
+    /// Every process started fresh (no storage) and its first messages in flight.
+    pub fn initial_state(&self) -> SysState {
         let mut s = SysState {
             procs: SmallVec::new(),
             network: Network::default(),
@@ -1039,108 +1033,6 @@ impl Model for BullySystem {
         for op in &ops {
             self.apply_op(&mut s.network, op, &s.procs);
         }
-        vec![s]
-    }
-
-    fn actions(&self, s: &SysState, actions: &mut Vec<Action>) {
-        if self.halted() {
-            return;
-        }
-        self.message_actions(s, &s.network, actions);
-        self.local_actions(s, |a, quiet| {
-            if quiet.holds(&s.network) {
-                actions.push(a);
-            }
-        });
-    }
-
-    fn next_state(&self, last: &SysState, action: Action) -> Option<SysState> {
-        let mut ops = NetOps::new();
-        let mut next = self.step(last, action, &mut ops)?;
-        for op in &ops {
-            self.apply_op(&mut next.network, op, &next.procs);
-        }
-        Some(next)
-    }
-
-    fn properties(&self) -> Vec<Property<Self>> {
-        let mut p: Vec<Property<Self>> = crate::properties::ALWAYS
-            .iter()
-            .map(|&(name, check)| Property::always(name, check))
-            .collect();
-        p.push(Property::sometimes(
-            "liveness goal reached",
-            crate::properties::settled,
-        ));
-        // Each `sometimes` is registered only where the configuration allows what it looks
-        // for; a registered one that is never reached fails the check.
-        if self.cfg.crashes > 0 && self.cfg.processes > 1 {
-            p.push(Property::sometimes(
-                "coordinator crashes and a new one is elected",
-                crate::properties::failover_happens,
-            ));
-            p.push(Property::sometimes(
-                "lowest process starts an election a higher one finishes",
-                crate::properties::lowest_election_finished,
-            ));
-        }
-        if self.cfg.crashes > 0 && self.cfg.recoveries > 0 && self.cfg.processes > 1 {
-            p.push(Property::sometimes(
-                "recovered higher process takes over",
-                crate::properties::recovered_takeover,
-            ));
-        }
-        // A broadcast reaches two receivers only with three processes or more.
-        if self.cfg.cuts_sends_short() && self.cfg.crashes > 0 && self.cfg.processes > 2 {
-            p.push(Property::sometimes(
-                crate::properties::BROADCAST_CUT,
-                crate::properties::broadcast_cut,
-            ));
-        }
-        if self.cfg.start == StartMode::Join && self.cfg.processes > 1 {
-            p.push(Property::sometimes(
-                "joiner learns every member",
-                crate::properties::joiner_learns_all,
-            ));
-        }
-        p
-    }
-
-    fn within_boundary(&self, s: &SysState) -> bool {
-        if !self.cfg.is_bounded() {
-            return true;
-        }
-        s.network.len() <= self.cfg.max_in_flight
-            && s.procs
-                .iter()
-                .all(|p| p.promised.round() <= self.cfg.max_round)
-    }
-
-    fn format_action(&self, action: &Action) -> String {
-        crate::properties::describe_action(action)
-    }
-
-    fn format_step(&self, last: &SysState, action: Action) -> Option<String> {
-        let next = self.next_state(last, action)?;
-        let mut text = String::new();
-        let commands = self.commands(last, &action);
-        if !commands.is_empty() {
-            text += "The handler's commands:\n";
-            for c in commands {
-                text += &match c {
-                    Command::Send(dst, msg) => format!("  send to {}: {msg:?}\n", usize::from(dst)),
-                    Command::SetTimer(t, _) => format!("  set timer {t:?}\n"),
-                    Command::CancelTimer(t) => format!("  cancel timer {t:?}\n"),
-                    Command::Save(s) => format!("  save {s:?}\n"),
-                    Command::ChooseRandom(..) => String::new(),
-                };
-            }
-            text += "\n";
-        }
-        Some(format!("{text}Next state: {next:#?}"))
-    }
-
-    fn as_svg(&self, path: Path<SysState, Action>) -> Option<String> {
-        Some(svg::sequence_diagram(self, path))
+        s
     }
 }

@@ -17,7 +17,7 @@ fn escape(text: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-pub(super) fn sequence_diagram(model: &BullySystem, path: Path<SysState, Action>) -> String {
+pub(crate) fn sequence_diagram(model: &BullySystem, path: Path<SysState, Action>) -> String {
     let steps = path.into_vec();
     let processes = model.cfg.processes;
     let at = |process: usize, row: usize| (process * COLUMN, row * ROW);

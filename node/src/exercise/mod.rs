@@ -10,12 +10,11 @@ pub mod adapter;
 pub mod codec;
 pub mod transport;
 
-use crate::cli::{Failure, RunArgs, StartSpec, Wire};
-use crate::leadership::Watchers;
-use crate::node::{open_store, Durable, NodeConfig};
+use crate::node::{open_store, Durable, NodeConfig, NodeError, StartSpec};
 use crate::runtime::{NodeInfo, RunError, Runtime};
 use crate::steplog::StepLog;
 use crate::transport::TransportError;
+use crate::watchers::Watchers;
 use crate::wire;
 use bully_model::{Bully, Members, Start};
 use std::os::unix::net::UnixStream;
@@ -24,57 +23,24 @@ use std::sync::Arc;
 use tracing::info;
 use transport::{ExerciseOptions, ExerciseTransport};
 
-/// The options that make no sense on the exercise wire (where port = ID on one host).
-pub fn check_args(a: &RunArgs) -> Result<(), String> {
-    if a.wire != Wire::Exercise {
-        if a.host.is_some() {
-            return Err("--host is for --wire exercise (the native wire takes endpoints)".into());
-        }
-        return Ok(());
-    }
-    if a.port.is_none() {
-        return Err(
-            "--wire exercise takes the exercise's arguments: PORT [COORDINATOR_PORT]".into(),
-        );
-    }
-    for (given, name) in [
-        (a.id.is_some() || a.listen.is_some(), "--id/--listen"),
-        (a.config.is_some(), "--config"),
-        (a.advertise.is_some(), "--advertise"),
-        (!a.peers.is_empty(), "--peer"),
-        (a.join.is_some(), "--join"),
-    ] {
-        if given {
-            return Err(format!(
-                "{name} is not available with --wire exercise (port = ID, peers at --host)"
-            ));
-        }
-    }
-    if let Some(h) = &a.host {
-        if !wire::valid_connect_endpoint(&format!("tcp://{h}:1")) || h.contains('/') {
-            return Err(format!("--host {h:?}: expected a host name or address"));
-        }
-    }
-    Ok(())
-}
-
 fn is_loopback(host: &str) -> bool {
     matches!(host, "127.0.0.1" | "localhost" | "::1" | "[::1]")
 }
 
 /// `bully-node run --wire exercise ...`, from the point where the native wire would build its
-/// transport (arguments, storage, step log and signals are already set up by `cli::run`).
+/// transport (arguments, storage, step log and signals are already set up by `cli::run`). The
+/// peers live at `host`, each on the port that is its ID.
 pub fn run(
-    a: &RunArgs,
     setup: &NodeConfig,
+    host: &str,
     steplog: Option<StepLog>,
     stop: Arc<AtomicBool>,
     wake: UnixStream,
     watchers: Watchers,
-) -> Result<(), Failure> {
+) -> Result<(), NodeError> {
     let Durable { store, saved } = open_store(setup)?;
     let saved = saved.map(|s| s.storage);
-    let host = a.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+    let host = host.to_string();
     // Like the exercise's `tcp://*:<port>`, but only on loopback when the peers are local.
     let listen = if is_loopback(&host) {
         setup.listen.clone()
@@ -84,12 +50,12 @@ pub fn run(
     let opts = ExerciseOptions {
         listen: listen.clone(),
         host: host.clone(),
-        max_frame: a.max_frame,
+        max_frame: setup.max_frame,
         timeout: setup.timing.timeout,
     };
     let transport = ExerciseTransport::bind(setup.id, opts, Some(wake)).map_err(|e| match e {
-        TransportError::Zmq(_) => Failure::Runtime(e.to_string()),
-        _ => Failure::Usage(e.to_string()),
+        TransportError::Zmq(_) => NodeError::Runtime(e.to_string()),
+        _ => NodeError::Config(e.to_string()),
     })?;
     let start = match &setup.start {
         StartSpec::Full(ids) => Start::Full {
@@ -98,10 +64,10 @@ pub fn run(
         StartSpec::Join(c) => Start::Join {
             contact: wire::id(*c),
         },
-        StartSpec::JoinEndpoint(_) => unreachable!("check_args refuses --join"),
+        StartSpec::JoinEndpoint(_) => unreachable!("the CLI refuses --join on this wire"),
     };
     let mut actor = Bully::new(start, setup.timing);
-    actor.variant = a.variant;
+    actor.variant = setup.variant;
     info!(
         node = setup.id,
         listen = %listen,
@@ -118,7 +84,7 @@ pub fn run(
     let rt = Runtime::new(setup.id, actor, transport, store, info, steplog, stop)
         .with_watchers(watchers);
     rt.run(saved).map_err(|e| match e {
-        RunError::Save(_) | RunError::Transport(_) => Failure::Runtime(e.to_string()),
+        RunError::Save(_) | RunError::Transport(_) => NodeError::Runtime(e.to_string()),
     })?;
     info!(node = setup.id, "stopped");
     Ok(())
