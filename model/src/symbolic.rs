@@ -47,6 +47,10 @@ type BoxedMap<'a> = Option<Box<dyn FnMut(Value) -> Option<Value> + 'a>>;
 /// How often the search looks at its resident size (for the budget and the progress lines).
 const LOOK_EVERY: Duration = Duration::from_millis(10);
 
+/// Most layers of its own networks one expansion adds (see [`Engine::expand`]); the rest wait
+/// for a later one. A deliberately broken engine's graph may be infinite.
+const MAX_LAYERS: usize = 256;
+
 /// Collect garbage nodes once there are this many (and then once the store has doubled).
 const GC_FLOOR: usize = 1 << 20;
 
@@ -79,10 +83,10 @@ struct Entry {
     /// The processes and ghost state; its network is empty.
     state: SysState,
     reached: Node,
-    /// The networks as they arrived: `(n, nets)`, the networks first reached by expansion
-    /// number `n` (0: the initial state), in increasing order. A network that arrived with
-    /// expansion `n` has a predecessor that arrived before `n`, so following arrivals back
-    /// always ends at the start ([`Engine::trace`]).
+    /// The networks as they arrived: `(n, nets)`, the networks first reached at tick `n` (0:
+    /// the initial state; then one tick per expansion and per layer of [`Engine::expand`]), in
+    /// increasing order. A network that arrived at tick `n` has a predecessor that arrived
+    /// before `n`, so following arrivals back always ends at the start ([`Engine::trace`]).
     arrivals: Vec<(u32, Node)>,
     /// The steps into this entry: (from entry, action).
     preds: Vec<(u32, Action)>,
@@ -301,12 +305,15 @@ impl<'m> Engine<'m> {
 
     /// Explores every reachable state, checking the `always` and `sometimes` properties.
     ///
-    /// The order is chaotic, not breadth first: the combination with the lowest number that
-    /// has networks not expanded yet is expanded next, with all of them at once. Combinations
-    /// are numbered as they are found, so this follows the graph's rough flow from the start,
-    /// and most combinations are expanded a few times instead of once per breadth-first layer
-    /// they have news in (N=4 with a crash and a recovery: 21.6 k expansions, against 100.8 k
-    /// entry-layers breadth first, and 11 times faster).
+    /// The order is chaotic, not breadth first: of the combinations that have networks not
+    /// expanded yet, the least advanced ([`progress`]) is expanded next, with all of them at
+    /// once, and among equals the lowest-numbered (combinations are numbered as they are found,
+    /// so this follows the graph's rough flow from the start). Most combinations are expanded a
+    /// few times instead of once per breadth-first layer they have news in (N=4 with a crash
+    /// and a recovery: 21.6 k expansions, against 100.8 k entry-layers breadth first, and 11
+    /// times faster). Progress first matters at N=5: there a combination gets news from many
+    /// others found after it, and by number alone the same few thousand combinations were
+    /// expanded again and again, one predecessor's news at a time.
     ///
     /// The search keeps no record of how it got anywhere: a path to what it found is the work
     /// of a second, recording search that stops once it has seen it ([`Engine::paths_to`]).
@@ -358,8 +365,8 @@ impl<'m> Engine<'m> {
     /// The search itself: from the initial states until nothing is left to expand, `visit`
     /// breaks off (with the reason to report, if any), the budget is reached or
     /// [`Options::max_expansions`] are done. `visit` sees
-    /// every combination's networks as they first arrive, with the number of the expansion
-    /// that brought them (0: the initial states). Returns why the search stopped early (if it
+    /// every combination's networks as they first arrive, with their tick (see
+    /// [`Entry::arrivals`]; 0: the initial states). Returns why the search stopped early (if it
     /// did) and the peak resident size.
     fn explore(
         &mut self,
@@ -369,7 +376,7 @@ impl<'m> Engine<'m> {
         let mut watch = Watch::new(t0);
         // Each combination's networks not expanded yet, and the combinations that have some.
         let mut pending: Vec<Node> = Vec::new();
-        let mut queue: BinaryHeap<Reverse<u32>> = BinaryHeap::new();
+        let mut queue: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
         // What the last expansion (number `expansions`) reached.
         let mut arrived: Vec<(u32, Node)> = Vec::new();
         for s in self.model.init_states() {
@@ -381,6 +388,10 @@ impl<'m> Engine<'m> {
             arrived.push((k, nets));
         }
         let mut expansions = 0u32;
+        // Arrivals are stamped with `tick`: 0 for the initial states, then one per expansion
+        // and one more per layer of its own combination's networks (see `Engine::expand`), so
+        // every network arrived strictly after some predecessor ([`Entry::arrivals`]).
+        let mut tick = 0u32;
         let mut gc_at = GC_FLOOR;
         loop {
             // Record what arrived and show it to `visit`.
@@ -395,9 +406,9 @@ impl<'m> Engine<'m> {
                 let was = pending[k as usize];
                 pending[k as usize] = self.mdd.union(was, fresh);
                 if was == Mdd::EMPTY {
-                    queue.push(Reverse(k));
+                    queue.push(Reverse((progress(&self.entries[k as usize].state), k)));
                 }
-                if let ControlFlow::Break(stop) = visit(self, k, fresh, expansions) {
+                if let ControlFlow::Break(stop) = visit(self, k, fresh, tick) {
                     return (stop, watch.peak);
                 }
             }
@@ -414,12 +425,35 @@ impl<'m> Engine<'m> {
                 gc_at = (2 * self.mdd.node_count()).max(GC_FLOOR);
             }
             // The next expansion.
-            let Some(Reverse(k)) = queue.pop() else {
+            let Some(Reverse((_, k))) = queue.pop() else {
                 return (None, watch.peak);
             };
             let nets = std::mem::replace(&mut pending[k as usize], Mdd::EMPTY);
             expansions += 1;
-            arrived = self.expand(k, nets);
+            // Each layer counts as an expansion, for `max_expansions`.
+            let max_layers = self.opts.max_expansions.map_or(MAX_LAYERS, |m| {
+                (m.saturating_sub(expansions) as usize).min(MAX_LAYERS)
+            });
+            let (layers, closed, others) = self.expand(k, nets, max_layers);
+            expansions += layers.len() as u32;
+            // The combination's own new networks: reached and shown, but not pending, since
+            // `expand` has taken every step from them already (but the last layer's own steps
+            // when it stopped short of the fixpoint).
+            let last = layers.len();
+            for (i, fresh) in layers.into_iter().enumerate() {
+                tick += 1;
+                let reached = self.entries[k as usize].reached;
+                self.entries[k as usize].reached = self.mdd.union(reached, fresh);
+                if !closed && i + 1 == last {
+                    pending[k as usize] = fresh;
+                    queue.push(Reverse((progress(&self.entries[k as usize].state), k)));
+                }
+                if let ControlFlow::Break(stop) = visit(self, k, fresh, tick) {
+                    return (stop, watch.peak);
+                }
+            }
+            tick += 1;
+            arrived = others;
             let what = || {
                 format!(
                     "{expansions} expansions, {} process-state combinations, {} diagram nodes",
@@ -541,9 +575,9 @@ impl<'m> Engine<'m> {
         (0..self.ends.len()).map(|_| None).collect()
     }
 
-    /// Every step from the networks `nets` of entry `k`: (entry reached, its networks).
-    fn expand(&mut self, k: u32, nets: Node) -> Vec<(u32, Node)> {
-        let state = self.entries[k as usize].state.clone();
+    /// The steps from the networks `nets` of entry `k`, with what each needs of them: a message
+    /// step, the channel contents that enable it; a timer, its quiet channels.
+    fn steps_of(&self, state: &SysState, nets: Node) -> Vec<(Action, Quiet, Option<Vec<Value>>)> {
         let values = self.mdd.values_by_level(nets);
         // Steps a message enables, asked of each channel content present (in increasing
         // order, so each step's enabling contents come sorted).
@@ -553,7 +587,7 @@ impl<'m> Engine<'m> {
             for &v in vs {
                 actions.clear();
                 self.model.message_actions(
-                    &state,
+                    state,
                     &self.dicts[level].values[v as usize],
                     &mut actions,
                 );
@@ -568,21 +602,96 @@ impl<'m> Engine<'m> {
             .map(|(a, vs)| (a, Quiet::none(n), Some(vs)))
             .collect();
         self.model
-            .local_actions(&state, |a, quiet| steps.push((a, quiet, None)));
+            .local_actions(state, |a, quiet| steps.push((a, quiet, None)));
+        steps
+    }
+
+    /// Whether step `a` leaves the processes (and ghost state) of `state` as they are: it
+    /// changes the network only (a loss, a message cut short, one the receiver ignores now).
+    fn keeps_processes(&self, state: &SysState, a: Action) -> bool {
+        let mut ops = NetOps::new();
+        self.model.step(state, a, &mut ops).is_some_and(|mut next| {
+            next.network = Network::default();
+            next == *state
+        })
+    }
+
+    /// Every step from the networks `nets` of entry `k`.
+    ///
+    /// The steps that keep the processes as they are first, to a fixpoint: as in saturation
+    /// (Ciardo et al.), a combination is closed under its own local steps before anything
+    /// leaves it. Without this, a chain of such steps (a crash cutting a pile of messages short,
+    /// one at a time) came back to the same combination once per step, and each time took
+    /// every other step again from a large set of networks. Returns the layers of new networks
+    /// of `k` itself (layer i: i such steps from `nets`; at most `max_layers`), whether they
+    /// reached the fixpoint (if not, the last layer's own steps are still to be taken), and,
+    /// for every other step taken from `nets` and all the layers, the entry it reaches and its
+    /// networks.
+    fn expand(
+        &mut self,
+        k: u32,
+        nets: Node,
+        max_layers: usize,
+    ) -> (Vec<Node>, bool, Vec<(u32, Node)>) {
+        let state = self.entries[k as usize].state.clone();
+        let reached = self.entries[k as usize].reached;
+        let mut local: HashMap<Action, bool, ahash::RandomState> = HashMap::default();
+        let mut layers = Vec::new();
+        let mut covered = nets;
+        let mut frontier = nets;
+        let mut closed = false;
+        while layers.len() < max_layers {
+            let mut grown = Mdd::EMPTY;
+            for (a, quiet, enabled_by) in self.steps_of(&state, frontier) {
+                let keeps = *local
+                    .entry(a)
+                    .or_insert_with(|| self.keeps_processes(&state, a));
+                if !keeps {
+                    continue;
+                }
+                let Some((_, image)) =
+                    self.step_set(&state, frontier, a, &quiet, enabled_by.as_deref(), None)
+                else {
+                    continue;
+                };
+                self.record_edge(k, k, a);
+                grown = self.mdd.union(grown, image);
+            }
+            let new = self.mdd.diff(grown, reached);
+            let fresh = self.mdd.diff(new, covered);
+            if fresh == Mdd::EMPTY {
+                closed = true;
+                break;
+            }
+            covered = self.mdd.union(covered, fresh);
+            layers.push(fresh);
+            frontier = fresh;
+        }
         let mut out = Vec::new();
-        for (a, quiet, enabled_by) in steps {
+        for (a, quiet, enabled_by) in self.steps_of(&state, covered) {
+            if *local
+                .entry(a)
+                .or_insert_with(|| self.keeps_processes(&state, a))
+            {
+                continue;
+            }
             let Some((next, image)) =
-                self.step_set(&state, nets, a, &quiet, enabled_by.as_deref(), None)
+                self.step_set(&state, covered, a, &quiet, enabled_by.as_deref(), None)
             else {
                 continue;
             };
             let to = self.entry(next);
-            if self.edges.insert((k, a)) {
-                self.entries[to as usize].preds.push((k, a));
-            }
+            self.record_edge(k, to, a);
             out.push((to, image));
         }
-        out
+        (layers, closed, out)
+    }
+
+    /// Records the step `a` from entry `from` to entry `to` (for liveness and paths).
+    fn record_edge(&mut self, from: u32, to: u32, a: Action) {
+        if self.edges.insert((from, a)) {
+            self.entries[to as usize].preds.push((from, a));
+        }
     }
 
     /// The level of the channel a message step depends on, if `a` is one.
@@ -697,10 +806,10 @@ impl<'m> Engine<'m> {
             .map(|(_, back)| back)
     }
 
-    /// A path to the state of entry `entry` with network `vector`, which arrived with batch
+    /// A path to the state of entry `entry` with network `vector`, which arrived at tick
     /// `arrival` (see [`Entry::arrivals`]); replayed through the explicit model as a check.
     ///
-    /// Backwards by arrivals: a state that arrived with expansion `n` is a successor of a
+    /// Backwards by arrivals: a state that arrived at tick `n` is a successor of a
     /// state that arrived before `n`, so each step back lands on a strictly earlier arrival and
     /// the walk ends at the start. Each step takes the earliest such predecessor, which keeps
     /// the path short, though not always shortest (the search is not breadth first).
@@ -854,6 +963,19 @@ impl<'m> Engine<'m> {
         }
         out
     }
+}
+
+/// How far the run has come, by what never goes back: the faults spent, the promises (each
+/// process's only grows, crashes included), the epochs accepted (ghost) and the members known.
+/// No step lowers it, so news flows only to combinations of equal or greater progress, and
+/// the search expands the least advanced first: a combination then gets most of its networks
+/// before it is expanded, instead of once per predecessor that reaches it.
+fn progress(s: &SysState) -> u64 {
+    let faults = u64::from(s.ghost.crashes) + u64::from(s.ghost.recoveries);
+    let promised: u64 = s.procs.iter().map(|p| u64::from(p.promised.0)).sum();
+    let accepted: u64 = s.procs.iter().map(|p| u64::from(p.accepted.0)).sum();
+    let members: u64 = s.procs.iter().map(|p| p.members.len() as u64).sum();
+    faults << 56 | promised << 32 | accepted << 8 | members
 }
 
 /// Whether `op` acts on the channel from `src` to `dst`.
