@@ -687,7 +687,7 @@ fn unobserved_tails(logs: &[NodeLog<'_>], channels: &[Channel<'_>]) -> Vec<Vec<u
             if receipt.is_some() {
                 let inc = logs[i].steps[k].1;
                 let seen = &mut last_seen[i][inc];
-                *seen = Some(seen.map_or(k, |s: usize| s.max(k)));
+                *seen = (*seen).max(Some(k));
             }
         }
     }

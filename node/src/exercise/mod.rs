@@ -40,16 +40,15 @@ pub fn run(
 ) -> Result<(), NodeError> {
     let Durable { store, saved } = open_store(setup)?;
     let saved = saved.map(|s| s.storage);
-    let host = host.to_string();
     // Like the exercise's `tcp://*:<port>`, but only on loopback when the peers are local.
-    let listen = if is_loopback(&host) {
+    let listen = if is_loopback(host) {
         setup.listen.clone()
     } else {
         format!("tcp://*:{}", setup.id)
     };
     let opts = ExerciseOptions {
         listen: listen.clone(),
-        host: host.clone(),
+        host: host.to_string(),
         max_frame: setup.max_frame,
         timeout: setup.timing.timeout,
     };
