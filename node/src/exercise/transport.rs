@@ -31,7 +31,7 @@
 use super::adapter;
 use super::codec::{self, Ext, Kind};
 use crate::transport::{
-    bind_listener, poll_ms, worth_logging, Inbound, ReplyTo, Transport, TransportCounters,
+    bind_listener, poll_sockets, worth_logging, Inbound, ReplyTo, Transport, TransportCounters,
     TransportError, Wake,
 };
 use crate::wire;
@@ -513,42 +513,28 @@ impl Transport for ExerciseTransport {
                 Some((id, matches!(c.phase, Phase::Connecting)))
             })
             .collect();
-        let (rep_ready, wake_ready, ready) = {
-            let mut items = vec![self.rep.as_poll_item(::zmq::POLLIN)];
-            if let Some(w) = &self.wake {
-                items.push(w.poll_item());
-            }
-            let first = items.len();
-            for (id, connecting) in &active {
-                let socket = self.peers[id].socket.as_ref().expect("active");
-                let events = if *connecting {
-                    ::zmq::POLLOUT
-                } else {
-                    ::zmq::POLLIN
-                };
-                items.push(socket.as_poll_item(events));
-            }
-            match ::zmq::poll(&mut items, poll_ms(timeout)) {
-                Ok(_) | Err(::zmq::Error::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let ready: Vec<(u64, bool)> = active
+        let polled = {
+            let others: Vec<_> = active
                 .iter()
-                .zip(&items[first..])
-                .filter(|(_, it)| it.is_readable() || it.is_writable())
-                .map(|(&(id, connecting), _)| (id, connecting))
+                .map(|(id, connecting)| {
+                    let socket = self.peers[id].socket.as_ref().expect("active");
+                    // A request still connecting waits to be written; one sent, for its reply.
+                    let events = if *connecting {
+                        ::zmq::POLLOUT
+                    } else {
+                        ::zmq::POLLIN
+                    };
+                    (socket, events)
+                })
                 .collect();
-            (
-                items[0].is_readable(),
-                self.wake.is_some() && items[1].is_readable(),
-                ready,
-            )
+            poll_sockets(&self.rep, self.wake.as_mut(), &others, timeout)?
         };
-        if wake_ready {
-            if let Some(w) = &mut self.wake {
-                w.drain();
-            }
-        }
+        let rep_ready = polled.listener;
+        let ready: Vec<(u64, bool)> = active
+            .into_iter()
+            .zip(polled.others)
+            .filter_map(|(peer, ready)| ready.then_some(peer))
+            .collect();
         for (id, connecting) in ready {
             if connecting {
                 let mut drops = Vec::new();

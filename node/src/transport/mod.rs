@@ -82,6 +82,48 @@ pub fn poll_ms(timeout: Duration) -> i64 {
     timeout.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64
 }
 
+/// What one [`poll_sockets`] found.
+pub struct Polled {
+    /// The listening socket has something to read.
+    pub listener: bool,
+    /// Which of the other sockets got the events asked of it, in the order given.
+    pub others: Vec<bool>,
+}
+
+/// One wait of a wire's event loop, the same on both wires: the listening socket for reading,
+/// the wake pipe (drained here, since its only job is to end the wait), and `others` with the
+/// events asked of each, for at most `timeout`. An interrupted poll is no error: it reports
+/// what it saw.
+pub fn poll_sockets(
+    listener: &::zmq::Socket,
+    wake: Option<&mut Wake>,
+    others: &[(&::zmq::Socket, ::zmq::PollEvents)],
+    timeout: Duration,
+) -> Result<Polled, ::zmq::Error> {
+    let mut items = vec![listener.as_poll_item(::zmq::POLLIN)];
+    if let Some(w) = &wake {
+        items.push(w.poll_item());
+    }
+    let first = items.len();
+    items.extend(others.iter().map(|(s, events)| s.as_poll_item(*events)));
+    match ::zmq::poll(&mut items, poll_ms(timeout)) {
+        Ok(_) | Err(::zmq::Error::EINTR) => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(w) = wake {
+        if items[1].is_readable() {
+            w.drain();
+        }
+    }
+    Ok(Polled {
+        listener: items[0].is_readable(),
+        others: items[first..]
+            .iter()
+            .map(|it| it.is_readable() || it.is_writable())
+            .collect(),
+    })
+}
+
 /// Something that arrived.
 #[derive(Debug)]
 pub enum Inbound {

@@ -34,7 +34,8 @@
 
 pub use super::TransportError;
 use super::{
-    bind_listener, poll_ms, worth_logging, Inbound, ReplyTo, Transport, TransportCounters, Wake,
+    bind_listener, poll_sockets, worth_logging, Inbound, ReplyTo, Transport, TransportCounters,
+    Wake,
 };
 use crate::auth::Authenticator;
 use crate::status::AuthStatus;
@@ -450,40 +451,21 @@ impl Transport for ZmqTransport {
             .filter(|(_, l)| !l.pending.is_empty())
             .map(|(&id, _)| id)
             .collect();
-        let (router_ready, wake_ready, writable) = {
-            let mut items = vec![self.router.as_poll_item(::zmq::POLLIN)];
-            if let Some(w) = &self.wake {
-                items.push(w.poll_item());
-            }
-            let first_link = items.len();
-            for id in &waiting {
-                items.push(self.links[id].socket.as_poll_item(::zmq::POLLOUT));
-            }
-            match ::zmq::poll(&mut items, poll_ms(timeout)) {
-                Ok(_) | Err(::zmq::Error::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let writable: Vec<u64> = waiting
+        let polled = {
+            let others: Vec<_> = waiting
                 .iter()
-                .zip(&items[first_link..])
-                .filter(|(_, it)| it.is_writable())
-                .map(|(&id, _)| id)
+                .map(|id| (&self.links[id].socket, ::zmq::POLLOUT))
                 .collect();
-            (
-                items[0].is_readable(),
-                self.wake.is_some() && items[1].is_readable(),
-                writable,
-            )
+            poll_sockets(&self.router, self.wake.as_mut(), &others, timeout)?
         };
-        if wake_ready {
-            if let Some(w) = &mut self.wake {
-                w.drain();
-            }
-        }
+        let writable = waiting
+            .into_iter()
+            .zip(polled.others)
+            .filter_map(|(id, ready)| ready.then_some(id));
         for id in writable {
             self.flush(id);
         }
-        if router_ready {
+        if polled.listener {
             for _ in 0..MAX_BATCH {
                 match self.router.recv_multipart(::zmq::DONTWAIT) {
                     Ok(frames) => self.on_frames(frames, inbound),
