@@ -31,8 +31,8 @@
 use super::adapter;
 use super::codec::{self, Ext, Kind};
 use crate::transport::{
-    bind_listener, poll_sockets, worth_logging, Inbound, ReplyTo, Transport, TransportCounters,
-    TransportError, Wake,
+    bind_listener, poll_sockets, serve_until_sent, worth_logging, Inbound, ReplyTo, Transport,
+    TransportCounters, TransportError, Wake,
 };
 use crate::wire;
 use bully_model::{Members, Msg, State};
@@ -595,20 +595,10 @@ impl Transport for ExerciseTransport {
     }
 
     fn close(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        let mut scratch = Vec::new();
-        loop {
-            self.settle();
-            let now = Instant::now();
-            if !self.busy() || now >= deadline {
-                break;
-            }
-            if self.wait(deadline - now, &mut scratch).is_err() {
-                break;
-            }
-            // Frames that arrive now are not processed any more.
-            scratch.clear();
-        }
+        serve_until_sent(self, Instant::now() + grace, |t| {
+            t.settle();
+            t.busy()
+        });
         self.settle();
     }
 }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::warn;
 
 /// Why a transport could not start.
@@ -122,6 +122,23 @@ pub fn poll_sockets(
             .map(|it| it.is_readable() || it.is_writable())
             .collect(),
     })
+}
+
+/// How both wires close: keep serving the sockets until `busy` says nothing is left to send,
+/// or `deadline`. Frames that arrive meanwhile are not processed any more.
+pub fn serve_until_sent<T: Transport + ?Sized>(
+    t: &mut T,
+    deadline: Instant,
+    mut busy: impl FnMut(&mut T) -> bool,
+) {
+    let mut ignored = Vec::new();
+    while busy(t) {
+        let now = Instant::now();
+        if now >= deadline || t.wait(deadline - now, &mut ignored).is_err() {
+            break;
+        }
+        ignored.clear();
+    }
 }
 
 /// Something that arrived.

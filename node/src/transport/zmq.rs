@@ -34,8 +34,8 @@
 
 pub use super::TransportError;
 use super::{
-    bind_listener, poll_sockets, worth_logging, Inbound, ReplyTo, Transport, TransportCounters,
-    Wake,
+    bind_listener, poll_sockets, serve_until_sent, worth_logging, Inbound, ReplyTo, Transport,
+    TransportCounters, Wake,
 };
 use crate::auth::Authenticator;
 use crate::status::AuthStatus;
@@ -516,18 +516,9 @@ impl Transport for ZmqTransport {
 
     fn close(&mut self, grace: Duration) {
         let deadline = Instant::now() + grace;
-        let mut scratch = Vec::new();
-        while self.links.values().any(|l| !l.pending.is_empty()) {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            // Frames that arrive now are not processed any more.
-            if self.wait(deadline - now, &mut scratch).is_err() {
-                break;
-            }
-            scratch.clear();
-        }
+        serve_until_sent(self, deadline, |t| {
+            t.links.values().any(|l| !l.pending.is_empty())
+        });
         // Let frames already handed to libzmq leave before the context terminates.
         let ms = deadline
             .saturating_duration_since(Instant::now())
