@@ -15,7 +15,7 @@
 //! | replayer → node | `deliver`, payload | hand this frame to the node |
 //! | replayer → node | `fire`, timer name | fire this timer now (if it is set) |
 
-use super::{poll_ms, Inbound, ReplyTo, Transport, TransportCounters, TransportError, Wake};
+use super::{poll_sockets, Inbound, ReplyTo, Transport, TransportCounters, TransportError, Wake};
 use crate::wire::{self, Envelope, Frame};
 use bully_model::{Msg, Timer};
 use serde_json::Value;
@@ -124,18 +124,8 @@ impl Transport for ControlledTransport {
     }
 
     fn wait(&mut self, timeout: Duration, inbound: &mut Vec<Inbound>) -> anyhow::Result<()> {
-        let mut items = vec![self.socket.as_poll_item(zmq::POLLIN)];
-        if let Some(w) = &self.wake {
-            items.push(w.poll_item());
-        }
-        zmq::poll(&mut items, poll_ms(timeout))?;
-        let woke = items.get(1).is_some_and(|i| i.is_readable());
-        drop(items);
-        if woke {
-            if let Some(w) = &mut self.wake {
-                w.drain();
-            }
-        }
+        // Whatever woke the poll, read everything there is.
+        poll_sockets(&self.socket, self.wake.as_mut(), &[], timeout)?;
         while let Ok(parts) = self.socket.recv_multipart(zmq::DONTWAIT) {
             if let Some(item) = self.inbound(parts) {
                 inbound.push(item);

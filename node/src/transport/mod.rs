@@ -78,7 +78,7 @@ impl Wake {
 
 /// A poll timeout in whole milliseconds, rounded up: a 0.4 ms wait must not become a busy 0 ms
 /// poll loop.
-pub fn poll_ms(timeout: Duration) -> i64 {
+fn poll_ms(timeout: Duration) -> i64 {
     timeout.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64
 }
 
