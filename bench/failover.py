@@ -82,7 +82,7 @@ class Status:
         self.nonce += 1
         s = self._sock(port)
         try:
-            s.send_string(json.dumps({"v": 1, "request": "status", "nonce": self.nonce}))
+            s.send_string(json.dumps({"v": 2, "request": "status", "nonce": self.nonce}))
             while True:
                 rep = json.loads(s.recv())
                 if rep.get("nonce") == self.nonce:

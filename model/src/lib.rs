@@ -20,7 +20,7 @@ pub mod trace;
 
 pub use mutants::Variant;
 pub use protocol::{
-    Bully, Durations, Epoch, Members, Msg, Role, Start, State, Storage, Timer, Wait,
+    Bully, Durations, Epoch, Members, Msg, Role, Start, State, Storage, Tag, Timer, Wait,
 };
 pub use stateright::actor::{Id, Out};
 pub use step::{timer_name, Cmd, Event, LoggedEvent, LoggedStep, Stepped};

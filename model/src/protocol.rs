@@ -82,6 +82,36 @@ impl fmt::Display for Epoch {
     }
 }
 
+/// Names one election of one process. Its ELECTIONs carry it and the ANSWERs to them echo it,
+/// so an asker acts only on answers to the election it is holding now: an ANSWER to an
+/// election it has moved past is stale (it would otherwise stop a later election that nobody
+/// answered, and the checker would have to follow every such late reply).
+///
+/// The high half is the process's start count (saved, so every incarnation's tags are new),
+/// the low half counts its elections since it started. Nothing but equality is ever asked of
+/// a tag, which is what lets the checker rename them (a process's current tag and the stale
+/// ones; see `system::state::MsgCode`).
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Tag(pub u64);
+
+impl Tag {
+    /// The tag of the first election after start number `start` (1 for the first start).
+    pub fn first(start: u32) -> Tag {
+        Tag(u64::from(start) << 32)
+    }
+    /// The next election's tag (4 billion elections before a start's tags wrap).
+    fn next(self) -> Tag {
+        Tag(self.0.wrapping_add(1))
+    }
+}
+
+impl fmt::Debug for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}.{}", self.0 >> 32, self.0 & u64::from(u32::MAX))
+    }
+}
+
 /// A sorted, duplicate-free set of process IDs. Small groups are stored inline: the checker
 /// clones and hashes member lists in every state and every in-flight message, and a heap
 /// allocation per clone was its largest single cost. On the wire it is a plain list; a
@@ -177,11 +207,11 @@ impl FromIterator<Id> for Members {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Msg {
-    /// To every higher member: "I am holding an election; are you alive?"
-    Election,
-    /// The textbook OK: "I am higher and alive; I take over." Carries the answerer's members so
-    /// the asker learns higher processes it did not know.
-    Answer { members: Members },
+    /// To every higher member: "I am holding election `tag`; are you alive?"
+    Election { tag: Tag },
+    /// The textbook OK: "I am higher and alive; I take over your election `tag`." Carries the
+    /// answerer's members so the asker learns higher processes it did not know.
+    Answer { tag: Tag, members: Members },
     /// From a candidate to every lower member: stop, and promise not to accept an epoch below
     /// `epoch`.
     Halt { epoch: Epoch },
@@ -210,13 +240,16 @@ pub enum Msg {
 impl Msg {
     /// Whether the sender waits for a reply to this message (with a timer).
     pub fn is_request(&self) -> bool {
-        matches!(self, Msg::Election | Msg::Halt { .. } | Msg::Heartbeat)
+        matches!(
+            self,
+            Msg::Election { .. } | Msg::Halt { .. } | Msg::Heartbeat
+        )
     }
 
     /// The message's name, for logs and counters.
     pub fn kind(&self) -> &'static str {
         match self {
-            Msg::Election => "election",
+            Msg::Election { .. } => "election",
             Msg::Answer { .. } => "answer",
             Msg::Halt { .. } => "halt",
             Msg::HaltAck { .. } => "halt_ack",
@@ -295,6 +328,10 @@ pub struct State {
     pub members: Members,
     /// The highest epoch this process has promised or accepted (saved in [`Storage`]).
     pub promised: Epoch,
+    /// The tag of this process's latest election: only ANSWERs that echo it count.
+    pub election: Tag,
+    /// How many times this process has started (saved: the tags of each start are new).
+    pub starts: u32,
 }
 
 impl State {
@@ -367,6 +404,7 @@ impl State {
             promised: self.promised,
             members: self.members.clone(),
             joined: self.joined(),
+            starts: self.starts,
         }
     }
 }
@@ -384,13 +422,17 @@ pub enum Wait {
     Pace,
 }
 
-/// What survives a crash: the epoch promise (so epochs never go back), the members, and whether
-/// this process ever heard from the group.
+/// What survives a crash: the epoch promise (so epochs never go back), the members, whether
+/// this process ever heard from the group, and how many times it started (so the election tags
+/// of a new start are new: see [`Tag`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Storage {
     pub promised: Epoch,
     pub members: Members,
     pub joined: bool,
+    /// Absent from a file saved before tags existed: counted from 0 then.
+    #[serde(default)]
+    pub starts: u32,
 }
 
 /// How a process starts (when it has no saved storage).
@@ -505,14 +547,16 @@ impl Bully {
         }
     }
 
-    /// Asks every higher member; with none, becomes a candidate at once.
+    /// Starts a new election (with a new tag: answers to earlier ones no longer count). Asks
+    /// every higher member; with none, becomes a candidate at once.
     fn start_election(&self, me: Id, s: &mut State, o: &mut Out<Self>) {
         Self::cancel_all(o);
+        s.election = s.election.next();
         let higher = self.above(me, &s.members);
         if higher.is_empty() {
             return self.become_candidate(me, s, o);
         }
-        o.broadcast(higher.as_slice(), &Msg::Election);
+        o.broadcast(higher.as_slice(), &Msg::Election { tag: s.election });
         if self.variant == Variant::NoWaitForAnswers {
             return self.become_candidate(me, s, o);
         }
@@ -596,29 +640,27 @@ impl Bully {
 
     /// A lower process is electing (or, not knowing us, trying to halt us): answer, and take
     /// over unless we are already coordinator or already running an election ourselves.
-    fn on_lower_election(&self, me: Id, s: &mut State, src: Id, o: &mut Out<Self>) {
+    /// `tag` names the asker's election (a HALT names none: its answer is then stale, but the
+    /// asker learns who we are from it and the COORDINATOR that follows).
+    fn on_lower_election(&self, me: Id, s: &mut State, src: Id, tag: Tag, o: &mut Out<Self>) {
         if self.variant == Variant::NeverAnswer {
             return;
         }
         // A coordinator's answer is its COORDINATOR announcement: it proves it is alive and
-        // higher, and tells the asker whom to follow, in one message.
-        // A candidate still waiting for this process's acknowledgement answers with the halt
-        // itself: the asker is up but has not acknowledged, so it lost our halt (it crashed
-        // and came back); halting it again is better than presuming it down.
+        // higher, and tells the asker whom to follow, in one message. Everyone else, a
+        // candidate halting the asker too, answers: one answer per election asked. (A
+        // candidate still waiting for the asker's acknowledgement asks again at its halt
+        // timeout; answering each ELECTION with the HALT instead filled the channels with
+        // copies of one HALT.)
         let answer = match &s.role {
-            Role::Coordinator { .. } if self.variant == Variant::SkipCoordinatorBroadcast => {
-                Msg::Answer {
+            Role::Coordinator { epoch } if self.variant != Variant::SkipCoordinatorBroadcast => {
+                Msg::Coordinator {
+                    epoch: *epoch,
                     members: s.members.clone(),
                 }
             }
-            Role::Coordinator { epoch } => Msg::Coordinator {
-                epoch: *epoch,
-                members: s.members.clone(),
-            },
-            Role::Halting { epoch, waiting, .. } if waiting.contains(src) => {
-                Msg::Halt { epoch: *epoch }
-            }
             _ => Msg::Answer {
+                tag,
                 members: s.members.clone(),
             },
         };
@@ -705,7 +747,7 @@ impl Bully {
         let lower = self.outranks(me, src);
         match msg {
             // A higher process's ELECTION only teaches its sender.
-            Msg::Election => !lower,
+            Msg::Election { .. } => !lower,
             // A lower candidate's HALT acts only above our promise.
             Msg::Halt { epoch } => lower && *epoch <= s.promised,
             // Counts only toward the candidacy of `epoch`, for a peer still awaited; every later
@@ -730,9 +772,15 @@ impl Bully {
             }
             // Acts only on the term we are in; we never enter a term below our promise.
             Msg::Resign { epoch } => *epoch < s.promised && s.epoch() != Some(*epoch),
-            // Always answered, or (answers, heartbeat replies) possibly acted on later: a
-            // process that follows or elects again reads them.
-            Msg::Heartbeat | Msg::HeartbeatAck { .. } | Msg::Answer { .. } => false,
+            // Acts only on the election named by the tag, while it is under way; every later
+            // election of ours has a new tag.
+            Msg::Answer { tag, members } => {
+                known(members)
+                    && (*tag != s.election
+                        || !matches!(s.role, Role::Electing { .. } | Role::Halting { .. }))
+            }
+            // Always answered, or possibly acted on later: a process that follows reads them.
+            Msg::Heartbeat | Msg::HeartbeatAck { .. } => false,
         }
     }
 
@@ -746,16 +794,19 @@ impl Bully {
     }
     /// ELECTION: a lower asker is answered (and this process elects); a higher one only taught
     /// us its ID.
-    fn on_election(&self, me: Id, s: &mut State, src: Id, o: &mut Out<Self>) {
+    fn on_election(&self, me: Id, s: &mut State, src: Id, tag: Tag, o: &mut Out<Self>) {
         if self.outranks(me, src) {
-            self.on_lower_election(me, s, src, o);
+            self.on_lower_election(me, s, src, tag, o);
         }
     }
 
-    /// ANSWER (OK): a higher process takes the election over; we wait for its outcome.
-    fn on_answer(&self, me: Id, s: &mut State, src: Id, o: &mut Out<Self>) {
+    /// ANSWER (OK) to our current election: a higher process takes it over; we wait for its
+    /// outcome. An answer to an earlier election is stale: that election is over.
+    fn on_answer(&self, me: Id, s: &mut State, src: Id, tag: Tag, o: &mut Out<Self>) {
         match s.role {
-            Role::Electing { .. } | Role::Halting { .. } if self.outranks(src, me) => {
+            Role::Electing { .. } | Role::Halting { .. }
+                if self.outranks(src, me) && tag == s.election =>
+            {
                 self.wait_for_coordinator(s, o)
             }
             _ => {}
@@ -769,7 +820,7 @@ impl Bully {
             // A lower candidate that did not know us: we outrank it (unless the halt is
             // stale: then that candidacy is already over).
             if epoch > s.promised {
-                self.on_lower_election(me, s, src, o);
+                self.on_lower_election(me, s, src, Tag::default(), o);
             }
         } else if epoch >= s.promised && epoch.leader == src {
             s.promised = epoch;
@@ -826,7 +877,7 @@ impl Bully {
                 if self.outranks(promised.leader, me) {
                     // A higher process is candidate or coordinator: ask it (and every
                     // higher member) rather than compete; if it waits for our halt
-                    // acknowledgement, its answer is the halt.
+                    // acknowledgement, it asks again at its halt timeout.
                     self.start_election(me, s, o);
                 } else {
                     // A lower one held office while we were away: bid above it.
@@ -969,7 +1020,7 @@ impl Bully {
             Role::Electing { .. } => {
                 let higher = self.above(me, &learned);
                 if !higher.is_empty() {
-                    o.broadcast(higher.as_slice(), &Msg::Election);
+                    o.broadcast(higher.as_slice(), &Msg::Election { tag: s.election });
                     if let Role::Electing { waiting } = &mut s.role {
                         for h in higher.iter() {
                             waiting.insert(h);
@@ -1002,10 +1053,17 @@ impl Actor for Bully {
     type Random = ();
 
     fn on_start(&self, id: Id, storage: &Option<Storage>, o: &mut Out<Self>) -> State {
+        // Every start is counted (and saved below), so its election tags are new.
+        let starts = storage
+            .as_ref()
+            .map_or(0, |saved| saved.starts)
+            .wrapping_add(1);
         let mut s = State {
             role: Role::Waiting,
             members: Members::new([id]),
             promised: Epoch::none(),
+            election: Tag::first(starts),
+            starts,
         };
         let join_contact = match (storage, &self.start) {
             (Some(saved), _) => {
@@ -1050,10 +1108,10 @@ impl Actor for Bully {
         // Every message teaches its sender; those with a member list teach it too.
         let mut learned = Self::learn(&mut s, [src]);
         match msg {
-            Msg::Election => self.on_election(me, &mut s, src, o),
-            Msg::Answer { members } => {
+            Msg::Election { tag } => self.on_election(me, &mut s, src, tag, o),
+            Msg::Answer { tag, members } => {
                 learned.extend(Self::learn(&mut s, members.iter()));
-                self.on_answer(me, &mut s, src, o);
+                self.on_answer(me, &mut s, src, tag, o);
             }
             Msg::Halt { epoch } => self.on_halt(me, &mut s, src, epoch, o),
             Msg::HaltAck { epoch, members } => {

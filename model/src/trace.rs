@@ -69,7 +69,8 @@ impl Path {
 
 /// The trace file's format name and version; a reader refuses anything else.
 pub const FORMAT: &str = "bully-model trace";
-pub const VERSION: u32 = 1;
+/// Version 2: processes and ELECTION/ANSWER messages carry election tags ([`crate::Tag`]).
+pub const VERSION: u32 = 2;
 
 /// A path written out: `bully-model check --trace-out` (the first counterexample) or
 /// `simulate --trace-out` (the walk).

@@ -92,13 +92,14 @@ fn a_walk_trace_replays_and_a_tampered_one_is_refused() {
             promised: Epoch::none(),
             members: Members::new([Id::from(0)]),
             joined: true,
+            starts: 1,
         },
     };
     let err = tampered.path(&model).unwrap_err();
     assert!(err.starts_with("step 3:"), "{err}");
 
     let text = serde_json::to_string(&trace).unwrap();
-    let newer = text.replace("\"version\":1", "\"version\":2");
+    let newer = text.replace("\"version\":2", "\"version\":3");
     assert!(TraceFile::parse(&newer).unwrap_err().contains("version"));
     assert!(TraceFile::parse("{}").unwrap_err().contains("not a"));
     assert!(TraceFile::parse("[").unwrap_err().contains("not JSON"));

@@ -362,7 +362,7 @@ mod tests {
 
     fn env(from: u64) -> Envelope {
         Envelope {
-            v: 1,
+            v: crate::wire::VERSION,
             from,
             from_endpoint: Some(format!("tcp://127.0.0.1:{from}")),
             peers: Default::default(),

@@ -15,15 +15,20 @@
 //! | loss, cut short | discards the frame |
 //!
 //! After every step it compares each node with the model: a live node's state (from its step
-//! log) and the timers it has set; a crashed node's last saved storage. The first difference
+//! log) and the timers it has set; a crashed node's last saved storage. Election tags are
+//! compared as the checker names them (a process's current tag, or a stale one:
+//! [`bully_model::system::state::renamed`]). The first difference
 //! stops the replay. The replayer decides nothing about the protocol: it moves frames as the
 //! trace says and compares what the nodes report with what the model recorded.
 
 use crate::wire;
 use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
+use bully_model::system::state::{asker, renamed, renamed_state};
 use bully_model::system::StartMode;
 use bully_model::trace::{InFlight, TraceAction, TraceFile, TraceProcess};
-use bully_model::{timer_name, Cmd, Epoch, Event, LoggedStep, Msg, State, Storage, Timer, Variant};
+use bully_model::{
+    timer_name, Cmd, Epoch, Event, LoggedStep, Msg, State, Storage, Tag, Timer, Variant,
+};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
@@ -75,6 +80,8 @@ struct Node {
     read: u64,
     incarnation: u8,
     state: Option<State>,
+    /// The election tag of its latest start, up or down (what names its election).
+    tag: Tag,
     timers: BTreeSet<Timer>,
     saved: Option<Storage>,
     /// Frames received from it that no logged step has accounted for yet (at the start, the
@@ -208,6 +215,7 @@ impl Replay {
                     read: 0,
                     incarnation: 0,
                     state: None,
+                    tag: Tag::default(),
                     timers: BTreeSet::new(),
                     saved: None,
                     unclaimed: 0,
@@ -289,6 +297,7 @@ impl Replay {
                     .get_or_insert(format!("node {i}: {broken}"));
             }
         }
+        node.tag = step.after.election;
         node.state = Some(step.after.clone());
         self.collect(i, sends)?;
         Ok(step)
@@ -397,10 +406,21 @@ impl Replay {
             .held
             .iter()
             .position(|h| {
-                h.src == m.src && h.dst == m.dst && h.incarnation == incarnation && h.msg == m.msg
+                h.src == m.src
+                    && h.dst == m.dst
+                    && h.incarnation == incarnation
+                    && self.as_checked(h) == m.msg
             })
             .ok_or_else(never)?;
         Ok(self.held.remove(k))
+    }
+
+    /// A held frame's message as the checker names it.
+    fn as_checked(&self, h: &Held) -> Msg {
+        match asker(&h.msg, h.src.into(), h.dst.into()) {
+            Some(p) => renamed(&h.msg, self.nodes[usize::from(p)].tag),
+            None => h.msg.clone(),
+        }
     }
 
     /// Replays every step, comparing after each.
@@ -476,11 +496,12 @@ impl Replay {
             match expected {
                 TraceProcess::Up { state, timers } => {
                     let timers: BTreeSet<Timer> = timers.iter().copied().collect();
-                    if node.state.as_ref() != Some(state) || node.timers != timers {
+                    let checked = node.state.as_ref().map(renamed_state);
+                    if checked.as_ref() != Some(state) || node.timers != timers {
                         let _ = writeln!(
                             out,
                             "  model:  process {i}: {state:?}, timers {timers:?}\n  node {i}:        {}",
-                            match &node.state {
+                            match &checked {
                                 Some(s) => format!("{s:?}, timers {:?}", node.timers),
                                 None => "down".into(),
                             }

@@ -1,5 +1,5 @@
 //! The status reply ([`Status`], the one type its writer and its readers share), the status
-//! client (`{"v":1,"request":"status","nonce":N}` over a DEALER, reply matched by nonce: a late
+//! client (`{"v":2,"request":"status","nonce":N}` over a DEALER, reply matched by nonce: a late
 //! reply to an earlier request is skipped, never mistaken for the current one) and the reply's
 //! human form.
 

@@ -165,6 +165,7 @@ mod tests {
             },
             members: Members::new([Id::from(7), Id::from(9)]),
             joined: true,
+            starts: 3,
         };
         let peers = [(9, "tcp://127.0.0.1:9".to_string())].into();
         s.save(&st, &peers).unwrap();

@@ -2,10 +2,10 @@
 //!
 //! Every frame is one JSON object (see `node/PROTOCOL.md`):
 //!
-//! * protocol message: `{"v":1,"from":5003,"from_endpoint":"tcp://127.0.0.1:5003",
-//!   "peers":{"5001":"tcp://127.0.0.1:5001"},"msg":{"type":"election"}}`
-//! * status request: `{"v":1,"request":"status","nonce":7}`, answered by
-//!   `{"v":1,"reply":"status","nonce":7,"status":{...}}`.
+//! * protocol message: `{"v":2,"from":5003,"from_endpoint":"tcp://127.0.0.1:5003",
+//!   "peers":{"5001":"tcp://127.0.0.1:5001"},"msg":{"type":"election","tag":4294967297}}`
+//! * status request: `{"v":2,"request":"status","nonce":7}`, answered by
+//!   `{"v":2,"reply":"status","nonce":7,"status":{...}}`.
 //!
 //! `from_endpoint` and `peers` are transport data (where to reach whom), not protocol: the
 //! protocol only ever sees `from` and `msg`. Decoding never panics: every defect is a typed
@@ -18,7 +18,7 @@ use stateright::actor::Id;
 use std::collections::BTreeMap;
 
 /// The only envelope version this node speaks.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// Default limit on one frame's payload, in bytes (`run --max-frame`).
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
@@ -35,7 +35,7 @@ pub struct Envelope {
     /// The sender's address book: ID → endpoint of the members it knows how to reach.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub peers: BTreeMap<u64, String>,
-    /// The protocol message, exactly as the model serialises it (`{"type":"election"}`, ...).
+    /// The protocol message, exactly as the model serialises it (`{"type":"election","tag":4294967297}`, ...).
     pub msg: Msg,
 }
 
@@ -261,7 +261,7 @@ pub fn status_reply(nonce: Option<u64>, status: &Value) -> Vec<u8> {
 }
 
 /// The reply a REQ-socket client gets for a protocol frame (REQ must receive exactly one reply
-/// per request, or it wedges): `{"v":1,"reply":"accepted"}` or `{"v":1,"reply":"error",...}`.
+/// per request, or it wedges): `{"v":2,"reply":"accepted"}` or `{"v":2,"reply":"error",...}`.
 pub fn req_ack(error: Option<&DecodeError>) -> Vec<u8> {
     let v = match error {
         None => serde_json::json!({"v": VERSION, "reply": "accepted"}),
@@ -333,11 +333,11 @@ pub fn num(id: Id) -> u64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bully_model::{Epoch, Members};
+    use bully_model::{Epoch, Members, Tag};
 
     fn env(msg: Msg) -> Envelope {
         Envelope {
-            v: 1,
+            v: crate::wire::VERSION,
             from: 5003,
             from_endpoint: Some("tcp://127.0.0.1:5003".into()),
             peers: [(5001, "tcp://127.0.0.1:5001".to_string())].into(),
@@ -353,8 +353,11 @@ pub(crate) mod tests {
         };
         let m = Members::new([id(5001), id(5005)]);
         vec![
-            Msg::Election,
-            Msg::Answer { members: m.clone() },
+            Msg::Election { tag: Tag::first(2) },
+            Msg::Answer {
+                tag: Tag::first(2),
+                members: m.clone(),
+            },
             Msg::Halt { epoch: e },
             Msg::HaltAck {
                 epoch: e,
@@ -393,12 +396,17 @@ pub(crate) mod tests {
 
     #[test]
     fn documented_example_decodes() {
-        let raw = br#"{"v":1,"from":5003,"from_endpoint":"tcp://127.0.0.1:5003","msg":{"type":"election"}}"#;
+        let raw = br#"{"v":2,"from":5003,"from_endpoint":"tcp://127.0.0.1:5003","msg":{"type":"election","tag":4294967297}}"#;
         let Ok(Frame::Peer(e)) = decode(raw, 5005, DEFAULT_MAX_FRAME) else {
             panic!()
         };
-        assert_eq!(e.msg, Msg::Election);
-        let raw = br#"{"v":1,"from":5005,"msg":{"type":"halt","epoch":{"round":2,"leader":5005}}}"#;
+        assert_eq!(
+            e.msg,
+            Msg::Election {
+                tag: Tag(4294967297)
+            }
+        );
+        let raw = br#"{"v":2,"from":5005,"msg":{"type":"halt","epoch":{"round":2,"leader":5005}}}"#;
         assert!(decode(raw, 5003, DEFAULT_MAX_FRAME).is_ok());
     }
 
@@ -408,34 +416,36 @@ pub(crate) mod tests {
             (b"not json", "malformed"),
             (b"[1,2]", "malformed"),
             (
-                br#"{"from":1,"msg":{"type":"election"}}"#,
+                br#"{"from":1,"msg":{"type":"election","tag":4294967297}}"#,
                 "unknown_version",
             ),
+            // Version 1 (before election tags).
             (
-                br#"{"v":2,"from":1,"msg":{"type":"election"}}"#,
+                br#"{"v":1,"from":1,"msg":{"type":"election"}}"#,
                 "unknown_version",
             ),
-            (br#"{"v":1,"msg":{"type":"election"}}"#, "missing_sender"),
+            (br#"{"v":2,"from":1,"msg":{"type":"election"}}"#, "bad_message"),
+            (br#"{"v":2,"msg":{"type":"election","tag":4294967297}}"#, "missing_sender"),
             (
-                br#"{"v":1,"from":"x","msg":{"type":"election"}}"#,
+                br#"{"v":2,"from":"x","msg":{"type":"election","tag":4294967297}}"#,
                 "invalid_sender",
             ),
             (
-                br#"{"v":1,"from":-4,"msg":{"type":"election"}}"#,
+                br#"{"v":2,"from":-4,"msg":{"type":"election","tag":4294967297}}"#,
                 "invalid_sender",
             ),
             (
-                br#"{"v":1,"from":9,"msg":{"type":"election"}}"#,
+                br#"{"v":2,"from":9,"msg":{"type":"election","tag":4294967297}}"#,
                 "invalid_sender",
             ),
             (
-                br#"{"v":1,"from":1,"from_endpoint":"http://x","msg":{"type":"election"}}"#,
+                br#"{"v":2,"from":1,"from_endpoint":"http://x","msg":{"type":"election","tag":4294967297}}"#,
                 "invalid_endpoint",
             ),
-            (br#"{"v":1,"from":1}"#, "bad_message"),
-            (br#"{"v":1,"from":1,"msg":{"type":"bogus"}}"#, "bad_message"),
-            (br#"{"v":1,"from":1,"msg":{"type":"halt"}}"#, "bad_message"),
-            (br#"{"v":1,"request":"reboot"}"#, "unknown_request"),
+            (br#"{"v":2,"from":1}"#, "bad_message"),
+            (br#"{"v":2,"from":1,"msg":{"type":"bogus"}}"#, "bad_message"),
+            (br#"{"v":2,"from":1,"msg":{"type":"halt"}}"#, "bad_message"),
+            (br#"{"v":2,"request":"reboot"}"#, "unknown_request"),
         ];
         for (raw, reason) in cases {
             let err = decode(raw, 9, DEFAULT_MAX_FRAME).unwrap_err();
@@ -447,7 +457,7 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_book_entries_are_skipped() {
-        let raw = br#"{"v":1,"from":1,"peers":{"2":"tcp://h:2","x":"tcp://h:3","4":5,"6":"tcp://*:6"},"msg":{"type":"heartbeat"}}"#;
+        let raw = br#"{"v":2,"from":1,"peers":{"2":"tcp://h:2","x":"tcp://h:3","4":5,"6":"tcp://*:6"},"msg":{"type":"heartbeat"}}"#;
         let Ok(Frame::Peer(e)) = decode(raw, 9, DEFAULT_MAX_FRAME) else {
             panic!()
         };

@@ -373,14 +373,14 @@ fn garbage_and_oversized_frames_are_counted_and_the_node_keeps_electing() {
         b"not json at all".to_vec(),
         b"\xff\xfe\x00binary".to_vec(),
         vec![b'x'; 200 * 1024], // over the 64 KiB limit, under libzmq's hard cap
-        br#"{"v":99,"from":1,"msg":{"type":"election"}}"#.to_vec(),
-        br#"{"from":1,"msg":{"type":"election"}}"#.to_vec(),
-        br#"{"v":1,"msg":{"type":"election"}}"#.to_vec(),
-        br#"{"v":1,"from":"me","msg":{"type":"election"}}"#.to_vec(),
-        format!(r#"{{"v":1,"from":{target},"msg":{{"type":"election"}}}}"#).into_bytes(),
-        br#"{"v":1,"from":1,"msg":{"type":"take_over"}}"#.to_vec(),
-        br#"{"v":1,"from":1,"from_endpoint":"smtp://x","msg":{"type":"election"}}"#.to_vec(),
-        br#"{"v":1,"request":"shutdown"}"#.to_vec(),
+        br#"{"v":99,"from":1,"msg":{"type":"election","tag":4294967297}}"#.to_vec(),
+        br#"{"from":1,"msg":{"type":"election","tag":4294967297}}"#.to_vec(),
+        br#"{"v":2,"msg":{"type":"election","tag":4294967297}}"#.to_vec(),
+        br#"{"v":2,"from":"me","msg":{"type":"election","tag":4294967297}}"#.to_vec(),
+        format!(r#"{{"v":2,"from":{target},"msg":{{"type":"election","tag":4294967297}}}}"#).into_bytes(),
+        br#"{"v":2,"from":1,"msg":{"type":"take_over"}}"#.to_vec(),
+        br#"{"v":2,"from":1,"from_endpoint":"smtp://x","msg":{"type":"election","tag":4294967297}}"#.to_vec(),
+        br#"{"v":2,"request":"shutdown"}"#.to_vec(),
     ];
     for f in &frames {
         d.send(&f[..], 0).unwrap();

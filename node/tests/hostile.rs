@@ -3,7 +3,7 @@
 
 mod common;
 
-use bully_model::{Epoch, Members, Msg};
+use bully_model::{Epoch, Members, Msg, Tag};
 use bully_node::auth::{Authenticator, ClusterKey};
 use bully_node::wire::{self, Envelope};
 use common::*;
@@ -110,9 +110,14 @@ fn dealer(ctx: &zmq::Context, id: u64) -> zmq::Socket {
     s
 }
 
+/// An ELECTION from an injected sender (its tag only comes back in the answer).
+fn election() -> Msg {
+    Msg::Election { tag: Tag::first(1) }
+}
+
 fn envelope(from: u64, msg: Msg) -> Envelope {
     Envelope {
-        v: 1,
+        v: wire::VERSION,
         from,
         // A valid endpoint even for an ID that is not a port.
         from_endpoint: Some(format!("tcp://127.0.0.1:{}", from % 65535 + 1)),
@@ -129,7 +134,7 @@ fn takeover_messages(impostor: u64, members: &[u64]) -> Vec<Msg> {
     };
     let all = Members::new(members.iter().chain([&impostor]).map(|&i| wire::id(i)));
     vec![
-        Msg::Election,
+        election(),
         Msg::Halt { epoch },
         Msg::Coordinator {
             epoch,
@@ -312,7 +317,7 @@ fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was
             net.step_lines(top).iter().any(|st| {
                 matches!(
                     &st.event.event,
-                    Event::Msg { src, msg: Msg::Election } if *src == Id::from(member as usize)
+                    Event::Msg { src, msg: Msg::Election { .. } } if *src == Id::from(member as usize)
                 )
             })
         };
@@ -350,7 +355,7 @@ fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was
         .unwrap();
     let mut old = Authenticator::new(ClusterKey::from_bytes(KEY).unwrap(), inc - 1);
     let mut replays: Vec<Vec<Vec<u8>>> = (0..64)
-        .map(|_| old.seal(&envelope(member, Msg::Election), top, now_ms()))
+        .map(|_| old.seal(&envelope(member, election()), top, now_ms()))
         .collect();
     replays.extend(captured.iter().cloned());
     let mut replays_sent = 0u64;
@@ -375,15 +380,15 @@ fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was
                     s.send(rng.bytes(n), zmq::DONTWAIT)
                 }
                 1 => s.send(
-                    &br#"{"v":1,"from":99999999,"msg":{"type":"coordinator","#[..],
+                    &br#"{"v":2,"from":99999999,"msg":{"type":"coordinator","#[..],
                     zmq::DONTWAIT,
                 ),
                 2 => s.send(
-                    wire::encode(&envelope(99_999_999, Msg::Election)),
+                    wire::encode(&envelope(99_999_999, election())),
                     zmq::DONTWAIT,
                 ),
                 3 => s.send_multipart(
-                    wrong.seal(&envelope(99_999_999, Msg::Election), top, now_ms()),
+                    wrong.seal(&envelope(99_999_999, election()), top, now_ms()),
                     zmq::DONTWAIT,
                 ),
                 4 if tick.is_multiple_of(5) => s.send(&oversized[..], zmq::DONTWAIT),
@@ -786,10 +791,10 @@ fn keyed_and_keyless_nodes_do_not_mix() {
     // What each would send the other (the sockets live until the frames are counted).
     let (to_plain, to_keyed) = (dealer(&ctx, plain), dealer(&ctx, keyed));
     to_plain
-        .send_multipart(tx.seal(&envelope(keyed, Msg::Election), plain, now_ms()), 0)
+        .send_multipart(tx.seal(&envelope(keyed, election()), plain, now_ms()), 0)
         .unwrap();
     to_keyed
-        .send(wire::encode(&envelope(plain, Msg::Election)), 0)
+        .send(wire::encode(&envelope(plain, election())), 0)
         .unwrap();
     net.wait_for("both frames to be dropped", SETTLE, || {
         let p = net.status(plain)?;

@@ -182,11 +182,12 @@ fn bad_traces_are_refused_in_one_line() {
     let missing = dir.0.join("missing.json");
     let not_a_trace = dir.0.join("x.json");
     std::fs::write(&not_a_trace, "{\"hello\": 1}").unwrap();
-    let newer = dir.0.join("v2.json");
+    let newer = dir.0.join("newer.json");
     let trace = counterexample(&Config::new(2).variant(Variant::NoHalt));
+    let version = format!("\"version\":{}", bully_model::trace::VERSION);
     let text = serde_json::to_string(&trace)
         .unwrap()
-        .replace("\"version\":1", "\"version\":2");
+        .replace(&version, "\"version\":99");
     std::fs::write(&newer, text).unwrap();
     for (file, says) in [
         (missing, "No such file"),

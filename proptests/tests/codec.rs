@@ -12,7 +12,7 @@
 //!   window; any altered byte, wrong key, missing MAC or wrong receiver is refused; arbitrary
 //!   input never panics it.
 
-use bully_model::{Epoch, Id, Members, Msg};
+use bully_model::{Epoch, Id, Members, Msg, Tag};
 use bully_node::auth::{Authenticator, ClusterKey, MAC_LEN, REPLAY_WINDOW};
 use bully_node::wire::{self, DecodeError, Envelope, Frame, DEFAULT_MAX_FRAME, VERSION};
 use proptest::prelude::*;
@@ -85,8 +85,11 @@ fn members() -> impl Strategy<Value = Members> {
 
 fn msg() -> impl Strategy<Value = Msg> {
     prop_oneof![
-        Just(Msg::Election),
-        members().prop_map(|members| Msg::Answer { members }),
+        any::<u64>().prop_map(|t| Msg::Election { tag: Tag(t) }),
+        (any::<u64>(), members()).prop_map(|(t, members)| Msg::Answer {
+            tag: Tag(t),
+            members
+        }),
         epoch().prop_map(|epoch| Msg::Halt { epoch }),
         (epoch(), members()).prop_map(|(epoch, members)| Msg::HaltAck { epoch, members }),
         epoch().prop_map(|promised| Msg::HaltNack { promised }),

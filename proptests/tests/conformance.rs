@@ -230,7 +230,7 @@ fn first_lower_election(run: &Run) -> Option<(u64, u64)> {
             if let Event::Msg { src, msg } = &s.event.event {
                 let lower = (usize::from(*src) as u64) < id;
                 let triggers = match msg {
-                    bully_model::Msg::Election => lower,
+                    bully_model::Msg::Election { .. } => lower,
                     bully_model::Msg::Halt { epoch } => {
                         lower && s.before.as_ref().is_some_and(|b| *epoch > b.promised)
                     }

@@ -63,7 +63,7 @@ fn plan(v: Variant) -> (Space, u32, &'static [&'static str]) {
         ),
         Variant::FollowStaleCoordinator => (
             Space::new(3..=6, StartMode::Full).faults(1..=1, 1..=1),
-            300,
+            3_000,
             &["epoch order", "agreement", "single coordinator"],
         ),
         Variant::Correct => unreachable!("not a mutant"),

@@ -436,6 +436,9 @@ pub enum NetOp {
     ClearTo(u8),
     /// This process restarted: what it sent so far is from an older incarnation.
     Restarted(u8),
+    /// This process has a new election tag: what named its election so far is stale (see
+    /// [`MsgCode`](state::MsgCode)).
+    NewElection(u8),
     /// The messages to this process that it now ignores forever are discarded (the
     /// dead-message reduction), judged by its state after the step.
     DiscardDeadTo(u8),
@@ -731,6 +734,12 @@ impl BullySystem {
         if let Some(state) = &fx.state {
             next.procs[p].encode(state);
         }
+        // Tags are renamed (see `MsgCode`): a new one makes what named the old one stale,
+        // before this step's own messages go out.
+        let tag = fx.state.as_ref().map_or(state::CURRENT, |s| s.election);
+        if tag != state::CURRENT {
+            ops.push(NetOp::NewElection(p as u8));
+        }
         debug_assert!(
             !fx.out.iter().skip(1).any(|c| matches!(c, Command::Save(_))),
             "a step saves first (persist before send): {:?}",
@@ -740,7 +749,7 @@ impl BullySystem {
         for c in fx.out {
             match c {
                 Command::Send(dst, msg) => {
-                    let e = Env::new(Id::from(p), dst, &msg);
+                    let e = Env::sent(Id::from(p), dst, &msg, tag);
                     // A message to a crashed process is lost at once; so is the request
                     // it may have been (`Proc::lost`). A request that arrives replaces one
                     // that was lost.
@@ -817,6 +826,9 @@ impl BullySystem {
             }
             NetOp::ClearTo(i) => net.retain(|e| e.dst != i),
             NetOp::Restarted(i) => net.sender_restarted(i as usize),
+            NetOp::NewElection(i) => {
+                net.new_election(i, self.cfg.effective_channels(), self.duplicating())
+            }
             NetOp::DiscardDeadTo(i) => {
                 if net.iter().any(|e| e.dst == i) {
                     let state = procs[i as usize].decode();
@@ -1017,18 +1029,23 @@ impl BullySystem {
             network: Network::default(),
             ghost: Ghost::default(),
         };
-        let mut outs = Vec::new();
+        let mut starts = Vec::new();
         for (i, actor) in self.actors.iter().enumerate() {
             let started = actor
                 .step(Id::from(i), None, Event::Start { storage: None })
                 .expect("a start always runs");
-            s.procs.push(Proc::new(&started.after(None)));
-            outs.push(started.out);
+            let state = started.after(None);
+            s.procs.push(Proc::new(&state));
+            starts.push((state, started.out));
         }
         // The initial sends pass the same dead-message check as any step's (none is dead).
         let mut ops = NetOps::new();
-        for (i, out) in outs.into_iter().enumerate() {
-            self.apply(&mut s, i, Effects { state: None, out }, &mut ops);
+        for (i, (state, out)) in starts.into_iter().enumerate() {
+            let fx = Effects {
+                state: Some(state),
+                out,
+            };
+            self.apply(&mut s, i, fx, &mut ops);
         }
         for op in &ops {
             self.apply_op(&mut s.network, op, &s.procs);

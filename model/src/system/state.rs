@@ -10,7 +10,7 @@
 //! and the message are decoded into [`State`] and [`Msg`], and what the handler returns is encoded
 //! again ([`Proc::decode`], [`Proc::encode`], [`MsgCode::decode`], [`MsgCode::encode`]).
 
-use crate::protocol::{Epoch, Members, Msg, Role, State, Storage, Timer};
+use crate::protocol::{Epoch, Members, Msg, Role, State, Storage, Tag, Timer};
 use smallvec::SmallVec;
 use stateright::actor::Id;
 use std::fmt;
@@ -221,6 +221,8 @@ pub struct Proc {
     /// them whatever they do now, so the synchronous timing rule lets it fire too.
     pub lost: Mask,
     pub crashed: bool,
+    /// How many times it has started ([`State::starts`]; saved).
+    pub starts: u8,
     /// Ghost: the highest epoch this process has taken office with or followed, over all its
     /// lives (see [`Ghost`](super::Ghost)).
     pub accepted: Ep,
@@ -235,24 +237,29 @@ impl Proc {
             timers: 0,
             lost: Mask::default(),
             crashed: false,
+            starts: 0,
             accepted: Ep::default(),
         };
         p.encode(s);
         p
     }
-    /// The protocol state of this process.
+    /// The protocol state of this process. Its election tag is [`CURRENT`] (see [`MsgCode`]).
     pub fn decode(&self) -> State {
         State {
             role: self.role.decode(),
             members: self.members.decode(),
             promised: self.promised.decode(),
+            election: CURRENT,
+            starts: u32::from(self.starts),
         }
     }
-    /// Stores `s` as this process's state (timers, crash flag and ghost unchanged).
+    /// Stores `s` as this process's state (timers, crash flag and ghost unchanged). The
+    /// election tag is not stored: the caller renames tags (see [`MsgCode`]).
     pub fn encode(&mut self, s: &State) {
         self.role = RoleCode::encode(&s.role);
         self.members = Mask::encode(&s.members);
         self.promised = Ep::encode(s.promised);
+        self.starts = u8::try_from(s.starts).unwrap_or(u8::MAX);
     }
     /// What the process has saved.
     pub fn storage(&self) -> Storage {
@@ -282,11 +289,62 @@ impl Proc {
     }
 }
 
+/// The tag every process holds in the checked system: its current election's.
+pub const CURRENT: Tag = Tag(1);
+/// The tag of every message that names an election its process has moved past.
+pub const STALE: Tag = Tag(0);
+
+/// The process whose election `msg` (from `src` to `dst`) names, if it names one: the sender
+/// of an ELECTION, the receiver of an ANSWER (see [`MsgCode`]).
+pub fn asker(msg: &Msg, src: Id, dst: Id) -> Option<Id> {
+    match msg {
+        Msg::Election { .. } => Some(src),
+        Msg::Answer { .. } => Some(dst),
+        _ => None,
+    }
+}
+
+/// `msg` of a real run as the checker names it (see [`MsgCode`]): a tag equal to its asker's
+/// current one (`asker_tag`: that of the asker's latest start, up or down) is [`CURRENT`],
+/// any other [`STALE`]. The node's replayer matches real frames to a trace's with it.
+pub fn renamed(msg: &Msg, asker_tag: Tag) -> Msg {
+    let rename = |tag: &Tag| if *tag == asker_tag { CURRENT } else { STALE };
+    match msg {
+        Msg::Election { tag } => Msg::Election { tag: rename(tag) },
+        Msg::Answer { tag, members } => Msg::Answer {
+            tag: rename(tag),
+            members: members.clone(),
+        },
+        other => other.clone(),
+    }
+}
+
+/// A process state of a real run as the checker names it: its own tag is [`CURRENT`].
+pub fn renamed_state(s: &State) -> State {
+    State {
+        election: CURRENT,
+        ..s.clone()
+    }
+}
+
 /// A message of the protocol ([`Msg`]), compactly.
+///
+/// **Tags are renamed.** The protocol asks nothing of an election [`Tag`] but whether it is
+/// the asker's current one, and a new election's tag differs from every earlier tag of its
+/// process (a start's count is saved, an election's is the previous one plus one). So the
+/// checker keeps only that bit: a process's tag is always [`CURRENT`], an ELECTION or ANSWER
+/// is current (its asker is still in that election) or stale. When a step gives its process
+/// a new tag (a new election, a restart), every message naming the old one becomes stale
+/// ([`NetOp::NewElection`](super::NetOp::NewElection)) and the new tag is renamed
+/// [`CURRENT`]. Two states that differ only in tag values behave alike, so this loses
+/// nothing and keeps the count of states finite.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MsgCode {
-    Election,
+    Election {
+        current: bool,
+    },
     Answer {
+        current: bool,
         members: Mask,
     },
     Halt {
@@ -317,8 +375,11 @@ pub enum MsgCode {
 impl MsgCode {
     pub fn encode(m: &Msg) -> MsgCode {
         match m {
-            Msg::Election => MsgCode::Election,
-            Msg::Answer { members } => MsgCode::Answer {
+            Msg::Election { tag } => MsgCode::Election {
+                current: *tag == CURRENT,
+            },
+            Msg::Answer { tag, members } => MsgCode::Answer {
+                current: *tag == CURRENT,
                 members: Mask::encode(members),
             },
             Msg::Halt { epoch } => MsgCode::Halt {
@@ -350,10 +411,31 @@ impl MsgCode {
             },
         }
     }
+    fn tag(current: bool) -> Tag {
+        if current {
+            CURRENT
+        } else {
+            STALE
+        }
+    }
+    /// The same message, naming a stale election.
+    pub fn stale(self) -> MsgCode {
+        match self {
+            MsgCode::Election { .. } => MsgCode::Election { current: false },
+            MsgCode::Answer { members, .. } => MsgCode::Answer {
+                current: false,
+                members,
+            },
+            other => other,
+        }
+    }
     pub fn decode(self) -> Msg {
         match self {
-            MsgCode::Election => Msg::Election,
-            MsgCode::Answer { members } => Msg::Answer {
+            MsgCode::Election { current } => Msg::Election {
+                tag: Self::tag(current),
+            },
+            MsgCode::Answer { current, members } => Msg::Answer {
+                tag: Self::tag(current),
                 members: members.decode(),
             },
             MsgCode::Halt { epoch } => Msg::Halt {
@@ -408,6 +490,16 @@ impl Env {
             msg: MsgCode::encode(msg),
         }
     }
+    /// `msg` as process `src` sends it while its election tag is `sender_tag`, tags renamed
+    /// (see [`MsgCode`]): its ELECTION names its current election; an ANSWER echoes the tag
+    /// of the ELECTION it answers, which was renamed already.
+    pub fn sent(src: Id, dst: Id, msg: &Msg, sender_tag: Tag) -> Env {
+        let mut e = Env::new(src, dst, msg);
+        if let (Msg::Election { tag }, MsgCode::Election { current }) = (msg, &mut e.msg) {
+            *current = *tag == sender_tag;
+        }
+        e
+    }
     pub fn src(&self) -> Id {
         Id::from(self.src as usize)
     }
@@ -416,6 +508,15 @@ impl Env {
     }
     pub fn msg(&self) -> Msg {
         self.msg.decode()
+    }
+    /// Whether it names process `p`'s current election: one of its ELECTIONs, or an ANSWER to
+    /// one (see [`MsgCode`]).
+    pub fn names_current_election_of(&self, p: u8) -> bool {
+        match self.msg {
+            MsgCode::Election { current } => current && self.src == p,
+            MsgCode::Answer { current, .. } => current && self.dst == p,
+            _ => false,
+        }
     }
     /// The connection it travels on: sender, receiver and the sender's incarnation.
     pub fn channel(&self) -> (u8, u8, u8) {
@@ -534,6 +635,23 @@ impl Network {
     pub fn sender_restarted(&mut self, p: usize) {
         for e in self.0.iter_mut().filter(|e| e.src as usize == p) {
             e.age += 1;
+        }
+    }
+    /// Process `p` has a new election tag (a new election, a restart): every message naming
+    /// its election so far is now stale (see [`MsgCode`]). The order stays canonical.
+    pub fn new_election(&mut self, p: u8, channels: Channels, set: bool) {
+        let mut changed = false;
+        for e in self.0.iter_mut().filter(|e| e.names_current_election_of(p)) {
+            e.msg = e.msg.stale();
+            changed = true;
+        }
+        // FIFO channels keep send order (a message's channel did not change); the others are
+        // sorted, and a set holds each message once.
+        if changed && channels == Channels::Unordered {
+            self.0.sort();
+            if set {
+                self.0.dedup();
+            }
         }
     }
     /// Appends `e` as it is (the caller keeps the order canonical: the symbolic engine joins

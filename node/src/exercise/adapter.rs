@@ -8,7 +8,7 @@
 //!
 //! | model message (from the node) | exercise frame |
 //! |---|---|
-//! | `Election` | request `{'type': 'election', 'origin': me}` |
+//! | `Election{tag}` | request `{'type': 'election', 'origin': me}` (a plain peer's `election_ok` reply answers that tag) |
 //! | `Coordinator{epoch, members}` | request `{'type': 'election_won', 'winner': me}` |
 //! | `Heartbeat` | request `{'type': 'heartbeat', 'origin': me}` |
 //! | `Halt`, `HaltAck`, `HaltNack`, `Resign`, `Answer`, `HeartbeatAck` not sent as a reply | request `{'type': 'heartbeat', 'origin': me}` carrying the message under `bully`, to a Rust node or a peer not heard from yet; to a peer known to be a plain exercise node, nothing: the transport drops it and counts `no_exercise_equivalent` ([`has_plain_meaning`]) |
@@ -20,14 +20,14 @@
 
 use super::codec::{Ext, Frame, Kind};
 use crate::wire;
-use bully_model::{Epoch, Members, Msg, State};
+use bully_model::{Epoch, Members, Msg, State, Tag};
 
 /// The request type that carries `msg`: the exercise type with the same meaning, or
 /// `heartbeat` for the messages the exercise lacks (they ride under `bully`; a plain peer that
 /// got one anyway, before the node knew it was plain, just acks it).
 pub fn request_kind(msg: &Msg) -> Kind {
     match msg {
-        Msg::Election => Kind::Election,
+        Msg::Election { .. } => Kind::Election,
         Msg::Coordinator { .. } => Kind::ElectionWon,
         _ => Kind::Heartbeat,
     }
@@ -39,7 +39,7 @@ pub fn request_kind(msg: &Msg) -> Kind {
 pub fn has_plain_meaning(msg: &Msg) -> bool {
     matches!(
         msg,
-        Msg::Election | Msg::Coordinator { .. } | Msg::Heartbeat
+        Msg::Election { .. } | Msg::Coordinator { .. } | Msg::Heartbeat
     )
 }
 
@@ -90,7 +90,11 @@ pub fn request_msg(frame: &Frame, state: Option<&State>) -> Option<(u64, Msg)> {
         return Some((sender, m.clone()));
     }
     let msg = match frame.kind {
-        Kind::Election => Msg::Election,
+        // A plain peer's election names no tag: our answer goes back as the reply to this
+        // very request, so the tag is never read.
+        Kind::Election => Msg::Election {
+            tag: Tag::default(),
+        },
         Kind::Heartbeat => Msg::Heartbeat,
         Kind::ElectionWon => Msg::Coordinator {
             // Python nodes have no epochs: the model says what such an announcement is worth.
@@ -125,7 +129,9 @@ pub fn reply_msg(
         Ext::Msg(m) => Some(m.clone()),
         Ext::Empty => None,
         Ext::Plain => match (sent, frame.kind) {
-            (Msg::Election, Kind::ElectionOk) => Some(Msg::Answer {
+            // The reply to this very request: it answers the election the request named.
+            (Msg::Election { tag }, Kind::ElectionOk) => Some(Msg::Answer {
+                tag: *tag,
                 members: Members::default(),
             }),
             (Msg::Heartbeat, Kind::Ack) => Some(plain_ack(peer, &frame.processes, state)),
@@ -167,6 +173,8 @@ mod tests {
             role: Role::Follower { epoch },
             members: m(&[5001, leader]),
             promised: epoch,
+            election: Tag::first(1),
+            starts: 1,
         }
     }
 
@@ -176,7 +184,8 @@ mod tests {
             round: 1,
             leader: wire::id(5),
         };
-        assert_eq!(request(5, &Msg::Election).kind, Kind::Election);
+        let e1 = Msg::Election { tag: Tag::first(1) };
+        assert_eq!(request(5, &e1).kind, Kind::Election);
         let c = Msg::Coordinator {
             epoch: e,
             members: m(&[5]),
@@ -196,7 +205,10 @@ mod tests {
     fn plain_requests_map_to_model_messages() {
         let st = follower(5003, 4);
         let f = Frame::new(Kind::Election, Some(5001));
-        assert_eq!(request_msg(&f, Some(&st)), Some((5001, Msg::Election)));
+        let untagged = Msg::Election {
+            tag: Tag::default(),
+        };
+        assert_eq!(request_msg(&f, Some(&st)), Some((5001, untagged)));
         let f = Frame::new(Kind::Heartbeat, Some(5001));
         assert_eq!(request_msg(&f, Some(&st)), Some((5001, Msg::Heartbeat)));
         // A new winner: one round above the promise. The followed winner again: same epoch.
@@ -218,9 +230,11 @@ mod tests {
     fn plain_replies_map_to_answers_and_acks() {
         let st = follower(5003, 4);
         let ok = Frame::new(Kind::ElectionOk, Some(5003));
+        let tag = Tag::first(1);
         assert_eq!(
-            reply_msg(5003, &Msg::Election, &ok, Some(&st)),
+            reply_msg(5003, &Msg::Election { tag }, &ok, Some(&st)),
             Ok(Some(Msg::Answer {
+                tag,
                 members: Members::default()
             }))
         );
@@ -253,7 +267,7 @@ mod tests {
         assert_eq!(reply_msg(5001, &h, &ack, Some(&st)), Ok(None));
         // Mismatched types are errors.
         assert_eq!(
-            reply_msg(5003, &Msg::Election, &ack, Some(&st)),
+            reply_msg(5003, &Msg::Election { tag }, &ack, Some(&st)),
             Err(ReplyError::Unexpected)
         );
     }
@@ -269,6 +283,7 @@ mod tests {
         let r = reply(5002, Kind::ElectionWon, None, &members);
         assert_eq!((r.kind, r.sender), (Kind::ElectionOk, Some(5002)));
         let a = Msg::Answer {
+            tag: Tag::first(1),
             members: members.clone(),
         };
         let r = reply(5002, Kind::Election, Some(&a), &members);
