@@ -122,6 +122,11 @@ struct ModelArgs {
     /// delivered (for comparison; a `kill -9` does lose the frames still queued in libzmq).
     #[arg(long)]
     no_truncation: bool,
+    /// Keep election tags as the processes number them instead of renaming them to "current"
+    /// and "stale" (to cross-check the renaming; finite only with sync timing on a reliable
+    /// network).
+    #[arg(long)]
+    no_tag_renaming: bool,
 }
 
 impl ModelArgs {
@@ -136,6 +141,7 @@ impl ModelArgs {
             .variant(self.variant)
             .reduction(!self.no_reduction)
             .truncation(!self.no_truncation)
+            .tag_renaming(!self.no_tag_renaming)
     }
 }
 

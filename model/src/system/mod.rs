@@ -97,6 +97,10 @@ pub struct Config {
     /// off only to compare.
     #[serde(default = "yes")]
     pub truncation: bool,
+    /// Rename election tags to current/stale (see [`MsgCode`](state::MsgCode)). On by
+    /// default; off only to cross-check it (the runs where tags stay finite).
+    #[serde(default = "yes")]
+    pub tag_renaming: bool,
 }
 
 fn yes() -> bool {
@@ -122,6 +126,7 @@ impl Config {
             max_in_flight: 2 * processes * processes,
             reduction: true,
             truncation: true,
+            tag_renaming: true,
         }
     }
     pub fn crashes(mut self, k: u8) -> Self {
@@ -154,6 +159,10 @@ impl Config {
     }
     pub fn reduction(mut self, on: bool) -> Self {
         self.reduction = on;
+        self
+    }
+    pub fn tag_renaming(mut self, on: bool) -> Self {
+        self.tag_renaming = on;
         self
     }
     pub fn truncation(mut self, on: bool) -> Self {
@@ -236,6 +245,9 @@ impl Config {
         if !self.truncation {
             args += " --no-truncation";
         }
+        if !self.tag_renaming {
+            args += " --no-tag-renaming";
+        }
         args
     }
 }
@@ -261,6 +273,9 @@ impl fmt::Display for Config {
         }
         if !self.reduction {
             write!(f, ", no dead-message reduction")?;
+        }
+        if !self.tag_renaming {
+            write!(f, ", election tags not renamed")?;
         }
         if !self.truncation {
             write!(f, ", crashes never cut sends short")?;
@@ -735,10 +750,12 @@ impl BullySystem {
             next.procs[p].encode(state);
         }
         // Tags are renamed (see `MsgCode`): a new one makes what named the old one stale,
-        // before this step's own messages go out.
-        let tag = fx.state.as_ref().map_or(state::CURRENT, |s| s.election);
-        if tag != state::CURRENT {
+        // before this step's own messages go out, and is then called current.
+        let rename = self.cfg.tag_renaming;
+        let tag = next.procs[p].election.decode();
+        if rename && tag != state::CURRENT {
             ops.push(NetOp::NewElection(p as u8));
+            next.procs[p].election = state::TagCode::encode(state::CURRENT);
         }
         debug_assert!(
             !fx.out.iter().skip(1).any(|c| matches!(c, Command::Save(_))),
@@ -749,7 +766,18 @@ impl BullySystem {
         for c in fx.out {
             match c {
                 Command::Send(dst, msg) => {
-                    let e = Env::sent(Id::from(p), dst, &msg, tag);
+                    let e = if rename {
+                        // The asker of an ANSWER is its receiver, whose tag is current.
+                        let asker = state::asker(&msg, Id::from(p), dst);
+                        let asker_tag = if asker == Some(Id::from(p)) {
+                            tag
+                        } else {
+                            state::CURRENT
+                        };
+                        Env::new(Id::from(p), dst, &state::renamed(&msg, asker_tag))
+                    } else {
+                        Env::new(Id::from(p), dst, &msg)
+                    };
                     // A message to a crashed process is lost at once; so is the request
                     // it may have been (`Proc::lost`). A request that arrives replaces one
                     // that was lost.

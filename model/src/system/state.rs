@@ -223,6 +223,8 @@ pub struct Proc {
     pub crashed: bool,
     /// How many times it has started ([`State::starts`]; saved).
     pub starts: u8,
+    /// Its election tag: [`CURRENT`] unless tags are not renamed (see [`MsgCode`]).
+    pub election: TagCode,
     /// Ghost: the highest epoch this process has taken office with or followed, over all its
     /// lives (see [`Ghost`](super::Ghost)).
     pub accepted: Ep,
@@ -238,24 +240,25 @@ impl Proc {
             lost: Mask::default(),
             crashed: false,
             starts: 0,
+            election: TagCode::default(),
             accepted: Ep::default(),
         };
         p.encode(s);
         p
     }
-    /// The protocol state of this process. Its election tag is [`CURRENT`] (see [`MsgCode`]).
+    /// The protocol state of this process.
     pub fn decode(&self) -> State {
         State {
             role: self.role.decode(),
             members: self.members.decode(),
             promised: self.promised.decode(),
-            election: CURRENT,
+            election: self.election.decode(),
             starts: u32::from(self.starts),
         }
     }
-    /// Stores `s` as this process's state (timers, crash flag and ghost unchanged). The
-    /// election tag is not stored: the caller renames tags (see [`MsgCode`]).
+    /// Stores `s` as this process's state (timers, crash flag and ghost unchanged).
     pub fn encode(&mut self, s: &State) {
+        self.election = TagCode::encode(s.election);
         self.role = RoleCode::encode(&s.role);
         self.members = Mask::encode(&s.members);
         self.promised = Ep::encode(s.promised);
@@ -294,6 +297,22 @@ pub const CURRENT: Tag = Tag(1);
 /// The tag of every message that names an election its process has moved past.
 pub const STALE: Tag = Tag(0);
 
+/// An election [`Tag`], compactly: its start count and its election count, 16 bits each
+/// (the checked runs stay far below; debug builds check).
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TagCode(u32);
+
+impl TagCode {
+    pub fn encode(t: Tag) -> TagCode {
+        let (start, count) = (t.0 >> 32, t.0 & u64::from(u32::MAX));
+        debug_assert!(start <= 0xffff && count <= 0xffff, "tag {t:?} out of range");
+        TagCode(((start as u32) << 16) | (count as u32 & 0xffff))
+    }
+    pub fn decode(self) -> Tag {
+        Tag((u64::from(self.0 >> 16) << 32) | u64::from(self.0 & 0xffff))
+    }
+}
+
 /// The process whose election `msg` (from `src` to `dst`) names, if it names one: the sender
 /// of an ELECTION, the receiver of an ANSWER (see [`MsgCode`]).
 pub fn asker(msg: &Msg, src: Id, dst: Id) -> Option<Id> {
@@ -329,7 +348,8 @@ pub fn renamed_state(s: &State) -> State {
 
 /// A message of the protocol ([`Msg`]), compactly.
 ///
-/// **Tags are renamed.** The protocol asks nothing of an election [`Tag`] but whether it is
+/// **Tags are renamed** (unless [`Config::tag_renaming`](super::Config::tag_renaming) is off,
+/// to cross-check it). The protocol asks nothing of an election [`Tag`] but whether it is
 /// the asker's current one, and a new election's tag differs from every earlier tag of its
 /// process (a start's count is saved, an election's is the previous one plus one). So the
 /// checker keeps only that bit: a process's tag is always [`CURRENT`], an ELECTION or ANSWER
@@ -341,10 +361,10 @@ pub fn renamed_state(s: &State) -> State {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MsgCode {
     Election {
-        current: bool,
+        tag: TagCode,
     },
     Answer {
-        current: bool,
+        tag: TagCode,
         members: Mask,
     },
     Halt {
@@ -376,10 +396,10 @@ impl MsgCode {
     pub fn encode(m: &Msg) -> MsgCode {
         match m {
             Msg::Election { tag } => MsgCode::Election {
-                current: *tag == CURRENT,
+                tag: TagCode::encode(*tag),
             },
             Msg::Answer { tag, members } => MsgCode::Answer {
-                current: *tag == CURRENT,
+                tag: TagCode::encode(*tag),
                 members: Mask::encode(members),
             },
             Msg::Halt { epoch } => MsgCode::Halt {
@@ -411,31 +431,20 @@ impl MsgCode {
             },
         }
     }
-    fn tag(current: bool) -> Tag {
-        if current {
-            CURRENT
-        } else {
-            STALE
-        }
-    }
     /// The same message, naming a stale election.
     pub fn stale(self) -> MsgCode {
+        let tag = TagCode::encode(STALE);
         match self {
-            MsgCode::Election { .. } => MsgCode::Election { current: false },
-            MsgCode::Answer { members, .. } => MsgCode::Answer {
-                current: false,
-                members,
-            },
+            MsgCode::Election { .. } => MsgCode::Election { tag },
+            MsgCode::Answer { members, .. } => MsgCode::Answer { tag, members },
             other => other,
         }
     }
     pub fn decode(self) -> Msg {
         match self {
-            MsgCode::Election { current } => Msg::Election {
-                tag: Self::tag(current),
-            },
-            MsgCode::Answer { current, members } => Msg::Answer {
-                tag: Self::tag(current),
+            MsgCode::Election { tag } => Msg::Election { tag: tag.decode() },
+            MsgCode::Answer { tag, members } => Msg::Answer {
+                tag: tag.decode(),
                 members: members.decode(),
             },
             MsgCode::Halt { epoch } => Msg::Halt {
@@ -490,16 +499,6 @@ impl Env {
             msg: MsgCode::encode(msg),
         }
     }
-    /// `msg` as process `src` sends it while its election tag is `sender_tag`, tags renamed
-    /// (see [`MsgCode`]): its ELECTION names its current election; an ANSWER echoes the tag
-    /// of the ELECTION it answers, which was renamed already.
-    pub fn sent(src: Id, dst: Id, msg: &Msg, sender_tag: Tag) -> Env {
-        let mut e = Env::new(src, dst, msg);
-        if let (Msg::Election { tag }, MsgCode::Election { current }) = (msg, &mut e.msg) {
-            *current = *tag == sender_tag;
-        }
-        e
-    }
     pub fn src(&self) -> Id {
         Id::from(self.src as usize)
     }
@@ -512,9 +511,10 @@ impl Env {
     /// Whether it names process `p`'s current election: one of its ELECTIONs, or an ANSWER to
     /// one (see [`MsgCode`]).
     pub fn names_current_election_of(&self, p: u8) -> bool {
+        let current = TagCode::encode(CURRENT);
         match self.msg {
-            MsgCode::Election { current } => current && self.src == p,
-            MsgCode::Answer { current, .. } => current && self.dst == p,
+            MsgCode::Election { tag } => tag == current && self.src == p,
+            MsgCode::Answer { tag, .. } => tag == current && self.dst == p,
             _ => false,
         }
     }
