@@ -31,6 +31,10 @@
 //! * **Heartbeats.** Followers send [`Msg::Heartbeat`] to the coordinator every heartbeat period;
 //!   the reply [`Msg::HeartbeatAck`] carries the replier's member list (stored by the follower) and
 //!   says whether the replier still is coordinator. No reply within the timeout starts an election.
+//! * **Tags.** Every request that waits for a reply (ELECTION, HEARTBEAT) carries the asker's
+//!   [`Tag`], new for every election and every term followed, and the reply echoes it: a reply
+//!   to something the asker has moved past is stale and changes nothing but what it teaches
+//!   (members).
 //! * **Join.** A process that knows only one contact (the exercise's `<port> <coordinator_port>`)
 //!   heartbeats the contact until it answers, learns the members (and the contact's promise)
 //!   from the reply, then holds an election like everyone else. It never elects itself before
@@ -82,13 +86,15 @@ impl fmt::Display for Epoch {
     }
 }
 
-/// Names one election of one process. Its ELECTIONs carry it and the ANSWERs to them echo it,
-/// so an asker acts only on answers to the election it is holding now: an ANSWER to an
-/// election it has moved past is stale (it would otherwise stop a later election that nobody
-/// answered, and the checker would have to follow every such late reply).
+/// Names what a process asks about now: its latest election, or the term it follows. Its
+/// ELECTIONs and HEARTBEATs carry it and the replies (ANSWER, HEARTBEAT_ACK) echo it, so a
+/// process acts only on replies to what it asks now: a reply to an election it has moved
+/// past, or to a heartbeat of a term it left, is stale. (A late ANSWER would otherwise stop a
+/// later election that nobody answered; a late heartbeat reply would vouch for a coordinator
+/// in a later term. And the checker would have to follow every such reply.)
 ///
 /// The high half is the process's start count (saved, so every incarnation's tags are new),
-/// the low half counts its elections since it started. Nothing but equality is ever asked of
+/// the low half counts its elections and terms since it started. Nothing but equality is ever asked of
 /// a tag, which is what lets the checker rename them (a process's current tag and the stale
 /// ones; see `system::state::MsgCode`).
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -100,7 +106,7 @@ impl Tag {
     pub fn first(start: u32) -> Tag {
         Tag(u64::from(start) << 32)
     }
-    /// The next election's tag (4 billion elections before a start's tags wrap).
+    /// The next tag (4 billion elections and terms before a start's tags wrap).
     fn next(self) -> Tag {
         Tag(self.0.wrapping_add(1))
     }
@@ -222,12 +228,15 @@ pub enum Msg {
     HaltNack { promised: Epoch },
     /// "I am the coordinator of `epoch` (`epoch.leader` is the sender); these are the members."
     Coordinator { epoch: Epoch, members: Members },
-    /// From a follower to its coordinator (or from a joiner to its contact).
-    Heartbeat,
+    /// From a follower to its coordinator (or from a joiner to its contact), tagged with the
+    /// term (or the join) it asks about.
+    Heartbeat { tag: Tag },
     /// Reply to a heartbeat: the replier's epoch if it is coordinator, the highest epoch it
     /// promised (so a follower whose coordinator was deposed stops accepting its stale
     /// announcements), and its member list.
     HeartbeatAck {
+        /// The heartbeat's tag.
+        tag: Tag,
         coordinator: Option<Epoch>,
         promised: Epoch,
         members: Members,
@@ -242,7 +251,7 @@ impl Msg {
     pub fn is_request(&self) -> bool {
         matches!(
             self,
-            Msg::Election { .. } | Msg::Halt { .. } | Msg::Heartbeat
+            Msg::Election { .. } | Msg::Halt { .. } | Msg::Heartbeat { .. }
         )
     }
 
@@ -255,7 +264,7 @@ impl Msg {
             Msg::HaltAck { .. } => "halt_ack",
             Msg::HaltNack { .. } => "halt_nack",
             Msg::Coordinator { .. } => "coordinator",
-            Msg::Heartbeat => "heartbeat",
+            Msg::Heartbeat { .. } => "heartbeat",
             Msg::HeartbeatAck { .. } => "heartbeat_ack",
             Msg::Resign { .. } => "resign",
         }
@@ -328,8 +337,9 @@ pub struct State {
     pub members: Members,
     /// The highest epoch this process has promised or accepted (saved in [`Storage`]).
     pub promised: Epoch,
-    /// The tag of this process's latest election: only ANSWERs that echo it count.
-    pub election: Tag,
+    /// What this process asks about now (its latest election, or the term it follows): only
+    /// replies that echo it count.
+    pub tag: Tag,
     /// How many times this process has started (saved: the tags of each start are new).
     pub starts: u32,
 }
@@ -551,12 +561,12 @@ impl Bully {
     /// every higher member; with none, becomes a candidate at once.
     fn start_election(&self, me: Id, s: &mut State, o: &mut Out<Self>) {
         Self::cancel_all(o);
-        s.election = s.election.next();
+        s.tag = s.tag.next();
         let higher = self.above(me, &s.members);
         if higher.is_empty() {
             return self.become_candidate(me, s, o);
         }
-        o.broadcast(higher.as_slice(), &Msg::Election { tag: s.election });
+        o.broadcast(higher.as_slice(), &Msg::Election { tag: s.tag });
         if self.variant == Variant::NoWaitForAnswers {
             return self.become_candidate(me, s, o);
         }
@@ -631,8 +641,11 @@ impl Bully {
         }
     }
 
+    /// Follows the term of `epoch`, with a new tag: replies to heartbeats of an earlier term no
+    /// longer count.
     fn follow(&self, epoch: Epoch, s: &mut State, o: &mut Out<Self>) {
         Self::cancel_all(o);
+        s.tag = s.tag.next();
         s.promised = s.promised.max(epoch);
         s.role = Role::Follower { epoch };
         o.set_timer(Timer::Heartbeat, self.after(self.timing.heartbeat));
@@ -670,7 +683,7 @@ impl Bully {
                 // A joiner whose contact is silent (it may be down for good) has just heard
                 // from a member of the group: ask that one for the members instead.
                 s.role = Role::Joining { contact: src };
-                o.send(src, Msg::Heartbeat);
+                o.send(src, Msg::Heartbeat { tag: s.tag });
                 o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
             }
         }
@@ -776,11 +789,23 @@ impl Bully {
             // election of ours has a new tag.
             Msg::Answer { tag, members } => {
                 known(members)
-                    && (*tag != s.election
+                    && (*tag != s.tag
                         || !matches!(s.role, Role::Electing { .. } | Role::Halting { .. }))
             }
-            // Always answered, or possibly acted on later: a process that follows reads them.
-            Msg::Heartbeat | Msg::HeartbeatAck { .. } => false,
+            // Acts only on the term (or join) named by the tag, from its coordinator (or
+            // contact): following another term takes a new tag, and a joined process never
+            // joins again (a joiner may change its contact, so that stays live).
+            Msg::HeartbeatAck { tag, members, .. } => {
+                known(members)
+                    && (*tag != s.tag
+                        || match s.role {
+                            Role::Follower { epoch } => epoch.leader != src,
+                            Role::Joining { .. } => false,
+                            _ => true,
+                        })
+            }
+            // Always answered.
+            Msg::Heartbeat { .. } => false,
         }
     }
 
@@ -805,7 +830,7 @@ impl Bully {
     fn on_answer(&self, me: Id, s: &mut State, src: Id, tag: Tag, o: &mut Out<Self>) {
         match s.role {
             Role::Electing { .. } | Role::Halting { .. }
-                if self.outranks(src, me) && tag == s.election =>
+                if self.outranks(src, me) && tag == s.tag =>
             {
                 self.wait_for_coordinator(s, o)
             }
@@ -943,7 +968,7 @@ impl Bully {
     }
 
     /// HEARTBEAT: always answered, with whether we lead, our promise and our members.
-    fn on_heartbeat(s: &State, src: Id, o: &mut Out<Self>) {
+    fn on_heartbeat(s: &State, src: Id, tag: Tag, o: &mut Out<Self>) {
         let coordinator = match s.role {
             Role::Coordinator { epoch } => Some(epoch),
             _ => None,
@@ -951,6 +976,7 @@ impl Bully {
         o.send(
             src,
             Msg::HeartbeatAck {
+                tag,
                 coordinator,
                 promised: s.promised,
                 members: s.members.clone(),
@@ -958,8 +984,8 @@ impl Bully {
         );
     }
 
-    /// HEARTBEAT_ACK: our coordinator still leads (heartbeat again later) or not (elect); a
-    /// joiner's contact answered (it has joined: elect).
+    /// HEARTBEAT_ACK to what we ask now: our coordinator still leads (heartbeat again later) or
+    /// not (elect); a joiner's contact answered (it has joined: elect).
     fn on_heartbeat_ack(
         &self,
         me: Id,
@@ -1020,7 +1046,7 @@ impl Bully {
             Role::Electing { .. } => {
                 let higher = self.above(me, &learned);
                 if !higher.is_empty() {
-                    o.broadcast(higher.as_slice(), &Msg::Election { tag: s.election });
+                    o.broadcast(higher.as_slice(), &Msg::Election { tag: s.tag });
                     if let Role::Electing { waiting } = &mut s.role {
                         for h in higher.iter() {
                             waiting.insert(h);
@@ -1062,7 +1088,7 @@ impl Actor for Bully {
             role: Role::Waiting,
             members: Members::new([id]),
             promised: Epoch::none(),
-            election: Tag::first(starts),
+            tag: Tag::first(starts),
             starts,
         };
         let join_contact = match (storage, &self.start) {
@@ -1089,7 +1115,7 @@ impl Actor for Bully {
         match join_contact {
             Some(contact) => {
                 s.role = Role::Joining { contact };
-                o.send(contact, Msg::Heartbeat);
+                o.send(contact, Msg::Heartbeat { tag: s.tag });
                 o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
             }
             None => self.start_election(id, &mut s, o),
@@ -1129,14 +1155,19 @@ impl Actor for Bully {
                 learned.extend(Self::learn(&mut s, members.iter()));
                 self.on_coordinator(me, &mut s, src, epoch, &learned, o);
             }
-            Msg::Heartbeat => Self::on_heartbeat(&s, src, o),
+            Msg::Heartbeat { tag } => Self::on_heartbeat(&s, src, tag, o),
             Msg::HeartbeatAck {
+                tag,
                 coordinator,
                 promised,
                 members,
             } => {
                 learned.extend(Self::learn(&mut s, members.iter()));
-                self.on_heartbeat_ack(me, &mut s, src, coordinator, promised, o);
+                // A reply to a heartbeat of a term we left, or of a join we finished, is
+                // stale: only its members count.
+                if tag == s.tag {
+                    self.on_heartbeat_ack(me, &mut s, src, coordinator, promised, o);
+                }
             }
             Msg::Resign { epoch } => self.on_resign(me, &mut s, src, epoch, o),
         }
@@ -1152,7 +1183,7 @@ impl Actor for Bully {
         let before = s.storage();
         match (timer, &s.role) {
             (Timer::Heartbeat, Role::Follower { epoch }) => {
-                o.send(epoch.leader, Msg::Heartbeat);
+                o.send(epoch.leader, Msg::Heartbeat { tag: s.tag });
                 o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
             }
             (Timer::HeartbeatTimeout, Role::Follower { .. })
@@ -1162,7 +1193,7 @@ impl Actor for Bully {
             }
             (Timer::HeartbeatTimeout, Role::Joining { contact }) => {
                 // Never elect without having heard from the group: retry the contact.
-                o.send(*contact, Msg::Heartbeat);
+                o.send(*contact, Msg::Heartbeat { tag: s.tag });
                 o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
             }
             (Timer::ElectionTimeout, Role::Electing { .. }) => self.become_candidate(me, &mut s, o),

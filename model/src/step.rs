@@ -192,7 +192,7 @@ pub struct LoggedStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Durations, Members, Start};
+    use crate::protocol::{Durations, Members, Start, Tag};
 
     /// The logged JSON keeps its documented shape: the actor inside the start event.
     #[test]
@@ -248,7 +248,7 @@ mod tests {
         // A heartbeat from a lower process is answered and changes nothing.
         let heartbeat = Event::Msg {
             src: Id::from(1),
-            msg: Msg::Heartbeat,
+            msg: Msg::Heartbeat { tag: Tag::first(1) },
         };
         let answered = actor.step(me, Some(&state), heartbeat).unwrap();
         assert!(answered.state.is_none());

@@ -985,6 +985,6 @@ fn touches(op: &NetOp, src: usize, dst: usize) -> bool {
         NetOp::Remove(e) | NetOp::RemoveLast(e) | NetOp::RemoveAll(e) | NetOp::Add(e) => on(e),
         NetOp::ClearTo(i) | NetOp::DiscardDeadTo(i) => *i as usize == dst,
         NetOp::Restarted(i) => *i as usize == src,
-        NetOp::NewElection(i) => *i as usize == src || *i as usize == dst,
+        NetOp::NewTag(i) => *i as usize == src || *i as usize == dst,
     }
 }

@@ -34,7 +34,10 @@ fn count_only(msg: &Msg, asker_tag: Tag) -> Msg {
 
 fn tag_of(msg: &Msg) -> Option<Tag> {
     match msg {
-        Msg::Election { tag } | Msg::Answer { tag, .. } => Some(*tag),
+        Msg::Election { tag }
+        | Msg::Answer { tag, .. }
+        | Msg::Heartbeat { tag }
+        | Msg::HeartbeatAck { tag, .. } => Some(*tag),
         _ => None,
     }
 }
@@ -47,14 +50,14 @@ fn rename_state(s: &SysState, channels: Channels, rename: Rename) -> SysState {
         let msg = e.msg();
         let mut r = *e;
         if let Some(p) = asker(&msg, e.src(), e.dst()) {
-            let asker_tag = s.procs[usize::from(p)].election.decode();
+            let asker_tag = s.procs[usize::from(p)].tag.decode();
             r.msg = bully_model::system::MsgCode::encode(&rename(&msg, asker_tag));
         }
         network.add(r, channels);
     }
     t.network = network;
     for p in t.procs.iter_mut() {
-        p.election = TagCode::encode(CURRENT);
+        p.tag = TagCode::encode(CURRENT);
     }
     t
 }

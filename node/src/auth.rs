@@ -366,7 +366,9 @@ mod tests {
             from,
             from_endpoint: Some(format!("tcp://127.0.0.1:{from}")),
             peers: Default::default(),
-            msg: Msg::Heartbeat,
+            msg: Msg::Heartbeat {
+                tag: bully_model::Tag::first(1),
+            },
         }
     }
 

@@ -80,7 +80,7 @@ struct Node {
     read: u64,
     incarnation: u8,
     state: Option<State>,
-    /// The election tag of its latest start, up or down (what names its election).
+    /// Its latest tag ([`State::tag`]), up or down.
     tag: Tag,
     timers: BTreeSet<Timer>,
     saved: Option<Storage>,
@@ -297,7 +297,7 @@ impl Replay {
                     .get_or_insert(format!("node {i}: {broken}"));
             }
         }
-        node.tag = step.after.election;
+        node.tag = step.after.tag;
         node.state = Some(step.after.clone());
         self.collect(i, sends)?;
         Ok(step)

@@ -349,7 +349,7 @@ impl<T: Transport> Runtime<T> {
             Cmd::Send { dst, msg } => {
                 *self.stats.sent.entry(msg.kind()).or_default() += 1;
                 self.watchers.metrics.sent(msg.kind());
-                if msg == bully_model::Msg::Heartbeat {
+                if matches!(msg, bully_model::Msg::Heartbeat { .. }) {
                     self.heartbeat_sent.insert(dst, Instant::now());
                 }
                 self.transport.send(dst, &msg);

@@ -368,13 +368,15 @@ pub(crate) mod tests {
                 epoch: e,
                 members: m.clone(),
             },
-            Msg::Heartbeat,
+            Msg::Heartbeat { tag: Tag::first(2) },
             Msg::HeartbeatAck {
+                tag: Tag::first(2),
                 coordinator: Some(e),
                 promised: e,
                 members: m.clone(),
             },
             Msg::HeartbeatAck {
+                tag: Tag::default(),
                 coordinator: None,
                 promised: Epoch::none(),
                 members: m,
@@ -457,7 +459,7 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_book_entries_are_skipped() {
-        let raw = br#"{"v":2,"from":1,"peers":{"2":"tcp://h:2","x":"tcp://h:3","4":5,"6":"tcp://*:6"},"msg":{"type":"heartbeat"}}"#;
+        let raw = br#"{"v":2,"from":1,"peers":{"2":"tcp://h:2","x":"tcp://h:3","4":5,"6":"tcp://*:6"},"msg":{"type":"heartbeat","tag":4294967298}}"#;
         let Ok(Frame::Peer(e)) = decode(raw, 9, DEFAULT_MAX_FRAME) else {
             panic!()
         };

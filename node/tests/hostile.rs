@@ -141,6 +141,7 @@ fn takeover_messages(impostor: u64, members: &[u64]) -> Vec<Msg> {
             members: all.clone(),
         },
         Msg::HeartbeatAck {
+            tag: Tag::first(1),
             coordinator: Some(epoch),
             promised: epoch,
             members: all,

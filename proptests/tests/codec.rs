@@ -94,9 +94,10 @@ fn msg() -> impl Strategy<Value = Msg> {
         (epoch(), members()).prop_map(|(epoch, members)| Msg::HaltAck { epoch, members }),
         epoch().prop_map(|promised| Msg::HaltNack { promised }),
         (epoch(), members()).prop_map(|(epoch, members)| Msg::Coordinator { epoch, members }),
-        Just(Msg::Heartbeat),
-        (prop::option::of(epoch()), epoch(), members()).prop_map(
-            |(coordinator, promised, members)| Msg::HeartbeatAck {
+        any::<u64>().prop_map(|t| Msg::Heartbeat { tag: Tag(t) }),
+        (any::<u64>(), prop::option::of(epoch()), epoch(), members()).prop_map(
+            |(t, coordinator, promised, members)| Msg::HeartbeatAck {
+                tag: Tag(t),
                 coordinator,
                 promised,
                 members
@@ -375,7 +376,7 @@ fn wire_env() -> Envelope {
         from: 5003,
         from_endpoint: Some("tcp://127.0.0.1:5003".into()),
         peers: Default::default(),
-        msg: Msg::Heartbeat,
+        msg: Msg::Heartbeat { tag: Tag(7) },
     }
 }
 

@@ -451,9 +451,9 @@ pub enum NetOp {
     ClearTo(u8),
     /// This process restarted: what it sent so far is from an older incarnation.
     Restarted(u8),
-    /// This process has a new election tag: what named its election so far is stale (see
+    /// This process has a new tag: what carried its tag so far is stale (see
     /// [`MsgCode`](state::MsgCode)).
-    NewElection(u8),
+    NewTag(u8),
     /// The messages to this process that it now ignores forever are discarded (the
     /// dead-message reduction), judged by its state after the step.
     DiscardDeadTo(u8),
@@ -752,10 +752,10 @@ impl BullySystem {
         // Tags are renamed (see `MsgCode`): a new one makes what named the old one stale,
         // before this step's own messages go out, and is then called current.
         let rename = self.cfg.tag_renaming;
-        let tag = next.procs[p].election.decode();
+        let tag = next.procs[p].tag.decode();
         if rename && tag != state::CURRENT {
-            ops.push(NetOp::NewElection(p as u8));
-            next.procs[p].election = state::TagCode::encode(state::CURRENT);
+            ops.push(NetOp::NewTag(p as u8));
+            next.procs[p].tag = state::TagCode::encode(state::CURRENT);
         }
         debug_assert!(
             !fx.out.iter().skip(1).any(|c| matches!(c, Command::Save(_))),
@@ -854,9 +854,7 @@ impl BullySystem {
             }
             NetOp::ClearTo(i) => net.retain(|e| e.dst != i),
             NetOp::Restarted(i) => net.sender_restarted(i as usize),
-            NetOp::NewElection(i) => {
-                net.new_election(i, self.cfg.effective_channels(), self.duplicating())
-            }
+            NetOp::NewTag(i) => net.new_tag(i, self.cfg.effective_channels(), self.duplicating()),
             NetOp::DiscardDeadTo(i) => {
                 if net.iter().any(|e| e.dst == i) {
                     let state = procs[i as usize].decode();

@@ -223,8 +223,8 @@ pub struct Proc {
     pub crashed: bool,
     /// How many times it has started ([`State::starts`]; saved).
     pub starts: u8,
-    /// Its election tag: [`CURRENT`] unless tags are not renamed (see [`MsgCode`]).
-    pub election: TagCode,
+    /// Its tag ([`State::tag`]): [`CURRENT`] unless tags are not renamed (see [`MsgCode`]).
+    pub tag: TagCode,
     /// Ghost: the highest epoch this process has taken office with or followed, over all its
     /// lives (see [`Ghost`](super::Ghost)).
     pub accepted: Ep,
@@ -240,7 +240,7 @@ impl Proc {
             lost: Mask::default(),
             crashed: false,
             starts: 0,
-            election: TagCode::default(),
+            tag: TagCode::default(),
             accepted: Ep::default(),
         };
         p.encode(s);
@@ -252,13 +252,13 @@ impl Proc {
             role: self.role.decode(),
             members: self.members.decode(),
             promised: self.promised.decode(),
-            election: self.election.decode(),
+            tag: self.tag.decode(),
             starts: u32::from(self.starts),
         }
     }
     /// Stores `s` as this process's state (timers, crash flag and ghost unchanged).
     pub fn encode(&mut self, s: &State) {
-        self.election = TagCode::encode(s.election);
+        self.tag = TagCode::encode(s.tag);
         self.role = RoleCode::encode(&s.role);
         self.members = Mask::encode(&s.members);
         self.promised = Ep::encode(s.promised);
@@ -297,7 +297,7 @@ pub const CURRENT: Tag = Tag(1);
 /// The tag of every message that names an election its process has moved past.
 pub const STALE: Tag = Tag(0);
 
-/// An election [`Tag`], compactly: its start count and its election count, 16 bits each
+/// A [`Tag`], compactly: its start count and its election count, 16 bits each
 /// (the checked runs stay far below; debug builds check).
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TagCode(u32);
@@ -313,12 +313,13 @@ impl TagCode {
     }
 }
 
-/// The process whose election `msg` (from `src` to `dst`) names, if it names one: the sender
-/// of an ELECTION, the receiver of an ANSWER (see [`MsgCode`]).
+/// The process whose tag `msg` (from `src` to `dst`) carries, if it carries one: the sender
+/// of a request (ELECTION, HEARTBEAT), the receiver of a reply (ANSWER, HEARTBEAT_ACK); see
+/// [`MsgCode`].
 pub fn asker(msg: &Msg, src: Id, dst: Id) -> Option<Id> {
     match msg {
-        Msg::Election { .. } => Some(src),
-        Msg::Answer { .. } => Some(dst),
+        Msg::Election { .. } | Msg::Heartbeat { .. } => Some(src),
+        Msg::Answer { .. } | Msg::HeartbeatAck { .. } => Some(dst),
         _ => None,
     }
 }
@@ -327,21 +328,28 @@ pub fn asker(msg: &Msg, src: Id, dst: Id) -> Option<Id> {
 /// current one (`asker_tag`: that of the asker's latest start, up or down) is [`CURRENT`],
 /// any other [`STALE`]. The node's replayer matches real frames to a trace's with it.
 pub fn renamed(msg: &Msg, asker_tag: Tag) -> Msg {
-    let rename = |tag: &Tag| if *tag == asker_tag { CURRENT } else { STALE };
+    let mut msg = msg.clone();
+    if let Some(tag) = tag_mut(&mut msg) {
+        *tag = if *tag == asker_tag { CURRENT } else { STALE };
+    }
+    msg
+}
+
+/// The tag `msg` carries, if any.
+fn tag_mut(msg: &mut Msg) -> Option<&mut Tag> {
     match msg {
-        Msg::Election { tag } => Msg::Election { tag: rename(tag) },
-        Msg::Answer { tag, members } => Msg::Answer {
-            tag: rename(tag),
-            members: members.clone(),
-        },
-        other => other.clone(),
+        Msg::Election { tag }
+        | Msg::Answer { tag, .. }
+        | Msg::Heartbeat { tag }
+        | Msg::HeartbeatAck { tag, .. } => Some(tag),
+        _ => None,
     }
 }
 
 /// A process state of a real run as the checker names it: its own tag is [`CURRENT`].
 pub fn renamed_state(s: &State) -> State {
     State {
-        election: CURRENT,
+        tag: CURRENT,
         ..s.clone()
     }
 }
@@ -355,7 +363,7 @@ pub fn renamed_state(s: &State) -> State {
 /// checker keeps only that bit: a process's tag is always [`CURRENT`], an ELECTION or ANSWER
 /// is current (its asker is still in that election) or stale. When a step gives its process
 /// a new tag (a new election, a restart), every message naming the old one becomes stale
-/// ([`NetOp::NewElection`](super::NetOp::NewElection)) and the new tag is renamed
+/// ([`NetOp::NewTag`](super::NetOp::NewTag)) and the new tag is renamed
 /// [`CURRENT`]. Two states that differ only in tag values behave alike, so this loses
 /// nothing and keeps the count of states finite.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -381,8 +389,11 @@ pub enum MsgCode {
         epoch: Ep,
         members: Mask,
     },
-    Heartbeat,
+    Heartbeat {
+        tag: TagCode,
+    },
     HeartbeatAck {
+        tag: TagCode,
         coordinator: Option<Ep>,
         promised: Ep,
         members: Mask,
@@ -416,12 +427,16 @@ impl MsgCode {
                 epoch: Ep::encode(*epoch),
                 members: Mask::encode(members),
             },
-            Msg::Heartbeat => MsgCode::Heartbeat,
+            Msg::Heartbeat { tag } => MsgCode::Heartbeat {
+                tag: TagCode::encode(*tag),
+            },
             Msg::HeartbeatAck {
+                tag,
                 coordinator,
                 promised,
                 members,
             } => MsgCode::HeartbeatAck {
+                tag: TagCode::encode(*tag),
                 coordinator: coordinator.map(Ep::encode),
                 promised: Ep::encode(*promised),
                 members: Mask::encode(members),
@@ -431,14 +446,26 @@ impl MsgCode {
             },
         }
     }
-    /// The same message, naming a stale election.
-    pub fn stale(self) -> MsgCode {
-        let tag = TagCode::encode(STALE);
-        match self {
-            MsgCode::Election { .. } => MsgCode::Election { tag },
-            MsgCode::Answer { members, .. } => MsgCode::Answer { tag, members },
-            other => other,
+    /// Its tag, if it carries one.
+    pub fn tag(&self) -> Option<TagCode> {
+        match *self {
+            MsgCode::Election { tag }
+            | MsgCode::Answer { tag, .. }
+            | MsgCode::Heartbeat { tag }
+            | MsgCode::HeartbeatAck { tag, .. } => Some(tag),
+            _ => None,
         }
+    }
+    /// The same message, with a stale tag.
+    pub fn stale(mut self) -> MsgCode {
+        match &mut self {
+            MsgCode::Election { tag }
+            | MsgCode::Answer { tag, .. }
+            | MsgCode::Heartbeat { tag }
+            | MsgCode::HeartbeatAck { tag, .. } => *tag = TagCode::encode(STALE),
+            _ => {}
+        }
+        self
     }
     pub fn decode(self) -> Msg {
         match self {
@@ -461,12 +488,14 @@ impl MsgCode {
                 epoch: epoch.decode(),
                 members: members.decode(),
             },
-            MsgCode::Heartbeat => Msg::Heartbeat,
+            MsgCode::Heartbeat { tag } => Msg::Heartbeat { tag: tag.decode() },
             MsgCode::HeartbeatAck {
+                tag,
                 coordinator,
                 promised,
                 members,
             } => Msg::HeartbeatAck {
+                tag: tag.decode(),
                 coordinator: coordinator.map(Ep::decode),
                 promised: promised.decode(),
                 members: members.decode(),
@@ -508,13 +537,16 @@ impl Env {
     pub fn msg(&self) -> Msg {
         self.msg.decode()
     }
-    /// Whether it names process `p`'s current election: one of its ELECTIONs, or an ANSWER to
-    /// one (see [`MsgCode`]).
-    pub fn names_current_election_of(&self, p: u8) -> bool {
+    /// Whether it carries process `p`'s current tag (see [`MsgCode`]).
+    pub fn carries_current_tag_of(&self, p: u8) -> bool {
         let current = TagCode::encode(CURRENT);
         match self.msg {
-            MsgCode::Election { tag } => tag == current && self.src == p,
-            MsgCode::Answer { tag, .. } => tag == current && self.dst == p,
+            MsgCode::Election { tag } | MsgCode::Heartbeat { tag } => {
+                tag == current && self.src == p
+            }
+            MsgCode::Answer { tag, .. } | MsgCode::HeartbeatAck { tag, .. } => {
+                tag == current && self.dst == p
+            }
             _ => false,
         }
     }
@@ -637,11 +669,11 @@ impl Network {
             e.age += 1;
         }
     }
-    /// Process `p` has a new election tag (a new election, a restart): every message naming
-    /// its election so far is now stale (see [`MsgCode`]). The order stays canonical.
-    pub fn new_election(&mut self, p: u8, channels: Channels, set: bool) {
+    /// Process `p` has a new tag (a new election, a new term, a restart): every message that
+    /// carries its tag so far is now stale (see [`MsgCode`]). The order stays canonical.
+    pub fn new_tag(&mut self, p: u8, channels: Channels, set: bool) {
         let mut changed = false;
-        for e in self.0.iter_mut().filter(|e| e.names_current_election_of(p)) {
+        for e in self.0.iter_mut().filter(|e| e.carries_current_tag_of(p)) {
             e.msg = e.msg.stale();
             changed = true;
         }

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `Election{tag}` | request `{'type': 'election', 'origin': me}` (a plain peer's `election_ok` reply answers that tag) |
 //! | `Coordinator{epoch, members}` | request `{'type': 'election_won', 'winner': me}` |
-//! | `Heartbeat` | request `{'type': 'heartbeat', 'origin': me}` |
+//! | `Heartbeat{tag}` | request `{'type': 'heartbeat', 'origin': me}` (a plain peer's `ack` reply answers that tag) |
 //! | `Halt`, `HaltAck`, `HaltNack`, `Resign`, `Answer`, `HeartbeatAck` not sent as a reply | request `{'type': 'heartbeat', 'origin': me}` carrying the message under `bully`, to a Rust node or a peer not heard from yet; to a peer known to be a plain exercise node, nothing: the transport drops it and counts `no_exercise_equivalent` ([`has_plain_meaning`]) |
 //! | the first message the handler sends back to a requester | the reply: `election_ok` to `election` / `election_won`, `ack` to `heartbeat` |
 //!
@@ -39,7 +39,7 @@ pub fn request_kind(msg: &Msg) -> Kind {
 pub fn has_plain_meaning(msg: &Msg) -> bool {
     matches!(
         msg,
-        Msg::Election { .. } | Msg::Coordinator { .. } | Msg::Heartbeat
+        Msg::Election { .. } | Msg::Coordinator { .. } | Msg::Heartbeat { .. }
     )
 }
 
@@ -95,7 +95,9 @@ pub fn request_msg(frame: &Frame, state: Option<&State>) -> Option<(u64, Msg)> {
         Kind::Election => Msg::Election {
             tag: Tag::default(),
         },
-        Kind::Heartbeat => Msg::Heartbeat,
+        Kind::Heartbeat => Msg::Heartbeat {
+            tag: Tag::default(),
+        },
         Kind::ElectionWon => Msg::Coordinator {
             // Python nodes have no epochs: the model says what such an announcement is worth.
             epoch: State::unfenced_coordinator_epoch(state, wire::id(sender)),
@@ -134,21 +136,25 @@ pub fn reply_msg(
                 tag: *tag,
                 members: Members::default(),
             }),
-            (Msg::Heartbeat, Kind::Ack) => Some(plain_ack(peer, &frame.processes, state)),
+            (Msg::Heartbeat { tag }, Kind::Ack) => {
+                Some(plain_ack(peer, &frame.processes, state, *tag))
+            }
             _ => None,
         },
     })
 }
 
-/// A plain peer's `ack` as the model's `HeartbeatAck`: the term it confirms is the model's
-/// rule ([`State::unfenced_ack_term`]); with none it names no coordinator and no promise (a
-/// joiner only needs the members).
-pub fn plain_ack(peer: u64, processes: &[u64], state: Option<&State>) -> Msg {
+/// A plain peer's `ack` to our heartbeat tagged `tag` (the reply to this very request) as the
+/// model's `HeartbeatAck`: the term it confirms is the model's rule
+/// ([`State::unfenced_ack_term`]); with none it names no coordinator and no promise (a joiner
+/// only needs the members).
+pub fn plain_ack(peer: u64, processes: &[u64], state: Option<&State>, tag: Tag) -> Msg {
     let leader = wire::id(peer);
     let followed = State::unfenced_ack_term(state, leader);
     let mut members: Members = processes.iter().map(|&p| wire::id(p)).collect();
     members.insert(leader);
     Msg::HeartbeatAck {
+        tag,
         coordinator: followed,
         promised: followed.unwrap_or_else(Epoch::none),
         members,
@@ -173,7 +179,7 @@ mod tests {
             role: Role::Follower { epoch },
             members: m(&[5001, leader]),
             promised: epoch,
-            election: Tag::first(1),
+            tag: Tag::first(1),
             starts: 1,
         }
     }
@@ -193,7 +199,7 @@ mod tests {
         assert_eq!(request(5, &c).kind, Kind::ElectionWon);
         assert_eq!(request(5, &c).sender, Some(5));
         for msg in [
-            Msg::Heartbeat,
+            Msg::Heartbeat { tag: Tag::first(1) },
             Msg::Halt { epoch: e },
             Msg::Resign { epoch: e },
         ] {
@@ -210,7 +216,10 @@ mod tests {
         };
         assert_eq!(request_msg(&f, Some(&st)), Some((5001, untagged)));
         let f = Frame::new(Kind::Heartbeat, Some(5001));
-        assert_eq!(request_msg(&f, Some(&st)), Some((5001, Msg::Heartbeat)));
+        let untagged = Msg::Heartbeat {
+            tag: Tag::default(),
+        };
+        assert_eq!(request_msg(&f, Some(&st)), Some((5001, untagged)));
         // A new winner: one round above the promise. The followed winner again: same epoch.
         let f = Frame::new(Kind::ElectionWon, Some(5004));
         let Some((5004, Msg::Coordinator { epoch, .. })) = request_msg(&f, Some(&st)) else {
@@ -240,19 +249,22 @@ mod tests {
         );
         let mut ack = Frame::new(Kind::Ack, None);
         ack.processes = vec![5001, 5002];
+        let heartbeat = Msg::Heartbeat { tag };
         let Ok(Some(Msg::HeartbeatAck {
+            tag: echoed,
             coordinator,
             members,
             ..
-        })) = reply_msg(5003, &Msg::Heartbeat, &ack, Some(&st))
+        })) = reply_msg(5003, &heartbeat, &ack, Some(&st))
         else {
             panic!()
         };
+        assert_eq!(echoed, tag);
         assert_eq!(coordinator, st.epoch());
         assert_eq!(members, m(&[5001, 5002, 5003]));
         // From someone we do not follow: no coordinator claimed.
         let Ok(Some(Msg::HeartbeatAck { coordinator, .. })) =
-            reply_msg(5002, &Msg::Heartbeat, &ack, Some(&st))
+            reply_msg(5002, &heartbeat, &ack, Some(&st))
         else {
             panic!()
         };
