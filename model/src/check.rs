@@ -56,6 +56,9 @@ pub struct Options {
     pub keep_going: bool,
     /// Stop cleanly before the process's resident memory reaches this budget.
     pub max_memory: Option<Budget>,
+    /// Report a path to each `sometimes` example, not only to counterexamples (the symbolic
+    /// engine searches again for them; the explicit one has them anyway).
+    pub example_paths: bool,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             liveness: true,
             keep_going: false,
             max_memory: Some(Budget::default_for_machine()),
+            example_paths: true,
         }
     }
 }
@@ -164,6 +168,9 @@ pub struct Report {
     pub seconds: f64,
     pub states_per_second: f64,
     pub liveness_seconds: Option<f64>,
+    /// The whole check, wall clock: the search, the liveness pass, and the paths to what was
+    /// found (the symbolic engine searches again for those).
+    pub total_seconds: f64,
     /// Set when the search ended before seeing every state.
     pub stopped: Option<Stop>,
     /// The largest resident size seen while checking, in bytes.
@@ -360,6 +367,7 @@ fn symbolic_pass(model: &BullySystem, opts: &Options) -> (Search, Option<Livenes
             progress_every: opts.progress_every,
             max_expansions: None,
             flaw: symbolic::Flaw::None,
+            example_paths: opts.example_paths,
         },
     );
     let found = engine.run();
@@ -411,6 +419,7 @@ pub fn uses_symbolic(model: &BullySystem, opts: &Options) -> bool {
 /// graph (see [`crate::graph`]); depth first with stateright's checker, then, if asked, a
 /// liveness pass of its own.
 pub fn run(cfg: &Config, opts: &Options) -> Report {
+    let started = Instant::now();
     let model = cfg.clone().into_model();
     let properties = model.properties();
     let symbolic = uses_symbolic(&model, opts);
@@ -497,6 +506,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
         seconds: s.seconds,
         states_per_second: s.unique_states as f64 / s.seconds.max(1e-9),
         liveness_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
         stopped: s.stopped,
         peak_memory: s.peak_memory,
         max_memory: opts.max_memory.map(|b| b.bytes),
@@ -510,7 +520,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "Checked: {} ({} engine)", r.description, r.engine);
     let _ = writeln!(
         out,
-        "{} unique states, {} total{}, {:.2}s ({:.0} unique states/s){}, peak {} resident",
+        "{} unique states, {} total{}, {:.2}s ({:.0} unique states/s){}, {:.2}s in all, peak {} resident",
         r.unique_states,
         r.total_states,
         r.max_depth
@@ -521,6 +531,7 @@ pub fn render(r: &Report) -> String {
             Some(l) => format!("; liveness pass {l:.2}s"),
             None => String::new(),
         },
+        r.total_seconds,
         Budget::show(r.peak_memory),
     );
     match &r.stopped {

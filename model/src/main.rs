@@ -201,6 +201,8 @@ fn main() -> ExitCode {
                 progress_every: Some(Duration::from_secs(5)),
                 liveness: !no_liveness,
                 keep_going,
+                // The text report shows counterexamples only; the JSON one has every path.
+                example_paths: json,
                 ..Options::default()
             };
             if max_memory.is_some() {

@@ -134,6 +134,9 @@ pub struct Options {
     /// infinite); the run is then incomplete.
     pub max_expansions: Option<u32>,
     pub flaw: Flaw,
+    /// Find a path to each `sometimes` example too, not only to counterexamples: a second
+    /// search in the same order, as long as it takes to reach the last of them.
+    pub example_paths: bool,
 }
 
 impl Default for Options {
@@ -144,6 +147,7 @@ impl Default for Options {
             progress_every: None,
             max_expansions: None,
             flaw: Flaw::None,
+            example_paths: true,
         }
     }
 }
@@ -347,18 +351,40 @@ impl<'m> Engine<'m> {
         });
         let states = self.entries.iter().map(|e| self.mdd.count(e.reached)).sum();
         let seconds = t0.elapsed().as_secs_f64();
-        let targets: Vec<SysState> = found.iter().map(|(_, s)| s.clone()).collect();
-        let paths = self.paths_to(&targets);
+        // Counterexamples always get a path; examples only if asked (it may take as long as
+        // the search again). An example without one is reported as reached, path unknown.
+        let wanted = |name: &str| {
+            self.opts.example_paths
+                || properties
+                    .iter()
+                    .any(|p| p.name == name && p.expectation != Expectation::Sometimes)
+        };
+        let targets: Vec<SysState> = found
+            .iter()
+            .filter(|(name, _)| wanted(name))
+            .map(|(_, s)| s.clone())
+            .collect();
+        let mut paths = self.paths_to(&targets).into_iter();
+        let found: Vec<(&'static str, Witness)> = found
+            .into_iter()
+            .map(|(name, state)| {
+                let witness = if wanted(name) {
+                    paths.next().expect("one path per target")
+                } else {
+                    Witness::NoPath {
+                        why: "no path was asked for (check --json asks for one)".to_string(),
+                        state,
+                    }
+                };
+                (name, witness)
+            })
+            .collect();
         Outcome {
             states,
             seconds,
             peak_memory: peak.max(memory::resident_bytes().unwrap_or(0)),
             stopped,
-            discoveries: found
-                .into_iter()
-                .zip(paths)
-                .map(|((name, _), steps)| (name, steps))
-                .collect(),
+            discoveries: found.into_iter().collect(),
         }
     }
 

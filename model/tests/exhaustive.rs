@@ -7,6 +7,7 @@
 //! engines reach the same states).
 
 mod common;
+use bully_model::check::Verdict;
 use bully_model::system::{Channels, Config, StartMode};
 use common::assert_all_hold_in;
 
@@ -46,6 +47,30 @@ fn four_processes_full_start_one_crash() {
 fn four_processes_full_start_crash_and_recovery() {
     let r = assert_all_hold_in(Config::new(4), 667_026);
     assert_eq!(r.engine, "symbolic", "the default engine at N=4");
+    println!("{}", bully_model::check::render(&r));
+}
+
+#[test]
+fn five_processes_full_start_crash_and_recovery() {
+    // The bar: N=5 with a crash and a recovery, every verdict. About 3.5 minutes on one
+    // core, the longest test of the suite; the paths to the `sometimes` examples would take as
+    // long again (the symbolic engine searches again for them), so only verdicts are asked.
+    let opts = bully_model::check::Options {
+        example_paths: false,
+        ..common::quiet()
+    };
+    let r = bully_model::check::run(&Config::new(5), &opts);
+    assert!(r.ok(), "{}", bully_model::check::render(&r));
+    assert_eq!(r.engine, "symbolic");
+    assert_eq!(r.unique_states, 1_818_106_294, "the state count changed");
+    for p in &r.properties {
+        assert!(
+            matches!(p.verdict, Verdict::Holds | Verdict::Reached),
+            "{}: {:?}",
+            p.name,
+            p.verdict
+        );
+    }
     println!("{}", bully_model::check::render(&r));
 }
 
