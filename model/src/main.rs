@@ -122,9 +122,9 @@ struct ModelArgs {
     /// delivered (for comparison; a `kill -9` does lose the frames still queued in libzmq).
     #[arg(long)]
     no_truncation: bool,
-    /// Keep election tags as the processes number them instead of renaming them to "current"
-    /// and "stale" (to cross-check the renaming; finite only with sync timing on a reliable
-    /// network).
+    /// Keep tags as the processes number them instead of renaming them to "current"
+    /// and "stale" (to cross-check the renaming; the graph is then infinite, since tags grow
+    /// with every election: only depth-bounded searches end).
     #[arg(long)]
     no_tag_renaming: bool,
 }

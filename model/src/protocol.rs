@@ -1250,6 +1250,79 @@ mod tests {
         assert_eq!(serde_json::to_string(&m).unwrap(), "[1,3,7]");
     }
 
+    /// A restart counts itself before anything leaves, so every tag of the new start is
+    /// above every tag of the old one (and the count is saved first: persist before send).
+    #[test]
+    fn tags_of_a_restart_are_new() {
+        use crate::step::Event;
+        use stateright::actor::Command;
+        let (me, other) = (Id::from(0), Id::from(1));
+        let b = Bully::new(
+            Start::Full {
+                members: Members::new([me, other]),
+            },
+            Durations::default(),
+        );
+        let sent_tags = |out: &Out<Bully>| -> Vec<Tag> {
+            out.iter()
+                .filter_map(|c| match c {
+                    Command::Send(_, Msg::Election { tag }) => Some(*tag),
+                    _ => None,
+                })
+                .collect()
+        };
+        let first = b.step(me, None, Event::Start { storage: None }).unwrap();
+        let s1 = first.after(None);
+        assert_eq!(s1.starts, 1);
+        assert_eq!(sent_tags(&first.out), [s1.tag]);
+        // The same start elects again: a new tag, of the same start.
+        let again = b
+            .step(
+                me,
+                Some(&s1),
+                Event::Timeout {
+                    timer: Timer::ElectionTimeout,
+                },
+            )
+            .unwrap()
+            .after(Some(&s1));
+        let again = b
+            .step(
+                me,
+                Some(&again),
+                Event::Msg {
+                    src: other,
+                    msg: Msg::HaltNack {
+                        promised: Epoch {
+                            round: 5,
+                            leader: other,
+                        },
+                    },
+                },
+            )
+            .unwrap();
+        let s1b = again.after(None);
+        assert_ne!(s1b.tag, s1.tag);
+        assert_eq!(sent_tags(&again.out), [s1b.tag]);
+        // A restart: a new start count, saved first, and tags above all of the first start's.
+        let restart = b
+            .step(
+                me,
+                None,
+                Event::Start {
+                    storage: Some(s1b.storage()),
+                },
+            )
+            .unwrap();
+        let s2 = restart.after(None);
+        assert_eq!(s2.starts, 2);
+        assert!(matches!(&restart.out[0], Command::Save(saved) if saved.starts == 2));
+        for old in [s1.tag, s1b.tag] {
+            assert!(s2.tag > old, "{:?} after {:?}", s2.tag, old);
+        }
+        assert_eq!(sent_tags(&restart.out), [s2.tag]);
+    }
+
     #[test]
     fn members_beyond_the_inline_size_still_work() {
         let big = Members::new((0..3 * Members::INLINE).rev().map(Id::from));

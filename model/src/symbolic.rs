@@ -1008,7 +1008,11 @@ fn progress(s: &SysState) -> u64 {
 fn touches(op: &NetOp, src: usize, dst: usize) -> bool {
     let on = |e: &crate::system::Env| e.src as usize == src && e.dst as usize == dst;
     match op {
-        NetOp::Remove(e) | NetOp::RemoveLast(e) | NetOp::RemoveAll(e) | NetOp::Add(e) => on(e),
+        NetOp::Remove(e)
+        | NetOp::Delivered(e)
+        | NetOp::RemoveLast(e)
+        | NetOp::RemoveAll(e)
+        | NetOp::Add(e) => on(e),
         NetOp::ClearTo(i) | NetOp::DiscardDeadTo(i) => *i as usize == dst,
         NetOp::Restarted(i) => *i as usize == src,
         NetOp::NewTag(i) => *i as usize == src || *i as usize == dst,

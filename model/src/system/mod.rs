@@ -97,8 +97,9 @@ pub struct Config {
     /// off only to compare.
     #[serde(default = "yes")]
     pub truncation: bool,
-    /// Rename election tags to current/stale (see [`MsgCode`](state::MsgCode)). On by
-    /// default; off only to cross-check it (the runs where tags stay finite).
+    /// Rename tags to current/stale (see [`MsgCode`](state::MsgCode)). On by default; off
+    /// only to cross-check it, depth by depth (`model/tests/renaming.rs`): with real tags the
+    /// graph is infinite.
     #[serde(default = "yes")]
     pub tag_renaming: bool,
 }
@@ -275,7 +276,7 @@ impl fmt::Display for Config {
             write!(f, ", no dead-message reduction")?;
         }
         if !self.tag_renaming {
-            write!(f, ", election tags not renamed")?;
+            write!(f, ", tags not renamed")?;
         }
         if !self.truncation {
             write!(f, ", crashes never cut sends short")?;
@@ -425,12 +426,12 @@ impl Quiet {
     pub fn requires(&self, src: usize, dst: usize) -> bool {
         self.all || self.from[src].contains(dst)
     }
+    /// Whether `net` meets the requirement. A copy already delivered once (a duplicating
+    /// network) does not count: only the first copy is bound by the delay bound.
     pub fn holds(&self, net: &Network) -> bool {
-        if self.all {
-            return net.is_empty();
-        }
-        net.iter()
-            .all(|e| !self.from[e.src as usize].contains(e.dst as usize))
+        net.iter().all(|e| {
+            e.delivered || !(self.all || self.from[e.src as usize].contains(e.dst as usize))
+        })
     }
 }
 
@@ -441,6 +442,8 @@ impl Quiet {
 pub enum NetOp {
     /// The first copy of the message leaves (delivered or lost).
     Remove(Env),
+    /// The message's first copy arrived on a duplicating network: it stays, as delivered.
+    Delivered(Env),
     /// The last copy leaves (its sender crashed before it left).
     RemoveLast(Env),
     /// Every copy leaves (it is dead).
@@ -553,17 +556,12 @@ impl BullySystem {
             return (timer != Timer::Announce || self.announcement_matters(s, p))
                 .then(|| Quiet::none(n));
         }
-        // Duplicated messages never leave the network: only crashes count as failures there.
-        let duplicating = self.duplicating();
+        // On a duplicating network only first copies count as in flight (`Quiet::holds`):
+        // later copies may arrive at any time.
         let lossy = self.cfg.network == NetworkKind::Lossy;
         let mut quiet = Quiet::none(n);
-        // "Nothing from `from` to `to` is in flight" (always true on a duplicating network,
-        // where only crashes count as failures).
-        let in_flight_never = |quiet: &mut Quiet, from: usize, to: usize| {
-            if !duplicating {
-                quiet.require(from, to);
-            }
-        };
+        // "Nothing from `from` to `to` is in flight."
+        let in_flight_never = |quiet: &mut Quiet, from: usize, to: usize| quiet.require(from, to);
         match s.procs[p].decode().wait(timer) {
             Wait::Pace if timer == Timer::Announce => {
                 // Bounded delay: the period is far longer than a round trip, so the last
@@ -612,18 +610,13 @@ impl BullySystem {
             // expires only once the election it waits for is over (no message in flight, no
             // process still electing or halting) without the announcement reaching us.
             Wait::Outcome => {
-                if !duplicating {
-                    if s.procs.iter().any(|a| {
-                        !a.crashed
-                            && matches!(
-                                a.role,
-                                RoleCode::Electing { .. } | RoleCode::Halting { .. }
-                            )
-                    }) {
-                        return None;
-                    }
-                    quiet.all = true;
+                if s.procs.iter().any(|a| {
+                    !a.crashed
+                        && matches!(a.role, RoleCode::Electing { .. } | RoleCode::Halting { .. })
+                }) {
+                    return None;
                 }
+                quiet.all = true;
             }
         }
         Some(quiet)
@@ -767,7 +760,7 @@ impl BullySystem {
             match c {
                 Command::Send(dst, msg) => {
                     let e = if rename {
-                        // The asker of an ANSWER is its receiver, whose tag is current.
+                        // A reply's asker is its receiver, whose tag is current.
                         let asker = state::asker(&msg, Id::from(p), dst);
                         let asker_tag = if asker == Some(Id::from(p)) {
                             tag
@@ -841,6 +834,7 @@ impl BullySystem {
             NetOp::Remove(e) => {
                 net.remove(&e);
             }
+            NetOp::Delivered(e) => net.delivered_once(&e),
             NetOp::RemoveLast(e) => {
                 net.remove_last(&e);
             }
@@ -930,7 +924,8 @@ impl BullySystem {
         // loses any message anyway, so this adds nothing there.)
         if self.cfg.cuts_sends_short() && s.procs.iter().any(|p| p.crashed) {
             for e in net.unsent(self.cfg.effective_channels()) {
-                if s.procs[e.src as usize].crashed {
+                // A copy delivered once was sent; it cannot be cut short.
+                if s.procs[e.src as usize].crashed && !e.delivered {
                     actions.push(Action::CutShort(*e));
                 }
             }
@@ -993,6 +988,8 @@ impl BullySystem {
                 let i = e.dst as usize;
                 if !self.duplicating() {
                     ops.push(NetOp::Remove(e));
+                } else if !e.delivered {
+                    ops.push(NetOp::Delivered(e));
                 }
                 let fx = self
                     .effects(last, &action)

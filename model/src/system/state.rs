@@ -517,6 +517,11 @@ pub struct Env {
     /// messages are not ordered after its old ones (see [`Channels::Fifo`]).
     pub age: u8,
     pub msg: MsgCode,
+    /// On a duplicating network, whether a copy of it has arrived already. Duplication is
+    /// about later copies: the first one still arrives within the bound, so the synchronous
+    /// timing rule waits for it ([`Quiet::holds`](super::Quiet::holds)) and not for the
+    /// copies after it, which may come at any time. Always false on other networks.
+    pub delivered: bool,
 }
 
 impl Env {
@@ -526,6 +531,7 @@ impl Env {
             dst: pid(dst) as u8,
             age: 0,
             msg: MsgCode::encode(msg),
+            delivered: false,
         }
     }
     pub fn src(&self) -> Id {
@@ -561,6 +567,9 @@ impl fmt::Debug for Env {
         write!(f, "{} → {}: {:?}", self.src, self.dst, self.msg())?;
         if self.age > 0 {
             write!(f, " (sent before {} restart(s))", self.age)?;
+        }
+        if self.delivered {
+            write!(f, " (a copy: delivered before)")?;
         }
         Ok(())
     }
@@ -645,6 +654,15 @@ impl Network {
     pub fn add_once(&mut self, e: Env) {
         if let Err(at) = self.0.binary_search(&e) {
             self.0.insert(at, e);
+        }
+    }
+    /// The first copy of `e` arrived (a duplicating network): it stays, as delivered.
+    pub fn delivered_once(&mut self, e: &Env) {
+        if self.remove(e) {
+            self.add_once(Env {
+                delivered: true,
+                ..*e
+            });
         }
     }
     /// Removes the first copy of `e` (with FIFO channels, the first in its channel); false if
