@@ -9,7 +9,7 @@
 //! renamings must fail that comparison: one that calls every tag current, and one that
 //! forgets that a restart starts new tags (it compares only the election count).
 
-use bully_model::system::state::{asker, renamed, TagCode, CURRENT};
+use bully_model::system::state::{asker, renamed, tag_mut, TagCode, CURRENT};
 use bully_model::system::{BullySystem, Channels, Config, Network, StartMode, SysState};
 use bully_model::{Msg, Tag};
 use stateright::Model;
@@ -33,13 +33,7 @@ fn count_only(msg: &Msg, asker_tag: Tag) -> Msg {
 }
 
 fn tag_of(msg: &Msg) -> Option<Tag> {
-    match msg {
-        Msg::Election { tag }
-        | Msg::Answer { tag, .. }
-        | Msg::Heartbeat { tag }
-        | Msg::HeartbeatAck { tag, .. } => Some(*tag),
-        _ => None,
-    }
+    tag_mut(&mut msg.clone()).copied()
 }
 
 /// `s` (real tags) as the checker names it, renaming each message with `rename`.

@@ -336,7 +336,7 @@ pub fn renamed(msg: &Msg, asker_tag: Tag) -> Msg {
 }
 
 /// The tag `msg` carries, if any.
-fn tag_mut(msg: &mut Msg) -> Option<&mut Tag> {
+pub fn tag_mut(msg: &mut Msg) -> Option<&mut Tag> {
     match msg {
         Msg::Election { tag }
         | Msg::Answer { tag, .. }
@@ -444,16 +444,6 @@ impl MsgCode {
             Msg::Resign { epoch } => MsgCode::Resign {
                 epoch: Ep::encode(*epoch),
             },
-        }
-    }
-    /// Its tag, if it carries one.
-    pub fn tag(&self) -> Option<TagCode> {
-        match *self {
-            MsgCode::Election { tag }
-            | MsgCode::Answer { tag, .. }
-            | MsgCode::Heartbeat { tag }
-            | MsgCode::HeartbeatAck { tag, .. } => Some(tag),
-            _ => None,
         }
     }
     /// The same message, with a stale tag.
