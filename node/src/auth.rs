@@ -416,10 +416,13 @@ mod tests {
             Err(DecodeError::WrongReceiver { to: 3 })
         );
         // Status requests need no MAC.
-        let s = wire::status_request(4);
+        let s = wire::status_request(4, None);
         assert_eq!(
             rx.open(&s, None, 2, 65536, NOW),
-            Ok(Frame::Status { nonce: Some(4) })
+            Ok(Frame::Status {
+                nonce: Some(4),
+                watch: None
+            })
         );
         // A MAC'd frame without a stamp.
         let raw = wire::encode(&env(1));

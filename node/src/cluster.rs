@@ -1,6 +1,11 @@
 //! `bully-node cluster`: a local cluster of child processes, watched through `status`, driven
 //! from stdin or a script.
 //!
+//! Each running node always holds one status request of the launcher that waits for its next
+//! role change ([`wire::Watch`]): a change is seen as it happens, and a settled node answers
+//! once every [`WATCH_WAIT`] (asking every node many times a second cost a 64-node cluster's
+//! coordinator more CPU than its heartbeats, BENCHMARKS.md).
+//!
 //! Children are this same binary (`run`, full membership, ID = port on 127.0.0.1), each in its
 //! own process group (so a terminal's Ctrl-C reaches only the launcher) and with
 //! `PR_SET_PDEATHSIG = SIGKILL` (so none outlives the launcher, even if it is killed with -9).
@@ -8,6 +13,7 @@
 use crate::config::parse_duration;
 use crate::failure::Failure;
 use crate::status::{Status, StatusClient};
+use crate::wire;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -37,7 +43,8 @@ pub struct ClusterArgs {
     /// Commands to run at given times, one per line: `at 3s kill 5003` (`#` starts a comment).
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
-    /// How often every node is asked for its status.
+    /// How often the launcher looks at its input, script and children (a node's role change
+    /// is reported as it happens).
     #[arg(long, value_parser = parse_duration, default_value = "20ms")]
     pub poll: Duration,
     /// Also pass `--log-format json` to the nodes (their step logs go to node-<ID>.steps).
@@ -133,6 +140,12 @@ impl View {
     }
 }
 
+/// How long a node holds the launcher's status request while its role does not change.
+const WATCH_WAIT: Duration = Duration::from_secs(1);
+/// A request unanswered this long after its wait is given up (the node was paused or
+/// restarted meanwhile) and asked again.
+const WATCH_GRACE: Duration = Duration::from_secs(1);
+
 struct Node {
     id: u64,
     child: Option<Child>,
@@ -140,6 +153,8 @@ struct Node {
     started: bool,
     paused: bool,
     client: StatusClient,
+    /// The launcher's outstanding status request: its nonce and when it left.
+    asked: Option<(u64, Instant)>,
     view: Option<View>,
     last_status: Option<Status>,
 }
@@ -214,6 +229,8 @@ impl Cluster {
         node.started = true;
         node.paused = false;
         node.view = None;
+        node.last_status = None;
+        node.asked = None;
         Ok(())
     }
 
@@ -350,27 +367,53 @@ impl Cluster {
         }
     }
 
-    /// Asks every running node for its status; prints role changes and elections.
+    /// Keeps a watching status request at every running node, waits at most `--poll` for
+    /// their answers, and prints role changes and elections.
     fn observe(&mut self) {
-        let timeout = self.args.timeout.min(Duration::from_millis(200));
+        let now = Instant::now();
+        let live = |n: &Node| n.child.is_some() && !n.paused;
+        for n in self.nodes.values_mut().filter(|n| live(n)) {
+            if n.asked
+                .is_some_and(|(_, at)| now.duration_since(at) < WATCH_WAIT + WATCH_GRACE)
+            {
+                continue;
+            }
+            let watch = n.last_status.as_ref().map(|s| wire::Watch {
+                role_changes: s.role_changes,
+                wait: WATCH_WAIT,
+            });
+            // Not connected yet (a node still starting): asked again next round.
+            if let Ok(nonce) = n.client.ask(watch) {
+                n.asked = Some((nonce, now));
+            }
+        }
+        let mut watched: Vec<&mut Node> = self
+            .nodes
+            .values_mut()
+            .filter(|n| live(n) && n.asked.is_some())
+            .collect();
+        let mut items: Vec<_> = watched.iter().map(|n| n.client.poll_item()).collect();
+        let ms = self.args.poll.as_millis().clamp(1, i64::MAX as u128) as i64;
+        let _ = zmq::poll(&mut items, ms);
+        let ready: Vec<bool> = items.iter().map(|i| i.is_readable()).collect();
+        drop(items);
         let mut changes = Vec::new();
-        for n in self.nodes.values_mut() {
-            if n.child.is_none() || n.paused {
-                continue;
+        for (n, _) in watched.iter_mut().zip(ready).filter(|(_, r)| *r) {
+            while let Ok(Some((nonce, s))) = n.client.try_reply() {
+                if nonce.is_some() && nonce == n.asked.map(|(a, _)| a) {
+                    n.asked = None;
+                }
+                let view = View::from(&s);
+                if n.view.as_ref().map(View::key) != Some(view.key()) {
+                    let from = n
+                        .view
+                        .as_ref()
+                        .map_or("(started)".to_string(), |v| v.role_text.clone());
+                    changes.push(format!("{}: {from} -> {}", n.id, view.role_text));
+                }
+                n.view = Some(view);
+                n.last_status = Some(s);
             }
-            let Ok(s) = n.client.query(timeout) else {
-                continue;
-            };
-            let view = View::from(&s);
-            if n.view.as_ref().map(View::key) != Some(view.key()) {
-                let from = n
-                    .view
-                    .as_ref()
-                    .map_or("(started)".to_string(), |v| v.role_text.clone());
-                changes.push(format!("{}: {from} -> {}", n.id, view.role_text));
-            }
-            n.view = Some(view);
-            n.last_status = Some(s);
         }
         for c in changes {
             self.say(c);
@@ -593,6 +636,7 @@ impl Cluster {
                     started: false,
                     paused: false,
                     client,
+                    asked: None,
                     view: None,
                     last_status: None,
                 },
@@ -645,7 +689,6 @@ impl Cluster {
     /// Runs the script and the commands typed on stdin, watching the nodes, until `quit`,
     /// the end of both, or a signal (`stop`).
     fn drive(&mut self, script: Vec<(Duration, Action)>, stop: &AtomicBool) {
-        let poll = self.args.poll;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::stdin().lock().lines() {
@@ -682,7 +725,8 @@ impl Cluster {
                 self.say("end of input: stopping every node");
                 break;
             }
-            match rx.recv_timeout(poll) {
+            // `observe` waited for the nodes already.
+            match rx.recv_timeout(Duration::ZERO) {
                 Ok(Input::Line(l)) => match parse_action(&l) {
                     Ok(Some(a)) => {
                         if !self.act(a) {
@@ -692,12 +736,7 @@ impl Cluster {
                     Ok(None) => {}
                     Err(e) => self.say(e),
                 },
-                Ok(Input::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    stdin_open = false;
-                    if script.peek().is_some() {
-                        std::thread::sleep(poll);
-                    }
-                }
+                Ok(Input::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => stdin_open = false,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
         }

@@ -10,7 +10,7 @@ use crate::leadership::{Leadership, RoleName};
 use crate::status::{MessageCounts, RoleChange, Status, TimingStatus, TransportStats};
 use crate::steplog::StepLog;
 use crate::storage::{Store, StoreError};
-use crate::transport::{Inbound, Transport};
+use crate::transport::{Inbound, ReplyTo, Transport};
 use crate::watchers::Watchers;
 use crate::wire::{self, unix_ms};
 use bully_model::{
@@ -26,6 +26,19 @@ use tracing::{error, info, warn};
 
 /// Longest sleep without a timer due (the loop also wakes on frames and signals).
 const IDLE: Duration = Duration::from_secs(1);
+/// Most status requests waiting for a role change at once; beyond it the oldest is answered
+/// at once (a client that forgets its requests cannot make the node hoard them).
+const MAX_STATUS_WATCHES: usize = 256;
+
+/// A status request waiting for a role change ([`wire::Watch`]).
+struct StatusWatch {
+    reply: ReplyTo,
+    nonce: Option<u64>,
+    /// The `role_changes` count the asker knows.
+    role_changes: u64,
+    /// When it is answered anyway.
+    until: Instant,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -89,6 +102,35 @@ fn role_key(role: &Role) -> (&'static str, Option<Epoch>) {
     (role_name(role), epoch)
 }
 
+/// How long after being set `timer` fires, for a handler that asked for `delay`.
+///
+/// Heartbeats leave on the wall clock's multiples of the heartbeat period rather than a
+/// period after the last reply: at most `delay` after the timer is set, never later, so the
+/// failure detector's bound ([`bully_model::Durations::failover_bound`]) holds unchanged, and
+/// the model lets a heartbeat timer fire at any time (it only paces). What it buys: followers
+/// on one clock heartbeat together, so a coordinator answers its members in one burst per
+/// period instead of one wake-up per member (a 64-node coordinator's idle CPU, BENCHMARKS.md).
+/// Every other timer is a failure detector or a retry and fires exactly `delay` later.
+fn timer_delay(timer: Timer, delay: Duration) -> Duration {
+    match timer {
+        Timer::Heartbeat => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(delay, |now| until_next_multiple(now, delay)),
+        _ => delay,
+    }
+}
+
+/// The time from `now` to the next multiple of `period` after it: in `(0, period]` (a zero
+/// period: zero).
+fn until_next_multiple(now: Duration, period: Duration) -> Duration {
+    let period_ns = period.as_nanos();
+    if period_ns == 0 {
+        return Duration::ZERO;
+    }
+    let left = period_ns - now.as_nanos() % period_ns;
+    Duration::from_nanos(left.min(u64::MAX as u128) as u64)
+}
+
 fn in_election(role: &Role) -> bool {
     matches!(role, Role::Electing { .. } | Role::Halting { .. })
 }
@@ -126,6 +168,8 @@ pub struct Runtime<T: Transport> {
     watchers: Watchers,
     /// When this node last sent a heartbeat to each peer (for `bully_heartbeat_rtt_seconds`).
     heartbeat_sent: BTreeMap<Id, Instant>,
+    /// Status requests waiting for a role change, oldest first.
+    status_watches: Vec<StatusWatch>,
 }
 
 impl<T: Transport> Runtime<T> {
@@ -156,6 +200,7 @@ impl<T: Transport> Runtime<T> {
             shutdown,
             watchers: Watchers::default(),
             heartbeat_sent: BTreeMap::new(),
+            status_watches: Vec::new(),
         }
     }
 
@@ -176,6 +221,7 @@ impl<T: Transport> Runtime<T> {
                 self.fire_due_timers()?;
             }
             let now = Instant::now();
+            self.answer_status_watches(now, false);
             let wait = self
                 .timers
                 .values()
@@ -183,6 +229,11 @@ impl<T: Transport> Runtime<T> {
                 .filter(|_| !external_timers)
                 .map_or(IDLE, |at| at.saturating_duration_since(now))
                 .min(IDLE);
+            let wait = self
+                .status_watches
+                .iter()
+                .map(|w| w.until.saturating_duration_since(now))
+                .fold(wait, Duration::min);
             self.transport.wait(wait, &mut inbound)?;
             for item in inbound.drain(..) {
                 match item {
@@ -204,11 +255,21 @@ impl<T: Transport> Runtime<T> {
                             warn!(node = self.id, "told to fire {timer:?}, which is not set");
                         }
                     }
-                    Inbound::Status { reply, nonce } => {
+                    Inbound::Status {
+                        reply,
+                        nonce,
+                        watch,
+                    } => {
                         self.stats.status_requests += 1;
-                        let status =
-                            serde_json::to_value(self.status()).expect("a status reply serialises");
-                        self.transport.reply_status(reply, nonce, &status);
+                        match watch {
+                            Some(w) if w.role_changes == self.stats.role_changes => {
+                                self.watch_status(reply, nonce, w)
+                            }
+                            _ => {
+                                let status = self.status_json();
+                                self.transport.reply_status(reply, nonce, &status);
+                            }
+                        }
                     }
                 }
             }
@@ -221,6 +282,7 @@ impl<T: Transport> Runtime<T> {
         }
         info!(node = self.id, "signal received: stopping");
         self.step(Event::Shutdown)?;
+        self.answer_status_watches(Instant::now(), true);
         // A coordinator that resigns steps down: hooks and subscribers hear it.
         self.watchers.update(
             self.id,
@@ -234,6 +296,44 @@ impl<T: Transport> Runtime<T> {
         self.transport
             .close((timeout / 2).min(Duration::from_millis(300)));
         Ok(())
+    }
+
+    /// Parks a status request until the role changes or its wait is over.
+    fn watch_status(&mut self, reply: ReplyTo, nonce: Option<u64>, watch: wire::Watch) {
+        if self.status_watches.len() >= MAX_STATUS_WATCHES {
+            let oldest = self.status_watches.remove(0);
+            let status = self.status_json();
+            self.transport
+                .reply_status(oldest.reply, oldest.nonce, &status);
+        }
+        self.status_watches.push(StatusWatch {
+            reply,
+            nonce,
+            role_changes: watch.role_changes,
+            until: Instant::now() + watch.wait,
+        });
+    }
+
+    /// Answers the parked status requests whose role change came or whose wait is over (all of
+    /// them when `all`); the status is built once for all of them.
+    fn answer_status_watches(&mut self, now: Instant, all: bool) {
+        let changes = self.stats.role_changes;
+        let due = |w: &StatusWatch| all || w.role_changes != changes || w.until <= now;
+        if !self.status_watches.iter().any(due) {
+            return;
+        }
+        let status = self.status_json();
+        let (answer, keep) = std::mem::take(&mut self.status_watches)
+            .into_iter()
+            .partition(due);
+        self.status_watches = keep;
+        for w in answer {
+            self.transport.reply_status(w.reply, w.nonce, &status);
+        }
+    }
+
+    fn status_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.status()).expect("a status reply serialises")
     }
 
     fn fire_due_timers(&mut self) -> Result<(), RunError> {
@@ -355,7 +455,8 @@ impl<T: Transport> Runtime<T> {
                 self.transport.send(dst, &msg);
             }
             Cmd::SetTimer { timer, range, .. } => {
-                self.timers.insert(timer, Instant::now() + range.start);
+                self.timers
+                    .insert(timer, Instant::now() + timer_delay(timer, range.start));
             }
             Cmd::CancelTimer { timer } => {
                 self.timers.remove(&timer);
@@ -451,5 +552,32 @@ impl<T: Transport> Runtime<T> {
             now_unix_ms: unix_ms(),
             uptime_ms: self.started.elapsed().as_millis() as u64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_wait_for_the_next_multiple_of_the_period() {
+        let ms = Duration::from_millis;
+        let period = ms(100);
+        // Never later than a period, never at once: on a multiple, the next one.
+        assert_eq!(until_next_multiple(ms(1_000), period), period);
+        assert_eq!(until_next_multiple(ms(1_001), period), ms(99));
+        assert_eq!(until_next_multiple(ms(1_099), period), ms(1));
+        for now in (0..1_000_000_007u64).step_by(9_999_991) {
+            let left = until_next_multiple(Duration::from_nanos(now), period);
+            assert!(
+                left > Duration::ZERO && left <= period,
+                "{now} ns: {left:?}"
+            );
+            assert_eq!((now + left.as_nanos() as u64) % 100_000_000, 0);
+        }
+        assert_eq!(until_next_multiple(ms(5), Duration::ZERO), Duration::ZERO);
+        // Only the heartbeat is placed on the grid; detectors and retries wait exactly.
+        assert_eq!(timer_delay(Timer::HeartbeatTimeout, ms(300)), ms(300));
+        assert!(timer_delay(Timer::Heartbeat, period) <= period);
     }
 }

@@ -1,7 +1,7 @@
 //! The status reply ([`Status`], the one type its writer and its readers share), the status
 //! client (`{"v":2,"request":"status","nonce":N}` over a DEALER, reply matched by nonce: a late
-//! reply to an earlier request is skipped, never mistaken for the current one) and the reply's
-//! human form.
+//! reply to an earlier request is skipped, never mistaken for the current one; a request may
+//! also wait for the next role change, [`wire::Watch`]) and the reply's human form.
 
 use crate::wire;
 use bully_model::{Epoch, Members, Role, Storage};
@@ -171,19 +171,13 @@ impl StatusClient {
     /// Asks for the status and waits at most `timeout` for the matching reply.
     pub fn query(&mut self, timeout: Duration) -> Result<Status, ClientError> {
         let deadline = Instant::now() + timeout;
-        self.nonce += 1;
-        let timed_out = || ClientError::Timeout {
-            endpoint: self.endpoint.clone(),
-            timeout,
+        let endpoint = self.endpoint.clone();
+        let timed_out = || ClientError::Timeout { endpoint, timeout };
+        let nonce = match self.ask(None) {
+            Ok(n) => n,
+            Err(ClientError::Zmq(zmq::Error::EAGAIN)) => return Err(timed_out()),
+            Err(e) => return Err(e),
         };
-        // An empty delimiter first, as a REQ socket sends: a ROUTER accepts it and a REP (the
-        // exercise wire) requires it.
-        let request = [Vec::new(), wire::status_request(self.nonce)];
-        match self.socket.send_multipart(request, zmq::DONTWAIT) {
-            Ok(()) => {}
-            Err(zmq::Error::EAGAIN) => return Err(timed_out()),
-            Err(e) => return Err(e.into()),
-        }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -195,29 +189,55 @@ impl StatusClient {
                 Ok(_) => {}
                 Err(e) => return Err(e.into()),
             }
-            let frames = match self.socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(f) => f,
-                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let Some(payload) = frames.last() else {
-                continue;
-            };
-            let bad = |reason: String| ClientError::BadReply {
-                endpoint: self.endpoint.clone(),
-                reason,
-            };
-            let v: Value = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
-            if v.get("nonce").and_then(Value::as_u64) != Some(self.nonce) {
-                continue; // a late reply to an earlier request
-            }
-            return match v.get("status") {
-                Some(s) if s.is_object() => {
-                    serde_json::from_value(s.clone()).map_err(|e| bad(e.to_string()))
+            while let Some((n, status)) = self.try_reply()? {
+                if n == Some(nonce) {
+                    return Ok(status);
                 }
-                _ => Err(bad("no \"status\" object".into())),
-            };
+                // A late reply to an earlier request.
+            }
         }
+    }
+
+    /// Sends a status request without waiting for its reply (with `watch`, the node answers
+    /// once its role changed or the wait is over); returns the request's nonce. `EAGAIN`: the
+    /// node is not reachable yet.
+    pub fn ask(&mut self, watch: Option<wire::Watch>) -> Result<u64, ClientError> {
+        self.nonce += 1;
+        // An empty delimiter first, as a REQ socket sends: a ROUTER accepts it and a REP (the
+        // exercise wire) requires it.
+        let request = [Vec::new(), wire::status_request(self.nonce, watch)];
+        self.socket.send_multipart(request, zmq::DONTWAIT)?;
+        Ok(self.nonce)
+    }
+
+    /// A reply that has arrived, with the nonce it echoes, without waiting.
+    pub fn try_reply(&mut self) -> Result<Option<(Option<u64>, Status)>, ClientError> {
+        let frames = loop {
+            match self.socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(f) => break f,
+                Err(zmq::Error::EAGAIN) => return Ok(None),
+                Err(zmq::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let bad = |reason: String| ClientError::BadReply {
+            endpoint: self.endpoint.clone(),
+            reason,
+        };
+        let payload = frames.last().ok_or_else(|| bad("no frame".into()))?;
+        let v: Value = serde_json::from_slice(payload).map_err(|e| bad(e.to_string()))?;
+        let nonce = v.get("nonce").and_then(Value::as_u64);
+        match v.get("status") {
+            Some(s) if s.is_object() => serde_json::from_value(s.clone())
+                .map(|status| Some((nonce, status)))
+                .map_err(|e| bad(e.to_string())),
+            _ => Err(bad("no \"status\" object".into())),
+        }
+    }
+
+    /// For `zmq::poll`: readable when a reply has arrived.
+    pub fn poll_item(&self) -> zmq::PollItem<'_> {
+        self.socket.as_poll_item(zmq::POLLIN)
     }
 }
 

@@ -5,7 +5,9 @@
 //! * protocol message: `{"v":2,"from":5003,"from_endpoint":"tcp://127.0.0.1:5003",
 //!   "peers":{"5001":"tcp://127.0.0.1:5001"},"msg":{"type":"election","tag":4294967297}}`
 //! * status request: `{"v":2,"request":"status","nonce":7}`, answered by
-//!   `{"v":2,"reply":"status","nonce":7,"status":{...}}`.
+//!   `{"v":2,"reply":"status","nonce":7,"status":{...}}`; with
+//!   `"watch":{"role_changes":4,"wait_ms":1000}` the answer waits until the node's role changed
+//!   (its `role_changes` count is no longer 4) or `wait_ms` passed.
 //!
 //! `from_endpoint` and `peers` are transport data (where to reach whom), not protocol: the
 //! protocol only ever sees `from` and `msg`. Decoding never panics: every defect is a typed
@@ -69,7 +71,36 @@ pub enum Frame {
     /// A protocol message, with the address-book entries that were valid.
     Peer(Envelope),
     /// A status request; the reply echoes the nonce.
-    Status { nonce: Option<u64> },
+    Status {
+        nonce: Option<u64>,
+        watch: Option<Watch>,
+    },
+}
+
+/// A status request that waits for a change: answer once the node's `role_changes` count
+/// differs from `role_changes`, or after `wait` (a launcher or monitor learns of every role
+/// change at once without asking many times a second).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub role_changes: u64,
+    pub wait: std::time::Duration,
+}
+
+impl Watch {
+    /// The longest a watch may wait (a longer `wait_ms` is cut to it).
+    pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn parse(v: &Value) -> Result<Watch, DecodeError> {
+        let field = |name: &str| {
+            v.get(name).and_then(Value::as_u64).ok_or_else(|| {
+                DecodeError::Malformed(format!("\"watch\" needs a whole number \"{name}\""))
+            })
+        };
+        Ok(Watch {
+            role_changes: field("role_changes")?,
+            wait: std::time::Duration::from_millis(field("wait_ms")?).min(Watch::MAX_WAIT),
+        })
+    }
 }
 
 /// Why a frame was dropped.
@@ -185,6 +216,7 @@ pub fn decode_stamped(
             Some("status") => Ok((
                 Frame::Status {
                     nonce: obj.get("nonce").and_then(Value::as_u64),
+                    watch: obj.get("watch").map(Watch::parse).transpose()?,
                 },
                 None,
             )),
@@ -246,10 +278,16 @@ pub fn encode_stamped(env: &Envelope, stamp: &Stamp) -> Vec<u8> {
     serde_json::to_vec(&Stamped { env, auth: stamp }).expect("an envelope always serialises")
 }
 
-/// The status request frame.
-pub fn status_request(nonce: u64) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({"v": VERSION, "request": "status", "nonce": nonce}))
-        .expect("static JSON")
+/// The status request frame; with `watch`, the reply waits for a role change (see [`Watch`]).
+pub fn status_request(nonce: u64, watch: Option<Watch>) -> Vec<u8> {
+    let mut request = serde_json::json!({"v": VERSION, "request": "status", "nonce": nonce});
+    if let Some(w) = watch {
+        request["watch"] = serde_json::json!({
+            "role_changes": w.role_changes,
+            "wait_ms": w.wait.as_millis() as u64,
+        });
+    }
+    serde_json::to_vec(&request).expect("static JSON")
 }
 
 /// The status reply frame.
@@ -469,8 +507,33 @@ pub(crate) mod tests {
     #[test]
     fn status_request_decodes() {
         assert_eq!(
-            decode(&status_request(7), 1, DEFAULT_MAX_FRAME),
-            Ok(Frame::Status { nonce: Some(7) })
+            decode(&status_request(7, None), 1, DEFAULT_MAX_FRAME),
+            Ok(Frame::Status {
+                nonce: Some(7),
+                watch: None
+            })
+        );
+        let watch = Watch {
+            role_changes: 4,
+            wait: std::time::Duration::from_millis(1500),
+        };
+        assert_eq!(
+            decode(&status_request(8, Some(watch)), 1, DEFAULT_MAX_FRAME),
+            Ok(Frame::Status {
+                nonce: Some(8),
+                watch: Some(watch)
+            })
+        );
+        // A wait beyond the limit is cut to it; a watch without its count is malformed.
+        let long = br#"{"v":2,"request":"status","watch":{"role_changes":1,"wait_ms":99999999}}"#;
+        assert!(matches!(
+            decode(long, 1, DEFAULT_MAX_FRAME),
+            Ok(Frame::Status { watch: Some(w), .. }) if w.wait == Watch::MAX_WAIT
+        ));
+        let bad = br#"{"v":2,"request":"status","watch":{"wait_ms":10}}"#;
+        assert_eq!(
+            decode(bad, 1, DEFAULT_MAX_FRAME).unwrap_err().reason(),
+            "malformed"
         );
     }
 

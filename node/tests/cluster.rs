@@ -351,6 +351,64 @@ fn paused_coordinator_resumes_into_a_single_coordinator_at_a_higher_epoch() {
     }
 }
 
+/// The reply to request `nonce` of `client`, if it comes within `limit`.
+fn reply_within(
+    client: &mut bully_node::status::StatusClient,
+    nonce: u64,
+    limit: Duration,
+) -> Option<bully_node::status::Status> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let mut items = [client.poll_item()];
+        zmq::poll(&mut items, 10).unwrap();
+        while let Some((n, status)) = client.try_reply().unwrap() {
+            if n == Some(nonce) {
+                return Some(status);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn a_watching_status_request_is_answered_at_a_role_change_or_when_its_wait_is_over() {
+    use bully_node::wire::Watch;
+    let mut net = Net::new("watch", 2, H, T);
+    net.start_all_full();
+    let ids = net.ids.clone();
+    let (low, top) = (ids[0], ids[1]);
+    net.wait_agreement("the initial election", &ids, SETTLE, |c, _| c == top);
+    let ctx = zmq::Context::new();
+    let mut client = bully_node::status::StatusClient::connect(&ctx, &endpoint(low)).unwrap();
+    let known = client.query(Duration::from_secs(2)).unwrap().role_changes;
+    let watch = |role_changes, wait| Some(Watch { role_changes, wait });
+
+    // Nothing changes in a settled cluster: the answer comes when the wait is over, not before.
+    let asked = Instant::now();
+    let nonce = client
+        .ask(watch(known, Duration::from_millis(400)))
+        .unwrap();
+    let s = reply_within(&mut client, nonce, Duration::from_secs(5)).expect("answered");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(s.role_changes, known);
+
+    // An asker that is behind gets the answer at once, however long it would wait.
+    let nonce = client.ask(watch(known + 7, Watch::MAX_WAIT)).unwrap();
+    let s = reply_within(&mut client, nonce, Duration::from_secs(5)).expect("answered at once");
+    assert_eq!(s.role_changes, known);
+
+    // A role change ends the wait: the follower's coordinator dies, and it takes over.
+    let nonce = client.ask(watch(known, Watch::MAX_WAIT)).unwrap();
+    net.kill9(top);
+    let s = reply_within(&mut client, nonce, failover_bound() + SLACK).expect("a role change");
+    assert!(s.role_changes > known, "{s:?}");
+    assert_ne!(s.role.as_deref(), Some("follower"), "{s:?}");
+}
+
 fn dealer(ctx: &zmq::Context, id: u64) -> zmq::Socket {
     let s = ctx.socket(zmq::DEALER).unwrap();
     s.set_linger(0).unwrap();

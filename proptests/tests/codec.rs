@@ -207,8 +207,8 @@ proptest! {
     #[test]
     fn status_requests_round_trip(nonce in any::<u64>()) {
         prop_assert_eq!(
-            decode_checked(&wire::status_request(nonce), DEFAULT_MAX_FRAME),
-            Ok(Frame::Status { nonce: Some(nonce) })
+            decode_checked(&wire::status_request(nonce, None), DEFAULT_MAX_FRAME),
+            Ok(Frame::Status { nonce: Some(nonce), watch: None })
         );
     }
 

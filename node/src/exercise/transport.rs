@@ -367,11 +367,14 @@ impl ExerciseTransport {
         if payload.first() == Some(&b'{') {
             // JSON: only a status request (`bully-node status`) is meaningful here.
             return match wire::decode(payload, self.me, self.opts.max_frame) {
-                Ok(wire::Frame::Status { nonce }) => {
+                Ok(wire::Frame::Status { nonce, .. }) => {
                     self.owed = Some(Owed::Status);
+                    // The REP socket takes no request before this one is answered, so a
+                    // watch is answered at once, like a plain request.
                     inbound.push(Inbound::Status {
                         reply: ReplyTo(Vec::new()),
                         nonce,
+                        watch: None,
                     });
                 }
                 _ => refuse(

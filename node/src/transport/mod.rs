@@ -146,8 +146,13 @@ pub fn serve_until_sent<T: Transport + ?Sized>(
 pub enum Inbound {
     /// A protocol message from process `from`.
     Msg { from: Id, msg: Msg },
-    /// A status request; answer it with [`Transport::reply_status`].
-    Status { reply: ReplyTo, nonce: Option<u64> },
+    /// A status request; answer it with [`Transport::reply_status`] (with `watch`, once the
+    /// role changed or the wait is over).
+    Status {
+        reply: ReplyTo,
+        nonce: Option<u64>,
+        watch: Option<crate::wire::Watch>,
+    },
     /// Fire this timer now (a transport whose timers are driven from outside, see
     /// [`Transport::external_timers`]).
     Timer { timer: bully_model::Timer },

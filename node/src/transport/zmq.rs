@@ -27,10 +27,12 @@
 //! the `from_endpoint` of every envelope (authoritative: the sender says where it is), and from
 //! the `peers` map of envelopes (only fills in IDs this node cannot reach yet). It rides along
 //! so that a node that joined through a single contact learns where the members it hears about
-//! can be reached: on a frame to a peer when it changed since the last frame to that peer, and
-//! at least every [`BOOK_REFRESH`] (a peer that restarted without its data, or lost the frame
-//! that carried it, learns it again within a second). In a quiet cluster most frames carry
-//! none.
+//! can be reached: on a frame to a peer when it changed since the last frame to that peer, on
+//! the next frame after one toward that peer was dropped, on the first frame after the peer's
+//! frames started arriving over a new connection (it restarted, maybe without its data), and
+//! at least every [`BOOK_REFRESH`] besides. In a quiet cluster frames carry none: a 64-node
+//! coordinator answers 630 heartbeats a second, and parsing and checking 64 entries on each was
+//! the largest part of its own work (BENCHMARKS.md).
 
 pub use super::TransportError;
 use super::{
@@ -55,8 +57,9 @@ const MAX_PENDING: usize = 64;
 const MAX_BATCH: usize = 256;
 /// High-water mark of a peer's DEALER queue (frames).
 const PEER_SNDHWM: i32 = 64;
-/// A peer gets the address book again at least this often, even if it has not changed.
-const BOOK_REFRESH: Duration = Duration::from_secs(1);
+/// A peer gets the address book again at least this often, even if it has not changed (the
+/// last resort for a book lost in a way this node cannot see: a receiver that refused it).
+const BOOK_REFRESH: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct ZmqOptions {
@@ -99,6 +102,9 @@ pub struct ZmqTransport {
     book_persisted: u64,
     /// The version of the book last sent to each peer, and when.
     book_sent: BTreeMap<u64, (u64, Instant)>,
+    /// The ROUTER routing id each peer's frames last came with: a new one is a new connection
+    /// (the peer restarted), which gets the book again.
+    routes: BTreeMap<u64, Vec<u8>>,
     counters: TransportCounters,
     wake: Option<Wake>,
     /// Frame authentication, with `--cluster-key`.
@@ -132,6 +138,7 @@ impl ZmqTransport {
             book_version: 0,
             book_persisted: 0,
             book_sent: BTreeMap::new(),
+            routes: BTreeMap::new(),
             counters: TransportCounters::default(),
             wake,
             auth: None,
@@ -181,9 +188,8 @@ impl ZmqTransport {
     }
 
     /// The address book to put on the next frame to `to`: all of it when it changed since the
-    /// last frame to `to` or that was [`BOOK_REFRESH`] ago, else none. A 64-node coordinator
-    /// answers 630 heartbeats a second; not sending and parsing 64 entries on each of them
-    /// took its idle CPU from 8.5 % to about 5 % of a core (BENCHMARKS.md).
+    /// last frame to `to`, when that frame may not have arrived ([`Self::book_lost`]) or was
+    /// [`BOOK_REFRESH`] ago; else none.
     fn book_for(&mut self, to: u64) -> BTreeMap<u64, String> {
         let now = Instant::now();
         let due = self.book_sent.get(&to).is_none_or(|&(version, at)| {
@@ -194,6 +200,12 @@ impl ZmqTransport {
         }
         self.book_sent.insert(to, (self.book_version, now));
         self.book.clone()
+    }
+
+    /// The last book sent to `to` may not have arrived: a frame toward it was dropped, or it
+    /// talks to us over a new connection. The next frame carries the book.
+    fn book_lost(&mut self, to: u64) {
+        self.book_sent.remove(&to);
     }
 
     fn count_drop(&mut self, reason: &'static str, what: impl FnOnce() -> String) {
@@ -262,6 +274,7 @@ impl ZmqTransport {
                 Err(::zmq::Error::EAGAIN) => break,
                 Err(e) => {
                     link.pending.pop_front();
+                    self.book_sent.remove(&id);
                     let n = self.counters.drop_one("send_error");
                     if worth_logging(n) {
                         warn!(node = self.me, peer = id, "send failed: {e}");
@@ -280,6 +293,7 @@ impl ZmqTransport {
             }
         }
         for id in expired {
+            self.book_lost(id);
             let endpoint = self.book.get(&id).cloned().unwrap_or_default();
             self.count_drop("expired", || {
                 format!("message to {id} at {endpoint}: not connected in time")
@@ -320,13 +334,20 @@ impl ZmqTransport {
                     self.reply(&route, wire::req_ack(Some(&e)));
                 }
             }
-            Ok(Frame::Status { nonce }) => inbound.push(Inbound::Status {
+            Ok(Frame::Status { nonce, watch }) => inbound.push(Inbound::Status {
                 reply: route,
                 nonce,
+                watch,
             }),
             Ok(Frame::Peer(env)) => {
                 if let Some(e) = env.from_endpoint {
                     self.learn(env.from, e, true);
+                }
+                if let Some(id) = route.0.first() {
+                    if self.routes.get(&env.from) != Some(id) {
+                        self.routes.insert(env.from, id.clone());
+                        self.book_lost(env.from);
+                    }
                 }
                 if let Some(link) = self.links.get_mut(&env.from) {
                     link.last_heard = Some(Instant::now());
@@ -405,6 +426,7 @@ impl Transport for ZmqTransport {
                 Err(::zmq::Error::EAGAIN)
                     if link.connected && link.last_heard.is_none_or(|at| at.elapsed() >= ttl) =>
                 {
+                    self.book_lost(to);
                     self.count_drop("peer_down", || {
                         format!(
                             "{} to {to}: connection lost (peer down or stalled)",
@@ -416,6 +438,7 @@ impl Transport for ZmqTransport {
                 Err(::zmq::Error::EAGAIN) => {}
                 Err(e) => {
                     let endpoint = link.endpoint.clone();
+                    self.book_lost(to);
                     self.count_drop("send_error", || {
                         format!("{} to {to} at {endpoint}: {e}", msg.kind())
                     });
@@ -432,6 +455,7 @@ impl Transport for ZmqTransport {
         link.pending.push_back((Instant::now() + ttl, parts));
         self.counters.deferred += 1;
         if overflow {
+            self.book_lost(to);
             self.count_drop("queue_full", || format!("queue toward {to} is full"));
         }
     }
