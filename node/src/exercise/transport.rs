@@ -21,8 +21,9 @@
 //!   toward a crashed peer and delivered to its next incarnation. As on the native wire, a
 //!   request that cannot leave because the connection is gone (or because the peer is presumed
 //!   down: its last request got no reply or could not connect, and nothing was heard from it
-//!   since) is dropped at once (`peer_down`: a message to a crashed process is lost, as the
-//!   model assumes). A request on a new socket may wait half a timeout for the first
+//!   since) is dropped at once (`peer_down`, the rule of [`peer_is_down`] that both wires
+//!   apply: a message to a crashed process is lost, as the model assumes). Messages wait in the
+//!   peer's [`Backlog`], as on the native wire. A request on a new socket may wait half a timeout for the first
 //!   connection (`expired` after that), and queued requests that waited longer than one
 //!   timeout are dropped (`expired`).
 //! * One thread owns every socket and waits on all of them with `zmq::poll`: a slow or dead
@@ -31,20 +32,17 @@
 use super::adapter;
 use super::codec::{self, Ext, Kind};
 use crate::transport::{
-    bind_listener, poll_sockets, serve_until_sent, worth_logging, Inbound, ReplyTo, Transport,
-    TransportCounters, TransportError, Wake,
+    bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, Backlog, Inbound,
+    ReplyTo, Transport, TransportCounters, TransportError, Wake,
 };
 use crate::wire;
 use bully_model::{Members, Msg, State};
 use serde_json::Value;
 use stateright::actor::Id;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 use tracing::debug;
-
-/// Most messages waiting for one peer; older ones are dropped first.
-const MAX_QUEUE: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct ExerciseOptions {
@@ -80,7 +78,7 @@ struct InFlight {
 #[derive(Default)]
 struct Peer {
     socket: Option<::zmq::Socket>,
-    queue: VecDeque<Outgoing>,
+    queue: Backlog<Outgoing>,
     current: Option<InFlight>,
     /// Whether the peer is a plain exercise node (no `bully` key), once heard from.
     plain: Option<bool>,
@@ -176,13 +174,7 @@ impl ExerciseTransport {
     fn enqueue(&mut self, to: u64, msg: &Msg) {
         let frame = codec::encode(&adapter::request(self.me, msg));
         let peer = self.peers.entry(to).or_default();
-        let overflow = if peer.queue.len() >= MAX_QUEUE {
-            peer.queue.pop_front();
-            true
-        } else {
-            false
-        };
-        peer.queue.push_back(Outgoing {
+        let overflow = peer.queue.push(Outgoing {
             msg: msg.clone(),
             frame,
             queued: Instant::now(),
@@ -293,12 +285,8 @@ impl ExerciseTransport {
                 self.counters.bytes_out += c.out.frame.len() as u64;
             }
             Err(::zmq::Error::EAGAIN)
-                if (peer.socket_connected || peer.suspect)
-                    && peer.last_heard.is_none_or(|at| at.elapsed() >= ttl) =>
+                if peer_is_down(peer.socket_connected, peer.suspect, peer.last_heard, ttl) =>
             {
-                // The connection is gone, or the peer was presumed down already, and we have
-                // not heard from it lately: it is down. The message is lost, as a message to a
-                // crashed process is in the model; it must not reach its next incarnation late.
                 drops.push((
                     "peer_down",
                     format!("{} to {id}: not connected (peer down)", c.out.msg.kind()),
@@ -445,8 +433,7 @@ impl ExerciseTransport {
 impl Transport for ExerciseTransport {
     fn send(&mut self, to: Id, msg: &Msg) {
         let to = wire::num(to);
-        if to == self.me {
-            self.count_drop("to_self", || format!("{} to itself", msg.kind()));
+        if self.counters.refuse_self_send(self.me, to, msg) {
             return;
         }
         if let Some(Owed::Request {

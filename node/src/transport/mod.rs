@@ -15,7 +15,7 @@ use bully_model::{Msg, State};
 use serde::Serialize;
 use serde_json::Value;
 use stateright::actor::Id;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -141,6 +141,62 @@ pub fn serve_until_sent<T: Transport + ?Sized>(
     }
 }
 
+/// Messages waiting to leave toward one peer, at most [`Backlog::LIMIT`]: a full backlog drops
+/// its oldest message for a new one (the newer message reflects the newer state). Both wires
+/// queue through it.
+#[derive(Debug)]
+pub struct Backlog<T> {
+    items: VecDeque<T>,
+}
+
+impl<T> Default for Backlog<T> {
+    fn default() -> Self {
+        Backlog {
+            items: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Backlog<T> {
+    pub const LIMIT: usize = 64;
+
+    /// Queues `item`; whether the oldest was dropped for it (count it as `queue_full`).
+    #[must_use]
+    pub fn push(&mut self, item: T) -> bool {
+        let overflow = self.items.len() >= Self::LIMIT;
+        if overflow {
+            self.items.pop_front();
+        }
+        self.items.push_back(item);
+        overflow
+    }
+    pub fn front(&self) -> Option<&T> {
+        self.items.front()
+    }
+    pub fn pop_front(&mut self) -> Option<T> {
+        self.items.pop_front()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// The rule both wires apply to a message that cannot leave because its connection is not up:
+/// whether its peer is down, so that the message is dropped now (`peer_down`). It is down when
+/// its connection was up before, or it is presumed down already (`presumed_down`: its last
+/// request went unanswered), and nothing has come from it for `quiet`. A message to a crashed
+/// process is lost, as the checked model assumes; it must not reach the next incarnation late.
+/// A peer heard from within `quiet` is up (our connection to its new incarnation is not back
+/// yet), and a peer never connected may still be starting: their messages wait.
+pub fn peer_is_down(
+    was_connected: bool,
+    presumed_down: bool,
+    last_heard: Option<Instant>,
+    quiet: Duration,
+) -> bool {
+    (was_connected || presumed_down) && last_heard.is_none_or(|at| at.elapsed() >= quiet)
+}
+
 /// Something that arrived.
 #[derive(Debug)]
 pub enum Inbound {
@@ -190,6 +246,15 @@ impl TransportCounters {
             warn!(node, reason, count = n, "dropped: {}", what());
         }
     }
+    /// Whether a message from `me` is addressed to `me`: the protocol never sends one, so a
+    /// wire drops it (counted as `to_self`) instead of delivering it through a socket.
+    pub fn refuse_self_send(&mut self, me: u64, to: u64, msg: &Msg) -> bool {
+        if to != me {
+            return false;
+        }
+        self.drop_logged(me, "to_self", || format!("{} to itself", msg.kind()));
+        true
+    }
 }
 
 /// Whether the `n`th occurrence of something is worth a log line (1..=5, then powers of two):
@@ -225,5 +290,36 @@ pub trait Transport {
     /// their deadlines (the replayer's controlled wire).
     fn external_timers(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_backlog_drops_its_oldest() {
+        let mut b = Backlog::default();
+        for i in 0..Backlog::<usize>::LIMIT {
+            assert!(!b.push(i));
+        }
+        assert!(b.push(999), "the 65th push overflows");
+        assert_eq!(b.front(), Some(&1), "the oldest (0) went");
+        while b.pop_front().is_some() {}
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_peer_is_down_once_its_connection_was_lost_and_it_is_quiet() {
+        let quiet = Duration::from_millis(150);
+        let long_ago = Instant::now().checked_sub(Duration::from_secs(1));
+        let just_now = Some(Instant::now());
+        // Never connected, not presumed down: may still be starting.
+        assert!(!peer_is_down(false, false, None, quiet));
+        // Connected before (or presumed down), nothing heard lately: down.
+        assert!(peer_is_down(true, false, None, quiet));
+        assert!(peer_is_down(false, true, long_ago, quiet));
+        // Heard from just now: up, whatever our connection says.
+        assert!(!peer_is_down(true, true, just_now, quiet));
     }
 }

@@ -8,16 +8,16 @@
 //!   `IMMEDIATE 1` (nothing is queued toward a peer that is not connected, so nothing stale is
 //!   delivered after it restarts) and a small `SNDHWM`. Sends never block (`DONTWAIT`).
 //! * A send that cannot leave at once because the first connection to the peer is not up yet
-//!   (both just started) waits in a short per-peer queue for at most `pending_ttl` (half the
+//!   (both just started) waits in the peer's [`Backlog`] for at most `pending_ttl` (half the
 //!   protocol timeout: a message that waited that long and its reply still fit in one timeout)
 //!   and leaves as soon as the DEALER becomes writable; after that it is dropped and counted as
 //!   `expired`. Once a peer has been connected, a send that cannot leave is dropped at once
-//!   (`peer_down`): the peer crashed (or stalls), and a message sent to a crashed process is
-//!   lost, exactly as the checked model assumes — it must not reach the peer's next incarnation.
-//!   The exception is a peer we heard from within `pending_ttl`: it is up (a new incarnation
-//!   whose connection our DEALER has not re-established yet), so the frame waits as above —
-//!   dropping it would lose a reply between two live processes (a HALT_ACK to a restarted
-//!   candidate, which would then presume us down).
+//!   (`peer_down`, the rule of [`peer_is_down`] that both wires apply): the peer crashed (or
+//!   stalls), and a message sent to a crashed process is lost, exactly as the checked model
+//!   assumes. The exception is a peer we heard from within `pending_ttl`: it is up (a new
+//!   incarnation whose connection our DEALER has not re-established yet), so the frame waits
+//!   as above — dropping it would lose a reply between two live processes (a HALT_ACK to a
+//!   restarted candidate, which would then presume us down).
 //! * One thread owns every socket and waits on all of them with `zmq::poll`.
 //! * With a cluster key ([`crate::auth`]) a protocol message is two frames, the stamped
 //!   envelope and its MAC; frames that fail the checks are dropped before anything in them is
@@ -36,8 +36,8 @@
 
 pub use super::TransportError;
 use super::{
-    bind_listener, poll_sockets, serve_until_sent, worth_logging, Inbound, ReplyTo, Transport,
-    TransportCounters, Wake,
+    bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, Backlog, Inbound,
+    ReplyTo, Transport, TransportCounters, Wake,
 };
 use crate::auth::Authenticator;
 use crate::status::AuthStatus;
@@ -46,13 +46,11 @@ use crate::wire::{self, Envelope, Frame};
 use bully_model::Msg;
 use serde_json::Value;
 use stateright::actor::Id;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
-/// Most messages waiting for one peer's connection; older ones are dropped first.
-const MAX_PENDING: usize = 64;
 /// Most frames taken off the ROUTER per `wait`, so timers are never starved by a flood.
 const MAX_BATCH: usize = 256;
 /// High-water mark of a peer's DEALER queue (frames).
@@ -82,7 +80,7 @@ struct Link {
     /// only on a completed connection).
     connected: bool,
     /// Messages (one or two frames) waiting for the connection, with the instant they expire.
-    pending: VecDeque<(Instant, Vec<Vec<u8>>)>,
+    pending: Backlog<(Instant, Vec<Vec<u8>>)>,
     /// When a frame from this peer last arrived: a peer we just heard from is up, so a send
     /// that cannot leave yet is waiting for our DEALER to reconnect to its new incarnation,
     /// not sent toward a dead process.
@@ -240,7 +238,7 @@ impl ZmqTransport {
                     endpoint,
                     socket,
                     connected: false,
-                    pending: VecDeque::new(),
+                    pending: Backlog::default(),
                     last_heard: None,
                 },
             );
@@ -386,8 +384,7 @@ fn send_parts(socket: &::zmq::Socket, parts: &[Vec<u8>]) -> Result<(), ::zmq::Er
 impl Transport for ZmqTransport {
     fn send(&mut self, to: Id, msg: &Msg) {
         let to = wire::num(to);
-        if to == self.me {
-            self.count_drop("to_self", || format!("{} to itself", msg.kind()));
+        if self.counters.refuse_self_send(self.me, to, msg) {
             return;
         }
         let env = Envelope {
@@ -424,7 +421,7 @@ impl Transport for ZmqTransport {
                     return;
                 }
                 Err(::zmq::Error::EAGAIN)
-                    if link.connected && link.last_heard.is_none_or(|at| at.elapsed() >= ttl) =>
+                    if peer_is_down(link.connected, false, link.last_heard, ttl) =>
                 {
                     self.book_lost(to);
                     self.count_drop("peer_down", || {
@@ -446,13 +443,7 @@ impl Transport for ZmqTransport {
                 }
             }
         }
-        let overflow = if link.pending.len() >= MAX_PENDING {
-            link.pending.pop_front();
-            true
-        } else {
-            false
-        };
-        link.pending.push_back((Instant::now() + ttl, parts));
+        let overflow = link.pending.push((Instant::now() + ttl, parts));
         self.counters.deferred += 1;
         if overflow {
             self.book_lost(to);
