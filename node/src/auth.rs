@@ -366,6 +366,7 @@ mod tests {
             from,
             from_endpoint: Some(format!("tcp://127.0.0.1:{from}")),
             peers: Default::default(),
+            queued_ms: None,
             msg: Msg::Heartbeat {
                 tag: bully_model::Tag::first(1),
             },

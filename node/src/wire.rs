@@ -37,6 +37,12 @@ pub struct Envelope {
     /// The sender's address book: ID → endpoint of the members it knows how to reach.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub peers: BTreeMap<u64, String>,
+    /// How long the message waited at the sender for the connection before it left, in ms
+    /// (absent: it left at once). A receiver that was not yet listening that long ago was not
+    /// running when the message was sent, and drops it (`before_start`): a message sent to a
+    /// process that is down is lost, as the checked model assumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_ms: Option<u64>,
     /// The protocol message, exactly as the model serialises it (`{"type":"election","tag":4294967297}`, ...).
     pub msg: Msg,
 }
@@ -249,6 +255,12 @@ pub fn decode_stamped(
             }
         }
     }
+    let queued_ms = match obj.remove("queued_ms") {
+        None | Some(Value::Null) => None,
+        Some(q) => Some(q.as_u64().ok_or_else(|| {
+            DecodeError::BadMessage(format!("\"queued_ms\" is not a whole number: {}", clip(q)))
+        })?),
+    };
     let msg = obj
         .remove("msg")
         .ok_or_else(|| DecodeError::BadMessage("missing field \"msg\"".into()))?;
@@ -262,6 +274,7 @@ pub fn decode_stamped(
             from,
             from_endpoint,
             peers,
+            queued_ms,
             msg,
         }),
         stamp,
@@ -379,6 +392,7 @@ pub(crate) mod tests {
             from: 5003,
             from_endpoint: Some("tcp://127.0.0.1:5003".into()),
             peers: [(5001, "tcp://127.0.0.1:5001".to_string())].into(),
+            queued_ms: None,
             msg,
         }
     }

@@ -51,9 +51,13 @@ fn full_start_highest_is_coordinator_and_everyone_names_it() {
         let s = net.status(*id).unwrap();
         assert_eq!(s["members"].as_array().unwrap().len(), 5, "{s}");
         // Only a message sent before its peer was listening may have been dropped (the nodes
-        // start one after the other); nothing malformed, nothing lost between running nodes.
+        // start one after the other): by its sender when the peer did not come up in time, by
+        // its receiver when it did; nothing malformed, nothing lost between running nodes.
         let drops = s["dropped"].as_object().unwrap();
-        assert!(drops.keys().all(|k| k == "expired"), "{id}: {drops:?}");
+        assert!(
+            drops.keys().all(|k| k == "expired" || k == "before_start"),
+            "{id}: {drops:?}"
+        );
     }
     // The step log is complete NDJSON: one start, then numbered steps with before/after states.
     let steps = net.step_lines(top);
@@ -349,6 +353,26 @@ fn paused_coordinator_resumes_into_a_single_coordinator_at_a_higher_epoch() {
             .collect();
         assert_eq!(claims, vec![top]);
     }
+}
+
+#[test]
+fn a_message_sent_before_its_receiver_started_is_dropped_by_the_receiver() {
+    // A long timeout: the sender keeps the message for half of it while the peer is not up.
+    let mut net = Net::new("before-start", 2, 200, 4000);
+    let (low, top) = (net.ids[0], net.ids[1]);
+    net.start_full(low);
+    // The low node's first ELECTION to the higher one waits at the sender; the higher one
+    // starts well within the wait, after the message was sent.
+    std::thread::sleep(Duration::from_millis(500));
+    net.start_full(top);
+    let ids = net.ids.clone();
+    net.wait_agreement("the higher node in office", &ids, SETTLE, |c, _| c == top);
+    let s = net.status(top).unwrap();
+    let dropped = s["dropped"]["before_start"].as_u64().unwrap_or(0);
+    assert!(dropped >= 1, "{}", s["dropped"]);
+    // Its log names what it dropped.
+    let log = std::fs::read_to_string(net.log(top)).unwrap();
+    assert!(log.contains("sent before this node was listening"), "{log}");
 }
 
 /// The reply to request `nonce` of `client`, if it comes within `limit`.

@@ -122,13 +122,15 @@ fn envelope() -> impl Strategy<Value = Envelope> {
         any::<u64>().prop_filter("not the receiver", |&f| f != ME),
         prop::option::of(endpoint()),
         prop::collection::btree_map(any::<u64>(), endpoint(), 0..8),
+        prop::option::of(any::<u64>()),
         msg(),
     )
-        .prop_map(|(from, from_endpoint, peers, msg)| Envelope {
+        .prop_map(|(from, from_endpoint, peers, queued_ms, msg)| Envelope {
             v: VERSION,
             from,
             from_endpoint,
             peers,
+            queued_ms,
             msg,
         })
 }
@@ -376,6 +378,7 @@ fn wire_env() -> Envelope {
         from: 5003,
         from_endpoint: Some("tcp://127.0.0.1:5003".into()),
         peers: Default::default(),
+        queued_ms: None,
         msg: Msg::Heartbeat { tag: Tag(7) },
     }
 }

@@ -111,6 +111,7 @@ impl Transport for ControlledTransport {
             from: self.me,
             from_endpoint: None,
             peers: BTreeMap::new(),
+            queued_ms: None,
             msg: msg.clone(),
         };
         let payload = wire::encode(&env);

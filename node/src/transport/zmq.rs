@@ -79,12 +79,20 @@ struct Link {
     /// A frame has left on this DEALER: the peer was up (with `IMMEDIATE`, a send succeeds
     /// only on a completed connection).
     connected: bool,
-    /// Messages (one or two frames) waiting for the connection, with the instant they expire.
-    pending: Backlog<(Instant, Vec<Vec<u8>>)>,
+    /// Messages waiting for the connection.
+    pending: Backlog<Waiting>,
     /// When a frame from this peer last arrived: a peer we just heard from is up, so a send
     /// that cannot leave yet is waiting for our DEALER to reconnect to its new incarnation,
     /// not sent toward a dead process.
     last_heard: Option<Instant>,
+}
+
+/// A message waiting for its peer's connection. It is framed (and sealed) when it leaves, so
+/// that it can say how long it waited (`queued_ms`).
+struct Waiting {
+    queued: Instant,
+    expires: Instant,
+    env: Envelope,
 }
 
 pub struct ZmqTransport {
@@ -107,6 +115,9 @@ pub struct ZmqTransport {
     wake: Option<Wake>,
     /// Frame authentication, with `--cluster-key`.
     auth: Option<Authenticator>,
+    /// When the ROUTER was bound: a frame that waited at its sender longer than this node has
+    /// been listening was sent before this node ran, and is dropped (`before_start`).
+    bound_at: Instant,
 }
 
 impl ZmqTransport {
@@ -140,6 +151,7 @@ impl ZmqTransport {
             counters: TransportCounters::default(),
             wake,
             auth: None,
+            bound_at: Instant::now(),
         };
         for (id, e) in book {
             t.learn(id, e, true);
@@ -256,13 +268,17 @@ impl ZmqTransport {
         Ok(s)
     }
 
-    /// Sends what waits for `id` until the DEALER would block.
+    /// Sends what waits for `id` until the DEALER would block; each message says how long it
+    /// waited.
     fn flush(&mut self, id: u64) {
         let Some(link) = self.links.get_mut(&id) else {
             return;
         };
-        while let Some((_, parts)) = link.pending.front() {
-            match send_parts(&link.socket, parts) {
+        while let Some(w) = link.pending.front() {
+            let mut env = w.env.clone();
+            env.queued_ms = Some(w.queued.elapsed().as_millis() as u64);
+            let parts = frame(&mut self.auth, &env, id);
+            match send_parts(&link.socket, &parts) {
                 Ok(()) => {
                     self.counters.frames_out += 1;
                     self.counters.bytes_out += parts.iter().map(|p| p.len() as u64).sum::<u64>();
@@ -285,7 +301,7 @@ impl ZmqTransport {
     fn expire(&mut self, now: Instant) {
         let mut expired = Vec::new();
         for (&id, link) in &mut self.links {
-            while link.pending.front().is_some_and(|(at, _)| *at <= now) {
+            while link.pending.front().is_some_and(|w| w.expires <= now) {
                 link.pending.pop_front();
                 expired.push(id);
             }
@@ -337,6 +353,19 @@ impl ZmqTransport {
                 nonce,
                 watch,
             }),
+            Ok(Frame::Peer(env))
+                if env
+                    .queued_ms
+                    .is_some_and(|q| u128::from(q) > self.bound_at.elapsed().as_millis()) =>
+            {
+                let (from, kind) = (env.from, env.msg.kind());
+                self.count_drop("before_start", || {
+                    format!("{kind} from {from}: sent before this node was listening")
+                });
+                if req {
+                    self.reply(&route, wire::req_ack(None));
+                }
+            }
             Ok(Frame::Peer(env)) => {
                 if let Some(e) = env.from_endpoint {
                     self.learn(env.from, e, true);
@@ -376,6 +405,14 @@ impl ZmqTransport {
     }
 }
 
+/// The frames of `env` toward `to`: the envelope, sealed with a MAC under a cluster key.
+fn frame(auth: &mut Option<Authenticator>, env: &Envelope, to: u64) -> Vec<Vec<u8>> {
+    match auth {
+        Some(a) => a.seal(env, to, unix_ms()),
+        None => vec![wire::encode(env)],
+    }
+}
+
 /// Sends one message (one or more frames) without blocking; all frames or none leave.
 fn send_parts(socket: &::zmq::Socket, parts: &[Vec<u8>]) -> Result<(), ::zmq::Error> {
     socket.send_multipart(parts.iter().map(|p| &p[..]), ::zmq::DONTWAIT)
@@ -392,12 +429,10 @@ impl Transport for ZmqTransport {
             from: self.me,
             from_endpoint: Some(self.opts.advertise.clone()),
             peers: self.book_for(to),
+            queued_ms: None,
             msg: msg.clone(),
         };
-        let parts = match &mut self.auth {
-            Some(a) => a.seal(&env, to, unix_ms()),
-            None => vec![wire::encode(&env)],
-        };
+        let parts = frame(&mut self.auth, &env, to);
         if parts[0].len() > self.opts.max_frame {
             let len = parts[0].len();
             self.count_drop("oversized_out", || {
@@ -443,7 +478,12 @@ impl Transport for ZmqTransport {
                 }
             }
         }
-        let overflow = link.pending.push((Instant::now() + ttl, parts));
+        let now = Instant::now();
+        let overflow = link.pending.push(Waiting {
+            queued: now,
+            expires: now + ttl,
+            env,
+        });
         self.counters.deferred += 1;
         if overflow {
             self.book_lost(to);
@@ -456,8 +496,8 @@ impl Transport for ZmqTransport {
         self.expire(now);
         let mut timeout = timeout;
         for link in self.links.values() {
-            if let Some((at, _)) = link.pending.front() {
-                timeout = timeout.min(at.saturating_duration_since(now));
+            if let Some(w) = link.pending.front() {
+                timeout = timeout.min(w.expires.saturating_duration_since(now));
             }
         }
         let waiting: Vec<u64> = self
