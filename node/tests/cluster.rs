@@ -49,11 +49,11 @@ fn full_start_highest_is_coordinator_and_everyone_names_it() {
     assert_eq!(net.agreement(&ids), Some((c, e)));
     for id in &ids {
         let s = net.status(*id).unwrap();
-        assert_eq!(s["members"].as_array().unwrap().len(), 5, "{s}");
+        assert_eq!(s.members.as_ref().unwrap().len(), 5, "{s:?}");
         // Only a message sent before its peer was listening may have been dropped (the nodes
         // start one after the other): by its sender when the peer did not come up in time, by
         // its receiver when it did; nothing malformed, nothing lost between running nodes.
-        let drops = s["dropped"].as_object().unwrap();
+        let drops = &s.dropped;
         assert!(
             drops.keys().all(|k| k == "expired" || k == "before_start"),
             "{id}: {drops:?}"
@@ -167,9 +167,7 @@ fn join_start_every_node_learns_every_member() {
     a.extend(timing.clone());
     net.start_with(first, a);
     net.wait_for("the first node to be coordinator", SETTLE, || {
-        net.status(first)
-            .filter(|s| s["is_coordinator"] == true)
-            .map(|_| ())
+        net.status(first).filter(|s| s.is_coordinator).map(|_| ())
     });
     for (n, &id) in ids[1..].iter().enumerate() {
         let mut a: Vec<String> = match n {
@@ -208,8 +206,7 @@ fn join_start_every_node_learns_every_member() {
             let st = net.statuses(&ids);
             let all_members = st.values().all(|s| {
                 s.as_ref().is_some_and(|s| {
-                    s["members"].as_array().map(|m| m.len()) == Some(5)
-                        && s["endpoints"].as_object().map(|m| m.len()) == Some(4)
+                    s.members.as_ref().map(|m| m.len()) == Some(5) && s.endpoints.len() == 4
                 })
             });
             (all_members && agreement_of(&st).is_some_and(|(c, _)| c == top)).then_some(())
@@ -262,11 +259,7 @@ fn join_mode_split_brain_heals() {
     let mut both = false;
     let ((_, _), took) = net.wait_for("mid and high to merge under high", SETTLE, || {
         let st = net.statuses(&[mid, high]);
-        let leads = |id: u64| {
-            st[&id]
-                .as_ref()
-                .is_some_and(|s| s["is_coordinator"] == true)
-        };
+        let leads = |id: u64| st[&id].as_ref().is_some_and(|s| s.is_coordinator);
         both |= leads(mid) && leads(high);
         agreement_of(&st).filter(|&(c, _)| c == high)
     });
@@ -292,7 +285,7 @@ fn two_crashes_in_a_row_including_the_next_highest_during_its_election() {
         Duration::from_secs(5),
         || {
             net.status(next)
-                .filter(|s| s["role"] == "electing" || s["role"] == "halting")
+                .filter(|s| matches!(s.role.as_deref(), Some("electing" | "halting")))
                 .map(|_| ())
         },
     );
@@ -349,7 +342,7 @@ fn paused_coordinator_resumes_into_a_single_coordinator_at_a_higher_epoch() {
         let claims: Vec<u64> = ids
             .iter()
             .copied()
-            .filter(|&id| net.status(id).is_some_and(|s| s["is_coordinator"] == true))
+            .filter(|&id| net.status(id).is_some_and(|s| s.is_coordinator))
             .collect();
         assert_eq!(claims, vec![top]);
     }
@@ -368,8 +361,8 @@ fn a_message_sent_before_its_receiver_started_is_dropped_by_the_receiver() {
     let ids = net.ids.clone();
     net.wait_agreement("the higher node in office", &ids, SETTLE, |c, _| c == top);
     let s = net.status(top).unwrap();
-    let dropped = s["dropped"]["before_start"].as_u64().unwrap_or(0);
-    assert!(dropped >= 1, "{}", s["dropped"]);
+    let dropped = s.dropped.get("before_start").copied().unwrap_or(0);
+    assert!(dropped >= 1, "{:?}", s.dropped);
     // Its log names what it dropped.
     let log = std::fs::read_to_string(net.log(top)).unwrap();
     assert!(log.contains("sent before this node was listening"), "{log}");
@@ -498,10 +491,10 @@ fn garbage_and_oversized_frames_are_counted_and_the_node_keeps_electing() {
         net.status(target).filter(|s| {
             expect
                 .iter()
-                .all(|(k, n)| s["dropped"][*k].as_u64() == Some(*n))
+                .all(|(k, n)| s.dropped.get(*k).copied() == Some(*n))
         })
     });
-    eprintln!("dropped: {}", s["dropped"]);
+    eprintln!("dropped: {:?}", s.dropped);
     // Nothing got through to the protocol: no election was started by the garbage.
     assert_eq!(net.agreement(&ids).map(|(c, _)| c), Some(top));
 

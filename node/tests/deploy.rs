@@ -268,7 +268,7 @@ fn one_config_file_for_the_whole_cluster() {
     let top = ids[2];
     net.wait_agreement("the highest in office", &ids, SETTLE, |c, _| c == top);
     let s = net.status(ids[0]).unwrap();
-    assert_eq!(s["timing"]["heartbeat_ms"], H as f64, "the file's timing");
+    assert_eq!(s.timing.heartbeat_ms, H as f64, "the file's timing");
     assert!(
         net.dir.join(format!("bully-{}.json", ids[0])).exists(),
         "the file's data directory"

@@ -87,11 +87,11 @@ fn kill_9_at_random_moments_never_corrupts_or_rolls_back_the_epoch_file() {
         std::thread::sleep(Duration::from_millis(next(150)));
         if let Some(s) = net.status(victim) {
             // `saved` is reported only after the file was replaced and fsynced.
-            if let Some(p) = epoch_of(&s["saved"]["promised"]) {
+            if let Some(p) = s.saved.as_ref().map(|st| epoch(st.promised)) {
                 let f = floor.entry(victim).or_insert(p);
                 *f = (*f).max(p);
             }
-            if ["electing", "halting", "waiting"].contains(&s["role"].as_str().unwrap_or("")) {
+            if ["electing", "halting", "waiting"].contains(&s.role.as_deref().unwrap_or("")) {
                 kills_in_election += 1;
             }
         }
@@ -128,13 +128,13 @@ fn kill_9_at_random_moments_never_corrupts_or_rolls_back_the_epoch_file() {
         };
         // ... with the promise it saved, or a newer one, and a new, larger incarnation.
         if let Some(p) = on_disk {
-            let loaded = epoch_of(&s["saved"]["promised"]).unwrap();
+            let loaded = s.saved.as_ref().map(|st| epoch(st.promised)).unwrap();
             assert!(
                 loaded >= p,
                 "round {round}: restarted with {loaded:?} < {p:?}"
             );
         }
-        let inc_after = s["auth"]["incarnation"].as_u64().unwrap();
+        let inc_after = s.auth.as_ref().and_then(|a| a.incarnation).unwrap();
         assert!(
             inc_after > inc_before,
             "round {round}: incarnation went back"

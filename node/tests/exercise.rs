@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{free_ports, spawn};
+use common::{epoch, free_ports, id_u64, member_ids, spawn, Status};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -136,17 +136,15 @@ impl Mixed {
         self.procs.keys().copied().collect()
     }
 
-    fn status(&self, id: u64) -> Option<serde_json::Value> {
-        let status =
-            bully_node::status::query(&common::endpoint(id), Duration::from_millis(400)).ok()?;
-        Some(serde_json::to_value(status).expect("a status serialises"))
+    fn status(&self, id: u64) -> Option<Status> {
+        bully_node::status::query(&common::endpoint(id), Duration::from_millis(400)).ok()
     }
 
     /// Whom `id` names as coordinator: a Rust node's `status`, a Python node's last
     /// `COORDINATOR` line.
     fn view(&self, id: u64) -> Option<u64> {
         match self.lang[&id] {
-            Lang::Rust => self.status(id)?["coordinator"].as_u64(),
+            Lang::Rust => self.status(id)?.coordinator.map(id_u64),
             Lang::Python => last_line(&self.log(id), "COORDINATOR ")?
                 .trim()
                 .parse()
@@ -191,8 +189,7 @@ impl Mixed {
             .filter(|i| self.lang[i] == Lang::Rust)
             .all(|i| {
                 self.status(i)
-                    .and_then(|s| s["is_coordinator"].as_bool())
-                    .is_some_and(|c| c == (i == expected))
+                    .is_some_and(|s| s.is_coordinator == (i == expected))
             })
     }
 }
@@ -245,7 +242,7 @@ fn mixed_cluster_highest_python_kill_and_restart() {
     eprintln!("highest-python: all name {p4} (Python) after {took:?}");
     for r in [r2, r3] {
         let s = c.status(r).unwrap();
-        let members: Vec<u64> = serde_json::from_value(s["members"].clone()).unwrap();
+        let members = member_ids(&s).unwrap();
         assert_eq!(members, vec![p1, r2, r3, p4], "{r} members");
     }
 
@@ -317,18 +314,18 @@ fn rust_node_joins_a_running_python_cluster_through_its_coordinator() {
     let took = c.wait_all_name(p4, SETTLE);
     eprintln!("join-python: {r2} follows {p4} after {took:?}");
     let s = c.status(r2).unwrap();
-    let members: Vec<u64> = serde_json::from_value(s["members"].clone()).unwrap();
-    assert_eq!(members, vec![p1, r2, p3, p4], "{s}");
-    assert_eq!(s["role"], "follower");
+    let members = member_ids(&s).unwrap();
+    assert_eq!(members, vec![p1, r2, p3, p4], "{s:?}");
+    assert_eq!(s.role.as_deref(), Some("follower"));
     // Heartbeats keep flowing and nothing was refused.
     std::thread::sleep(Duration::from_millis(4 * H_MS));
     let s = c.status(r2).unwrap();
     assert!(
-        s["messages"]["received"]["heartbeat_ack"].as_u64().unwrap() >= 2,
-        "{s}"
+        s.messages.received.get("heartbeat_ack").copied().unwrap() >= 2,
+        "{s:?}"
     );
-    assert_eq!(s["coordinator"], p4);
-    let dropped = s["dropped"].as_object().unwrap();
+    assert_eq!(s.coordinator.map(id_u64), Some(p4));
+    let dropped = &s.dropped;
     assert!(
         dropped
             .keys()
@@ -349,7 +346,7 @@ fn all_rust_cluster_on_the_exercise_wire_keeps_epochs_and_the_halt_phase() {
         c.rust(id, Some(ids[0]));
     }
     c.wait_all_name(top, SETTLE);
-    let epoch = |c: &Mixed, id: u64| common::epoch_of(&c.status(id).unwrap()["epoch"]);
+    let epoch = |c: &Mixed, id: u64| c.status(id).unwrap().epoch.map(common::epoch);
     let e1 = epoch(&c, top).unwrap();
     for &id in &ids {
         assert_eq!(epoch(&c, id), Some(e1), "{id} names the same epoch");
@@ -357,10 +354,10 @@ fn all_rust_cluster_on_the_exercise_wire_keeps_epochs_and_the_halt_phase() {
     // Between Rust nodes nothing is lost in translation: halts were carried and acknowledged.
     let s = c.status(top).unwrap();
     assert!(
-        s["messages"]["received"]["halt_ack"].as_u64().unwrap_or(0) >= 1,
-        "{s}"
+        s.messages.received.get("halt_ack").copied().unwrap_or(0) >= 1,
+        "{s:?}"
     );
-    assert!(s["dropped"].get("no_exercise_equivalent").is_none(), "{s}");
+    assert!(!s.dropped.contains_key("no_exercise_equivalent"), "{s:?}");
 
     c.kill9(top);
     let next = ids[2];
@@ -409,7 +406,7 @@ fn all_rust_paused_coordinator_resumes_into_one_coordinator() {
         c.rust(id, Some(ids[0]));
     }
     c.wait_all_name(top, SETTLE);
-    let e1 = common::epoch_of(&c.status(top).unwrap()["epoch"]).unwrap();
+    let e1 = c.status(top).unwrap().epoch.map(epoch).unwrap();
     // Let the followers connect and settle into their heartbeat rhythm (a process paused
     // before anyone connected to it is indistinguishable from a crashed one, on either wire).
     std::thread::sleep(Duration::from_millis(3 * H_MS));
@@ -437,7 +434,7 @@ fn all_rust_paused_coordinator_resumes_into_one_coordinator() {
     }
     assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
     c.wait_all_name(top, SETTLE);
-    let e2 = common::epoch_of(&c.status(top).unwrap()["epoch"]).unwrap();
+    let e2 = c.status(top).unwrap().epoch.map(epoch).unwrap();
     assert!(e2 > e1, "{e2:?} > {e1:?}");
     // And it stays single.
     std::thread::sleep(Duration::from_millis(3 * T_MS));
@@ -602,9 +599,9 @@ fn hostile_and_malformed_frames_are_refused_counted_and_answered() {
     let s = c.status(id).unwrap();
     for (reason, _) in &cases {
         assert!(
-            s["dropped"][*reason].as_u64().unwrap_or(0) >= 1,
-            "{reason} not counted: {}",
-            s["dropped"]
+            s.dropped.get(*reason).copied().unwrap_or(0) >= 1,
+            "{reason} not counted: {:?}",
+            s.dropped
         );
     }
     assert!(!mark.exists(), "a pickle ran code");

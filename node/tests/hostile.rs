@@ -7,7 +7,6 @@ use bully_model::{Epoch, Members, Msg, Tag};
 use bully_node::auth::{Authenticator, ClusterKey};
 use bully_node::wire::{self, Envelope};
 use common::*;
-use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -157,10 +156,10 @@ fn now_ms() -> u64 {
 fn names(net: &Net, ids: &[u64], who: u64) -> bool {
     ids.iter().any(|&id| {
         net.status(id).is_some_and(|s| {
-            s["coordinator"].as_u64() == Some(who)
-                || s["members"]
-                    .as_array()
-                    .is_some_and(|m| m.iter().any(|x| x.as_u64() == Some(who)))
+            s.coordinator.map(id_u64) == Some(who)
+                || s.members
+                    .as_ref()
+                    .is_some_and(|m| m.iter().any(|x| id_u64(x) == who))
         })
     })
 }
@@ -199,8 +198,8 @@ fn an_impostor_with_the_highest_id_but_without_the_key_changes_nothing() {
             .iter()
             .filter_map(|&id| net.status(id))
             .map(|s| {
-                s["dropped"]["unauthenticated"].as_u64().unwrap_or(0)
-                    + s["dropped"]["bad_mac"].as_u64().unwrap_or(0)
+                s.dropped.get("unauthenticated").copied().unwrap_or(0)
+                    + s.dropped.get("bad_mac").copied().unwrap_or(0)
             })
             .sum();
         (total == sent).then_some(())
@@ -209,7 +208,7 @@ fn an_impostor_with_the_highest_id_but_without_the_key_changes_nothing() {
     assert!(!names(&net, &ids, impostor), "the impostor became known");
     for &id in &ids {
         let s = net.status(id).unwrap();
-        assert_eq!(s["auth"]["enabled"], true, "{s}");
+        assert_eq!(s.auth.as_ref().map(|a| a.enabled), Some(true), "{s:?}");
     }
     eprintln!("impostor: {sent} frames sent, all dropped; coordinator still {agreed:?}");
 }
@@ -235,7 +234,10 @@ fn without_a_key_the_same_impostor_takes_over() {
                     .unwrap();
             }
             ids.iter()
-                .any(|&id| net.status(id).is_some_and(|s| s["coordinator"] == impostor))
+                .any(|&id| {
+                    net.status(id)
+                        .is_some_and(|s| s.coordinator.map(id_u64) == Some(impostor))
+                })
                 .then_some(())
         },
     );
@@ -273,10 +275,10 @@ const FLOOD_REASONS: [&str; 6] = [
     "replayed",
 ];
 
-fn flood_drops(status: &Value) -> u64 {
+fn flood_drops(status: &Status) -> u64 {
     FLOOD_REASONS
         .iter()
-        .map(|r| status["dropped"][*r].as_u64().unwrap_or(0))
+        .map(|r| status.dropped.get(*r).copied().unwrap_or(0))
         .sum()
 }
 
@@ -341,19 +343,25 @@ fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was
     assert!(!captured.is_empty(), "the tap saw no frame");
     drop(tap);
     let before = net.status(top).unwrap();
-    let pid = before["pid"].as_u64().unwrap() as u32;
+    let pid = before.pid;
     let rss0 = rss_kib(pid).unwrap();
-    let hb0 = before["messages"]["received"]["heartbeat"]
-        .as_u64()
+    let hb0 = before
+        .messages
+        .received
+        .get("heartbeat")
+        .copied()
         .unwrap_or(0);
-    let frames0 = before["transport"]["frames_in"].as_u64().unwrap();
+    let frames0 = before.transport.frames_in;
     let dropped0 = flood_drops(&before);
-    let replayed0 = before["dropped"]["replayed"].as_u64().unwrap_or(0);
+    let replayed0 = before.dropped.get("replayed").copied().unwrap_or(0);
 
     // Frames of a member from an earlier incarnation (what a recording made before the member
     // last restarted holds), MAC'd with the right key.
-    let inc = net.status(member).unwrap()["auth"]["incarnation"]
-        .as_u64()
+    let inc = net
+        .status(member)
+        .unwrap()
+        .auth
+        .and_then(|a| a.incarnation)
         .unwrap();
     let mut old = Authenticator::new(ClusterKey::from_bytes(KEY).unwrap(), inc - 1);
     let mut replays: Vec<Vec<Vec<u8>>> = (0..64)
@@ -430,34 +438,34 @@ fn a_flood_of_garbage_oversized_and_replayed_frames_leaves_the_cluster_as_it_was
     assert_eq!(
         flood_drops(&after) - dropped0,
         sent,
-        "every frame of the flood dropped, under its reason: {}",
-        after["dropped"]
+        "every frame of the flood dropped, under its reason: {:?}",
+        after.dropped
     );
-    let frames = after["transport"]["frames_in"].as_u64().unwrap() - frames0;
+    let frames = after.transport.frames_in - frames0;
     let drained_secs = t0.elapsed().as_secs_f64();
-    let hb = after["messages"]["received"]["heartbeat"].as_u64().unwrap() - hb0;
+    let hb = after.messages.received.get("heartbeat").copied().unwrap() - hb0;
     rss_max = rss_max.max(rss_kib(pid).unwrap_or(0));
     eprintln!(
         "flood: {sent} frames in {flood_secs:.1} s ({:.0}/s sent; {replays_sent} replays, {} frames captured by the tap), all {frames} read by {drained_secs:.1} s; \
-         heartbeats answered meanwhile: {hb}; RSS {} KiB before, {} KiB at most; dropped: {}",
+         heartbeats answered meanwhile: {hb}; RSS {} KiB before, {} KiB at most; dropped: {:?}",
         sent as f64 / flood_secs,
         captured.len(),
         rss0,
         rss_max,
-        after["dropped"]
+        after.dropped
     );
     // Every replay was refused: the recorded ones and those of an earlier incarnation.
     assert_eq!(
-        after["dropped"]["replayed"].as_u64().unwrap_or(0) - replayed0,
+        after.dropped.get("replayed").copied().unwrap_or(0) - replayed0,
         replays_sent,
         "{} captured frames replayed",
         captured.len()
     );
     for reason in FLOOD_REASONS {
         assert!(
-            after["dropped"][reason].as_u64().unwrap_or(0) > 0,
-            "no {reason} drop: {}",
-            after["dropped"]
+            after.dropped.get(reason).copied().unwrap_or(0) > 0,
+            "no {reason} drop: {:?}",
+            after.dropped
         );
     }
     assert!(
@@ -621,11 +629,11 @@ fn without_a_key_the_node_says_once_that_the_cluster_is_unauthenticated() {
         let log = std::fs::read_to_string(net.log(id)).unwrap();
         let n = log.matches("UNAUTHENTICATED CLUSTER").count();
         assert_eq!(n, 1, "{id}: {log}");
-        assert_eq!(net.status(id).unwrap()["auth"]["enabled"], false);
+        assert_eq!(net.status(id).unwrap().auth.map(|a| a.enabled), Some(false));
     }
     // And the status of a keyed node says so, without the key.
-    let s: Value = net.status(ids[0]).unwrap();
-    assert!(s["auth"].get("incarnation").is_none());
+    let s: Status = net.status(ids[0]).unwrap();
+    assert!(s.auth.and_then(|a| a.incarnation).is_none());
 }
 
 /// Membership with a key: a joiner that knows only the contact is learned from its
@@ -650,9 +658,7 @@ fn with_a_key_joiners_are_learned_through_authenticated_messages() {
     a.extend(common.clone());
     net.start_with(first, a);
     net.wait_for("the first node to lead", SETTLE, || {
-        net.status(first)
-            .filter(|s| s["is_coordinator"] == true)
-            .map(|_| ())
+        net.status(first).filter(|s| s.is_coordinator).map(|_| ())
     });
     for &id in &ids[1..] {
         let mut a = vec!["run".to_string(), id.to_string(), first.to_string()];
@@ -667,14 +673,14 @@ fn with_a_key_joiners_are_learned_through_authenticated_messages() {
             let st = net.statuses(&ids);
             let all = st.values().all(|s| {
                 s.as_ref()
-                    .is_some_and(|s| s["members"].as_array().map(|m| m.len()) == Some(4))
+                    .is_some_and(|s| s.members.as_ref().map(|m| m.len()) == Some(4))
             });
             (all && agreement_of(&st).is_some_and(|(c, _)| c == top)).then_some(())
         },
     );
     for &id in &ids {
         let s = net.status(id).unwrap();
-        let drops = s["dropped"].as_object().unwrap();
+        let drops = &s.dropped;
         assert!(
             !drops.contains_key("bad_mac") && !drops.contains_key("replayed"),
             "{id}: {drops:?}"
@@ -720,18 +726,17 @@ fn the_cluster_launcher_gives_its_key_to_every_child() {
     let mut launcher = Launcher(cmd.spawn().unwrap());
     let deadline = Instant::now() + SETTLE;
     loop {
-        let st: std::collections::BTreeMap<u64, Option<Value>> = ids
+        let st: std::collections::BTreeMap<u64, Option<Status>> = ids
             .iter()
             .map(|&id| {
-                let s = bully_node::status::query(&endpoint(id), Duration::from_millis(300))
-                    .ok()
-                    .map(|s| serde_json::to_value(s).expect("a status serialises"));
+                let s = bully_node::status::query(&endpoint(id), Duration::from_millis(300)).ok();
                 (id, s)
             })
             .collect();
-        let keyed = st
-            .values()
-            .all(|s| s.as_ref().is_some_and(|s| s["auth"]["enabled"] == true));
+        let keyed = st.values().all(|s| {
+            s.as_ref()
+                .is_some_and(|s| s.auth.as_ref().is_some_and(|a| a.enabled))
+        });
         if keyed && agreement_of(&st).is_some_and(|(c, _)| c == ids[2]) {
             break;
         }
@@ -801,15 +806,12 @@ fn keyed_and_keyless_nodes_do_not_mix() {
     net.wait_for("both frames to be dropped", SETTLE, || {
         let p = net.status(plain)?;
         let k = net.status(keyed)?;
-        (p["dropped"]["framing"] == 1 && k["dropped"]["unauthenticated"] == 1).then_some((p, k))
+        (p.dropped.get("framing") == Some(&1) && k.dropped.get("unauthenticated") == Some(&1))
+            .then_some((p, k))
     });
     for (id, other) in [(plain, keyed), (keyed, plain)] {
         let s = net.status(id).unwrap();
-        assert_eq!(
-            s["members"],
-            serde_json::json!([id]),
-            "{id} learned {other}"
-        );
-        assert_eq!(s["is_coordinator"], true);
+        assert_eq!(member_ids(&s), Some(vec![id]), "{id} learned {other}");
+        assert!(s.is_coordinator);
     }
 }

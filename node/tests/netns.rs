@@ -8,8 +8,7 @@
 
 mod common;
 
-use common::{agreement_of, epoch_of, Epoch, BIN};
-use serde_json::Value;
+use common::{agreement_of, epoch, id_u64, Epoch, Status, BIN};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -178,8 +177,9 @@ impl Lab {
         let _ = c.wait();
     }
 
-    /// `bully-node status` run inside the host's namespace.
-    fn status(&self, id: u64) -> Option<Value> {
+    /// `bully-node status --json` run inside the host's namespace, read as the `Status` it
+    /// prints.
+    fn status(&self, id: u64) -> Option<Status> {
         let out = Command::new("ip")
             .args(["netns", "exec", self.ns(id), BIN, "status", "--json"])
             .args(["--timeout", "400ms", &Lab::endpoint(id)])
@@ -192,7 +192,7 @@ impl Lab {
     }
 
     fn agreement(&self, ids: &[u64]) -> Option<(u64, Epoch)> {
-        let st: BTreeMap<u64, Option<Value>> = ids.iter().map(|&i| (i, self.status(i))).collect();
+        let st: BTreeMap<u64, Option<Status>> = ids.iter().map(|&i| (i, self.status(i))).collect();
         agreement_of(&st)
     }
 
@@ -212,8 +212,12 @@ impl Lab {
                         format!(
                             "{id}: {}",
                             s.map(|s| format!(
-                                "{} coordinator={} epoch={} dropped={}",
-                                s["role_text"], s["coordinator"], s["epoch_text"], s["dropped"]
+                                "{} coordinator={} epoch={} dropped={:?}",
+                                s.role_text.as_deref().unwrap_or("-"),
+                                s.coordinator
+                                    .map_or_else(|| "-".into(), |c| id_u64(c).to_string()),
+                                s.epoch_text.as_deref().unwrap_or("-"),
+                                s.dropped
                             ))
                             .unwrap_or_else(|| "no answer".into())
                         )
@@ -337,8 +341,8 @@ fn hosts_in_namespaces_survive_kill_partition_and_heal() {
             c == 3 && e > e3
         });
     let s4 = lab.status(4).expect("4 answers inside its own namespace");
-    assert_eq!(s4["is_coordinator"], true, "{s4}");
-    let side_b = epoch_of(&s4["epoch"]).unwrap();
+    assert!(s4.is_coordinator, "{s4:?}");
+    let side_b = s4.epoch.map(epoch).unwrap();
     eprintln!(
         "netns: during the partition two coordinators: 3 at {} and 4 at {}",
         epoch_text(side_a),
@@ -364,7 +368,7 @@ fn hosts_in_namespaces_survive_kill_partition_and_heal() {
         let claims: Vec<u64> = all
             .iter()
             .copied()
-            .filter(|&id| lab.status(id).is_some_and(|s| s["is_coordinator"] == true))
+            .filter(|&id| lab.status(id).is_some_and(|s| s.is_coordinator))
             .collect();
         assert_eq!(claims, vec![4], "exactly one coordinator after healing");
     }
@@ -374,8 +378,8 @@ fn hosts_in_namespaces_survive_kill_partition_and_heal() {
     lab.link(2, false);
     let lone = lab.wait("partition: host 2, alone, elects itself", settle, || {
         lab.status(2)
-            .filter(|s| s["is_coordinator"] == true)
-            .and_then(|s| epoch_of(&s["epoch"]))
+            .filter(|s| s.is_coordinator)
+            .and_then(|s| s.epoch.map(epoch))
     });
     let (_, others) =
         lab.wait_agreement("the other side keeps 4", &[1, 3, 4], settle, |c, _| c == 4);

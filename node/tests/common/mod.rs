@@ -6,6 +6,7 @@
 // What the tests read from step logs (not every test file uses every type).
 #[allow(unused_imports)]
 pub use bully_model::{Cmd, Event, Id, LoggedStep, Msg, Storage};
+pub use bully_node::status::Status;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
@@ -51,13 +52,24 @@ pub fn endpoint(id: u64) -> String {
 /// The epoch as `(round, leader)`, ordered like the model's `Epoch`.
 pub type Epoch = (u64, u64);
 
+/// An epoch in JSON (`{"round":R,"leader":L}`), as in a storage file.
 pub fn epoch_of(v: &Value) -> Option<Epoch> {
     Some((v.get("round")?.as_u64()?, v.get("leader")?.as_u64()?))
 }
 
 /// The model's epoch in this harness's form.
 pub fn epoch(e: bully_model::Epoch) -> Epoch {
-    (u64::from(e.round), usize::from(e.leader) as u64)
+    (u64::from(e.round), id_u64(e.leader))
+}
+
+/// A model ID in this harness's form (IDs are ports).
+pub fn id_u64(id: Id) -> u64 {
+    usize::from(id) as u64
+}
+
+/// The members a status names, in this harness's form (None before the first step).
+pub fn member_ids(s: &Status) -> Option<Vec<u64>> {
+    s.members.as_ref().map(|m| m.iter().map(id_u64).collect())
 }
 
 /// Spawns `bully-node` with `args`; stdout and stderr go to `log`. The child dies with the
@@ -204,15 +216,13 @@ impl Net {
         }
     }
 
-    /// The status reply of `id`, read as the node's `Status` type and given back in its JSON
-    /// form: the tests check the reply's documented keys, which is what other programs read.
-    pub fn status(&self, id: u64) -> Option<Value> {
-        let status = bully_node::status::query(&endpoint(id), Duration::from_millis(300)).ok()?;
-        Some(serde_json::to_value(status).expect("a status serialises"))
+    /// The status reply of `id` (None if it did not answer in time).
+    pub fn status(&self, id: u64) -> Option<Status> {
+        bully_node::status::query(&endpoint(id), Duration::from_millis(300)).ok()
     }
 
     /// Statuses of `ids` (None where a node did not answer).
-    pub fn statuses(&self, ids: &[u64]) -> BTreeMap<u64, Option<Value>> {
+    pub fn statuses(&self, ids: &[u64]) -> BTreeMap<u64, Option<Status>> {
         ids.iter().map(|&id| (id, self.status(id))).collect()
     }
 
@@ -249,12 +259,13 @@ impl Net {
                         format!(
                             "{id}: {}",
                             s.map(|s| format!(
-                                "{} coordinator={} epoch={} members={} dropped={}",
-                                s["role_text"],
-                                s["coordinator"],
-                                s["epoch_text"],
-                                s["members"],
-                                s["dropped"]
+                                "{} coordinator={} epoch={} members={:?} dropped={:?}",
+                                s.role_text.as_deref().unwrap_or("-"),
+                                s.coordinator
+                                    .map_or_else(|| "-".into(), |c| id_u64(c).to_string()),
+                                s.epoch_text.as_deref().unwrap_or("-"),
+                                member_ids(&s),
+                                s.dropped
                             ))
                             .unwrap_or_else(|| "no answer".into())
                         )
@@ -314,12 +325,12 @@ impl Net {
     }
 }
 
-pub fn agreement_of(st: &BTreeMap<u64, Option<Value>>) -> Option<(u64, Epoch)> {
+pub fn agreement_of(st: &BTreeMap<u64, Option<Status>>) -> Option<(u64, Epoch)> {
     let mut agreed: Option<(u64, Epoch)> = None;
     for s in st.values() {
         let s = s.as_ref()?;
-        let c = s["coordinator"].as_u64()?;
-        let e = epoch_of(&s["epoch"])?;
+        let c = id_u64(s.coordinator?);
+        let e = epoch(s.epoch?);
         match agreed {
             None => agreed = Some((c, e)),
             Some(a) if a == (c, e) => {}
@@ -328,7 +339,7 @@ pub fn agreement_of(st: &BTreeMap<u64, Option<Value>>) -> Option<(u64, Epoch)> {
     }
     let (c, _) = agreed?;
     for (id, s) in st {
-        let claims = s.as_ref()?["is_coordinator"].as_bool()?;
+        let claims = s.as_ref()?.is_coordinator;
         if claims != (*id == c) {
             return None;
         }
