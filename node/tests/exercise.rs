@@ -75,6 +75,11 @@ impl Mixed {
 
     /// `bully-node run --wire exercise ID [CONTACT]` with durable state.
     fn rust(&mut self, id: u64, contact: Option<u64>) {
+        self.rust_timed(id, contact, H_MS, T_MS);
+    }
+
+    /// The same with heartbeat `h_ms` and timeout `t_ms`.
+    fn rust_timed(&mut self, id: u64, contact: Option<u64>, h_ms: u64, t_ms: u64) {
         let mut args: Vec<String> = vec!["run".into(), "--wire".into(), "exercise".into()];
         args.push(id.to_string());
         args.extend(contact.map(|c| c.to_string()));
@@ -84,9 +89,9 @@ impl Mixed {
             "--data-dir",
             &self.dir.display().to_string(),
             "--heartbeat",
-            &format!("{H_MS}ms"),
+            &format!("{h_ms}ms"),
             "--timeout",
-            &format!("{T_MS}ms"),
+            &format!("{t_ms}ms"),
         ] {
             args.push(a.to_string());
         }
@@ -333,6 +338,25 @@ fn rust_node_joins_a_running_python_cluster_through_its_coordinator() {
         "{dropped:?}"
     );
     c.assert_only_exercise_types();
+}
+
+#[test]
+fn a_request_sent_before_its_receiver_started_is_dropped_by_the_receiver() {
+    let ids = free_ports(2);
+    let (low, top) = (ids[0], ids[1]);
+    let mut c = Mixed::new("before-start");
+    // A long timeout: the joiner's first request waits half of it for the contact to come up,
+    // and the contact starts well within that wait, after the request was sent.
+    c.rust_timed(low, Some(top), 200, 4000);
+    std::thread::sleep(Duration::from_millis(500));
+    c.rust_timed(top, None, 200, 4000);
+    c.wait_all_name(top, SETTLE);
+    let s = c.status(top).unwrap();
+    assert!(
+        s.dropped.get("before_start").copied().unwrap_or(0) >= 1,
+        "{:?}",
+        s.dropped
+    );
 }
 
 #[test]

@@ -50,6 +50,7 @@ pub fn request(me: u64, msg: &Msg) -> Frame {
         sender: Some(me),
         processes: Vec::new(),
         ext: Ext::Msg(msg.clone()),
+        queued_ms: None,
     }
 }
 
@@ -76,6 +77,7 @@ pub fn reply(me: u64, req: Kind, msg: Option<&Msg>, members: &Members) -> Frame 
         sender: (kind == Kind::ElectionOk).then_some(me),
         processes,
         ext: msg.map_or(Ext::Empty, |m| Ext::Msg(m.clone())),
+        queued_ms: None,
     }
 }
 

@@ -37,6 +37,9 @@ pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
 
 /// The key Rust nodes add to every frame. Python code ignores keys it does not read.
 pub const EXT_KEY: &str = "bully";
+/// The key a Rust node adds to a request that waited for its connection: how long, in ms
+/// (the native wire's `queued_ms`, node/PROTOCOL.md).
+pub const QUEUED_KEY: &str = "bully_queued_ms";
 
 /// The exercise's message types. Nothing else is ever sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +100,8 @@ pub struct Frame {
     /// The keys of `processes` (ack only).
     pub processes: Vec<u64>,
     pub ext: Ext,
+    /// How long a request waited at its sender for the connection ([`QUEUED_KEY`]).
+    pub queued_ms: Option<u64>,
 }
 
 impl Frame {
@@ -106,6 +111,7 @@ impl Frame {
             sender,
             processes: Vec::new(),
             ext: Ext::Plain,
+            queued_ms: None,
         }
     }
 }
@@ -337,6 +343,16 @@ pub fn decode(payload: &[u8], max_frame: usize) -> Result<Frame, DecodeError> {
             }
         }
     }
+    frame.queued_ms = match take(QUEUED_KEY) {
+        None => None,
+        Some(Value::I64(ms)) if ms >= 0 => Some(ms as u64),
+        Some(other) => {
+            return Err(DecodeError::BadField(
+                QUEUED_KEY,
+                format!("{} (expected an int >= 0)", clip(format!("{other:?}"))),
+            ))
+        }
+    };
     frame.ext = match take(EXT_KEY) {
         None => Ext::Plain,
         Some(Value::None) => Ext::Empty,
@@ -371,6 +387,9 @@ pub fn encode(f: &Frame) -> Vec<u8> {
             d.insert(s("processes"), Value::Dict(procs));
         }
     }
+    if let Some(ms) = f.queued_ms {
+        d.insert(s(QUEUED_KEY), Value::I64(ms.min(i64::MAX as u64) as i64));
+    }
     match &f.ext {
         Ext::Plain => {}
         Ext::Empty => {
@@ -397,14 +416,21 @@ mod tests {
                 sender: Some(5003),
                 processes: vec![],
                 ext: Ext::Msg(msg),
+                queued_ms: None,
             };
-            assert_eq!(decode(&encode(&f), DEFAULT_MAX_FRAME), Ok(f));
+            assert_eq!(decode(&encode(&f), DEFAULT_MAX_FRAME), Ok(f.clone()));
+            let waited = Frame {
+                queued_ms: Some(1234),
+                ..f
+            };
+            assert_eq!(decode(&encode(&waited), DEFAULT_MAX_FRAME), Ok(waited));
         }
         let ack = Frame {
             kind: Kind::Ack,
             sender: None,
             processes: vec![5001, 5002],
             ext: Ext::Empty,
+            queued_ms: None,
         };
         assert_eq!(decode(&encode(&ack), DEFAULT_MAX_FRAME), Ok(ack));
     }

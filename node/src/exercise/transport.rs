@@ -58,7 +58,8 @@ pub struct ExerciseOptions {
 
 struct Outgoing {
     msg: Msg,
-    frame: Vec<u8>,
+    /// Encoded when it leaves, so that it can say how long it waited (`bully_queued_ms`).
+    request: codec::Frame,
     queued: Instant,
 }
 
@@ -115,6 +116,9 @@ pub struct ExerciseTransport {
     /// The handler's latest state (members for neutral acks, epochs for plain peers' fields).
     state: Option<State>,
     wake: Option<Wake>,
+    /// When the REP socket was bound: a request that waited at its sender longer than this
+    /// node has been listening was sent before this node ran (`before_start`).
+    bound_at: Instant,
 }
 
 impl ExerciseTransport {
@@ -136,6 +140,7 @@ impl ExerciseTransport {
             counters: TransportCounters::default(),
             state: None,
             wake,
+            bound_at: Instant::now(),
         })
     }
 
@@ -172,11 +177,11 @@ impl ExerciseTransport {
     }
 
     fn enqueue(&mut self, to: u64, msg: &Msg) {
-        let frame = codec::encode(&adapter::request(self.me, msg));
+        let request = adapter::request(self.me, msg);
         let peer = self.peers.entry(to).or_default();
         let overflow = peer.queue.push(Outgoing {
             msg: msg.clone(),
-            frame,
+            request,
             queued: Instant::now(),
         });
         if overflow {
@@ -275,14 +280,19 @@ impl ExerciseTransport {
         if !matches!(c.phase, Phase::Connecting) {
             return;
         }
-        match socket.send(&c.out.frame[..], ::zmq::DONTWAIT) {
+        let waited = c.out.queued.elapsed().as_millis() as u64;
+        let frame = codec::encode(&codec::Frame {
+            queued_ms: (waited > 0).then_some(waited),
+            ..c.out.request.clone()
+        });
+        match socket.send(&frame[..], ::zmq::DONTWAIT) {
             Ok(()) => {
                 c.phase = Phase::Waiting;
                 c.deadline = Instant::now() + self.opts.timeout;
                 peer.socket_connected = true;
                 peer.suspect = false;
                 self.counters.frames_out += 1;
-                self.counters.bytes_out += c.out.frame.len() as u64;
+                self.counters.bytes_out += frame.len() as u64;
             }
             Err(::zmq::Error::EAGAIN)
                 if peer_is_down(peer.socket_connected, peer.suspect, peer.last_heard, ttl) =>
@@ -382,6 +392,19 @@ impl ExerciseTransport {
                 "unexpected_type",
                 format!("{} sent as a request", frame.kind.name()),
             );
+        }
+        if frame
+            .queued_ms
+            .is_some_and(|q| u128::from(q) > self.bound_at.elapsed().as_millis())
+        {
+            // Sent before this node was listening: lost, as a message to a process that is
+            // down is in the model (the native wire's rule, node/PROTOCOL.md `queued_ms`).
+            let what = format!(
+                "{} from {:?}: sent before this node was listening",
+                frame.kind.name(),
+                frame.sender
+            );
+            return refuse(self, "before_start", what);
         }
         let Some((from, msg)) = adapter::request_msg(&frame, self.state.as_ref()) else {
             return refuse(self, "bad_field", "a request without a sender".into());
