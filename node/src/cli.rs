@@ -194,6 +194,10 @@ pub struct StatusArgs {
     /// How long to wait for the reply.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub timeout: Duration,
+    /// Keep watching: print a line at every role change, as it happens, until interrupted
+    /// (with `--json`, one status object per line).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 fn parse_id_endpoint(s: &str) -> Result<(u64, String), String> {
@@ -516,10 +520,66 @@ pub fn status(a: StatusArgs) -> Result<(), Failure> {
         ClientError::BadEndpoint(_) => Failure::Usage(e.to_string()),
         other => Failure::Runtime(other.to_string()),
     })?;
+    if a.watch {
+        return watch(&endpoint, s, &a);
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s).expect("JSON value"));
     } else {
         print!("{}", status::render(&s));
     }
     Ok(())
+}
+
+/// `status --watch`: one line per role change, from a status request that the node answers at
+/// its next role change (or after [`WATCH_WAIT`], and then it is asked again).
+fn watch(endpoint: &str, first: status::Status, a: &StatusArgs) -> Result<(), Failure> {
+    const WATCH_WAIT: Duration = Duration::from_secs(10);
+    let line = |s: &status::Status| {
+        if a.json {
+            println!("{}", serde_json::to_string(s).expect("JSON value"));
+        } else {
+            let role = s.role_text.as_deref().unwrap_or("starting");
+            println!("{} {}: {role}", wire::unix_ms(), s.id);
+        }
+    };
+    line(&first);
+    let runtime = |e: status::ClientError| Failure::Runtime(e.to_string());
+    let ctx = zmq::Context::new();
+    let mut client = status::StatusClient::connect(&ctx, endpoint).map_err(runtime)?;
+    let mut known = Some((first.pid, first.role_changes));
+    loop {
+        // A restarted node (another pid) counts its role changes from zero again: ask plainly.
+        let watch = known.map(|(_, role_changes)| wire::Watch {
+            role_changes,
+            wait: WATCH_WAIT,
+        });
+        let nonce = client.ask(watch).map_err(runtime)?;
+        let deadline = std::time::Instant::now() + WATCH_WAIT + a.timeout;
+        let mut answer = None;
+        while answer.is_none() && std::time::Instant::now() < deadline {
+            let mut items = [client.poll_item()];
+            match zmq::poll(&mut items, 100) {
+                Ok(_) | Err(zmq::Error::EINTR) => {}
+                Err(e) => return Err(Failure::Runtime(e.to_string())),
+            }
+            while let Some((n, s)) = client.try_reply().map_err(runtime)? {
+                if n == Some(nonce) {
+                    answer = Some(s);
+                }
+            }
+        }
+        match answer {
+            Some(s) => {
+                if known != Some((s.pid, s.role_changes)) {
+                    line(&s);
+                }
+                known = Some((s.pid, s.role_changes));
+            }
+            None => {
+                eprintln!("no status reply from {endpoint}; asking again");
+                known = None;
+            }
+        }
+    }
 }

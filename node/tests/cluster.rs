@@ -368,6 +368,45 @@ fn a_message_sent_before_its_receiver_started_is_dropped_by_the_receiver() {
     assert!(log.contains("sent before this node was listening"), "{log}");
 }
 
+#[test]
+fn status_watch_prints_each_role_change_as_it_happens() {
+    let mut net = Net::new("status-watch", 2, H, T);
+    net.start_all_full();
+    let ids = net.ids.clone();
+    let (low, top) = (ids[0], ids[1]);
+    net.wait_agreement("the initial election", &ids, SETTLE, |c, _| c == top);
+    let out = net.dir.join("watch.out");
+    let watcher = spawn(&["status".into(), low.to_string(), "--watch".into()], &out);
+    // Kept with the nodes: killed with them, also if this test fails.
+    net.procs.insert(0, watcher);
+    let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+    net.wait_for("the watcher's first line", SETTLE, || {
+        lines()
+            .contains(&format!("follower of {top}"))
+            .then_some(())
+    });
+    net.kill9(top);
+    let (_, took) = net.wait_for(
+        "the watcher to print the take-over",
+        failover_bound() + SLACK,
+        || lines().contains("COORDINATOR").then_some(()),
+    );
+    eprintln!("status --watch printed the take-over {took:?} after the kill");
+    // One line per change: following, then electing or halting, then in office; no repeats.
+    let text = lines();
+    let printed: Vec<&str> = text.lines().collect();
+    assert!(printed.len() >= 2, "{text}");
+    assert!(printed[0].contains(&format!("follower of {top}")), "{text}");
+    assert!(printed.last().unwrap().contains("COORDINATOR"), "{text}");
+    for pair in printed.windows(2) {
+        assert_ne!(
+            pair[0].split_once(' ').map(|p| p.1),
+            pair[1].split_once(' ').map(|p| p.1),
+            "{text}"
+        );
+    }
+}
+
 /// The reply to request `nonce` of `client`, if it comes within `limit`.
 fn reply_within(
     client: &mut bully_node::status::StatusClient,
