@@ -83,11 +83,14 @@ proptest! {
         sc.check(Options::safety_only())?;
     }
 
-    /// Join start: crashes only, as in `join_start`.
+    /// Join start: crashes only, as in `join_start`, and at most one: with two, `agreement`
+    /// may fail for a while on any network (a member whose informants both crashed stays
+    /// unknown to the new coordinator: README, Known limits; `model/tests/join.rs`), and on
+    /// this one liveness, which `join_start` checks instead, is not claimed.
     #[test]
     fn duplicating_network_keeps_safety_join(
         sc in Space::new(2..=12, StartMode::Join)
-            .faults(0..=2, 0..=0)
+            .faults(0..=1, 0..=0)
             .network(NetworkKind::Duplicating)
             .strategy()
     ) {
