@@ -144,6 +144,9 @@ struct Stats {
     elections_seen: u64,
     role_changes: u64,
     status_requests: u64,
+    /// Heartbeat round trips longer than half the timeout, and the longest one seen.
+    slow_round_trips: u64,
+    longest_round_trip: Duration,
     last_role_change: Option<RoleChange>,
     epoch_since_unix_ms: Option<u64>,
     highest_epoch: Option<Epoch>,
@@ -242,7 +245,7 @@ impl<T: Transport> Runtime<T> {
                         self.watchers.metrics.received(msg.kind());
                         if matches!(msg, bully_model::Msg::HeartbeatAck { .. }) {
                             if let Some(at) = self.heartbeat_sent.remove(&from) {
-                                self.watchers.metrics.heartbeat_rtt(at.elapsed());
+                                self.round_trip(from, at.elapsed());
                             }
                         }
                         self.step(Event::Msg { src: from, msg })?;
@@ -296,6 +299,32 @@ impl<T: Transport> Runtime<T> {
         self.transport
             .close((timeout / 2).min(Duration::from_millis(300)));
         Ok(())
+    }
+
+    /// Records a heartbeat round trip. One longer than half the timeout is counted and logged
+    /// (sparsely): Bully's failure detector is accurate only while every round trip stays
+    /// under the timeout (the checked model's `--timing sync`; without it the checker shows two
+    /// coordinators), and this node is getting close to that edge.
+    fn round_trip(&mut self, peer: Id, rtt: Duration) {
+        self.watchers.metrics.heartbeat_rtt(rtt);
+        self.stats.longest_round_trip = self.stats.longest_round_trip.max(rtt);
+        let timeout = self.actor.timing.timeout;
+        if rtt * 2 <= timeout {
+            return;
+        }
+        self.stats.slow_round_trips += 1;
+        if crate::transport::worth_logging(self.stats.slow_round_trips) {
+            warn!(
+                node = self.id,
+                peer = usize::from(peer),
+                count = self.stats.slow_round_trips,
+                "a heartbeat round trip took {} ms, over half the {} ms timeout: the failure \
+                 detector is accurate only while round trips stay under the timeout; raise \
+                 --timeout",
+                rtt.as_millis(),
+                timeout.as_millis()
+            );
+        }
     }
 
     /// Parks a status request until the role changes or its wait is over.
@@ -539,6 +568,8 @@ impl<T: Transport> Runtime<T> {
                 bytes_out: tc.bytes_out,
             },
             status_requests: self.stats.status_requests,
+            slow_round_trips: self.stats.slow_round_trips,
+            longest_round_trip_ms: self.stats.longest_round_trip.as_secs_f64() * 1000.0,
             steps: self.seq,
             timing: TimingStatus {
                 heartbeat_ms: ms(timing.heartbeat),

@@ -51,6 +51,13 @@ pub struct Status {
     pub auth: Option<AuthStatus>,
     pub transport: TransportStats,
     pub status_requests: u64,
+    /// Heartbeat round trips longer than half the timeout (each is logged sparsely): the
+    /// timeout is too close to the real round trip for the failure detector to stay accurate.
+    #[serde(default)]
+    pub slow_round_trips: u64,
+    /// The longest heartbeat round trip this node saw, in ms.
+    #[serde(default)]
+    pub longest_round_trip_ms: f64,
     /// Handler steps taken.
     pub steps: u64,
     pub timing: TimingStatus,
@@ -309,6 +316,11 @@ pub fn render(s: &Status) -> String {
         "dropped      {} ({})",
         s.dropped_total,
         counts(&s.dropped)
+    );
+    let _ = writeln!(
+        out,
+        "round trips  longest {:.1} ms; {} over half the timeout",
+        s.longest_round_trip_ms, s.slow_round_trips
     );
     let auth = match &s.auth {
         Some(a) if a.enabled => format!(

@@ -407,6 +407,30 @@ fn status_watch_prints_each_role_change_as_it_happens() {
     }
 }
 
+#[test]
+fn heartbeat_round_trips_near_the_timeout_are_counted_and_logged() {
+    // The coordinator paused for 600 ms: the heartbeat waiting for it gets its reply 500-600 ms
+    // after it left (heartbeats leave every 100 ms), over half the 900 ms timeout but under
+    // it, so the follower does not suspect its coordinator.
+    let mut net = Net::new("slow-rtt", 2, 100, 900);
+    net.start_all_full();
+    let ids = net.ids.clone();
+    let (low, top) = (ids[0], ids[1]);
+    let (agreed, _) = net.wait_agreement("the initial election", &ids, SETTLE, |c, _| c == top);
+    let before = net.status(low).unwrap().slow_round_trips;
+    net.signal(top, libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(600));
+    net.signal(top, libc::SIGCONT);
+    let (s, _) = net.wait_for("the slow round trip counted", SETTLE, || {
+        net.status(low).filter(|s| s.slow_round_trips > before)
+    });
+    assert!(s.longest_round_trip_ms >= 450.0, "{s:?}");
+    let log = std::fs::read_to_string(net.log(low)).unwrap();
+    assert!(log.contains("over half the 900 ms timeout"), "{log}");
+    // Only a warning: the same coordinator at the same epoch.
+    assert_eq!(net.agreement(&ids), Some(agreed));
+}
+
 /// The reply to request `nonce` of `client`, if it comes within `limit`.
 fn reply_within(
     client: &mut bully_node::status::StatusClient,
