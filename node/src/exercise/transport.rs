@@ -33,7 +33,7 @@ use super::adapter;
 use super::codec::{self, Ext, Kind};
 use crate::transport::{
     bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, Backlog, Inbound,
-    ReplyTo, Transport, TransportCounters, TransportError, Wake,
+    Listening, ReplyTo, Transport, TransportCounters, TransportError, Wake,
 };
 use crate::wire;
 use bully_model::{Members, Msg, State};
@@ -116,9 +116,8 @@ pub struct ExerciseTransport {
     /// The handler's latest state (members for neutral acks, epochs for plain peers' fields).
     state: Option<State>,
     wake: Option<Wake>,
-    /// When the REP socket was bound: a request that waited at its sender longer than this
-    /// node has been listening was sent before this node ran (`before_start`).
-    bound_at: Instant,
+    /// Since when the REP socket listens (`before_start`).
+    listening: Listening,
 }
 
 impl ExerciseTransport {
@@ -140,7 +139,7 @@ impl ExerciseTransport {
             counters: TransportCounters::default(),
             state: None,
             wake,
-            bound_at: Instant::now(),
+            listening: Listening::now(),
         })
     }
 
@@ -393,12 +392,7 @@ impl ExerciseTransport {
                 format!("{} sent as a request", frame.kind.name()),
             );
         }
-        if frame
-            .queued_ms
-            .is_some_and(|q| u128::from(q) > self.bound_at.elapsed().as_millis())
-        {
-            // Sent before this node was listening: lost, as a message to a process that is
-            // down is in the model (the native wire's rule, node/PROTOCOL.md `queued_ms`).
+        if self.listening.predates(frame.queued_ms) {
             let what = format!(
                 "{} from {:?}: sent before this node was listening",
                 frame.kind.name(),

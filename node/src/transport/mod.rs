@@ -197,6 +197,24 @@ pub fn peer_is_down(
     (was_connected || presumed_down) && last_heard.is_none_or(|at| at.elapsed() >= quiet)
 }
 
+/// When a wire's listening socket was bound, for the `before_start` rule both wires apply.
+#[derive(Clone, Copy, Debug)]
+pub struct Listening(Instant);
+
+impl Listening {
+    /// Listening from now on.
+    pub fn now() -> Listening {
+        Listening(Instant::now())
+    }
+    /// Whether a message that waited `queued_ms` at its sender for the connection was sent
+    /// before this socket was bound: this process was not running then, and the message is
+    /// dropped (`before_start`), as a message sent to a process that is down is lost in the
+    /// checked model. Only durations are compared, each on its own node's monotonic clock.
+    pub fn predates(&self, queued_ms: Option<u64>) -> bool {
+        queued_ms.is_some_and(|q| u128::from(q) > self.0.elapsed().as_millis())
+    }
+}
+
 /// Something that arrived.
 #[derive(Debug)]
 pub enum Inbound {
@@ -307,6 +325,14 @@ mod tests {
         assert_eq!(b.front(), Some(&1), "the oldest (0) went");
         while b.pop_front().is_some() {}
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn only_a_message_that_waited_longer_than_we_listened_predates_us() {
+        let listening = Listening(Instant::now() - Duration::from_secs(2));
+        assert!(!listening.predates(None), "it left at once");
+        assert!(!listening.predates(Some(500)));
+        assert!(listening.predates(Some(5_000)));
     }
 
     #[test]

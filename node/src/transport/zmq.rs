@@ -37,7 +37,7 @@
 pub use super::TransportError;
 use super::{
     bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, Backlog, Inbound,
-    ReplyTo, Transport, TransportCounters, Wake,
+    Listening, ReplyTo, Transport, TransportCounters, Wake,
 };
 use crate::auth::Authenticator;
 use crate::status::AuthStatus;
@@ -91,7 +91,6 @@ struct Link {
 /// that it can say how long it waited (`queued_ms`).
 struct Waiting {
     queued: Instant,
-    expires: Instant,
     env: Envelope,
 }
 
@@ -115,9 +114,8 @@ pub struct ZmqTransport {
     wake: Option<Wake>,
     /// Frame authentication, with `--cluster-key`.
     auth: Option<Authenticator>,
-    /// When the ROUTER was bound: a frame that waited at its sender longer than this node has
-    /// been listening was sent before this node ran, and is dropped (`before_start`).
-    bound_at: Instant,
+    /// Since when the ROUTER listens (`before_start`).
+    listening: Listening,
 }
 
 impl ZmqTransport {
@@ -151,7 +149,7 @@ impl ZmqTransport {
             counters: TransportCounters::default(),
             wake,
             auth: None,
-            bound_at: Instant::now(),
+            listening: Listening::now(),
         };
         for (id, e) in book {
             t.learn(id, e, true);
@@ -301,7 +299,11 @@ impl ZmqTransport {
     fn expire(&mut self, now: Instant) {
         let mut expired = Vec::new();
         for (&id, link) in &mut self.links {
-            while link.pending.front().is_some_and(|w| w.expires <= now) {
+            while link
+                .pending
+                .front()
+                .is_some_and(|w| w.queued + self.opts.pending_ttl <= now)
+            {
                 link.pending.pop_front();
                 expired.push(id);
             }
@@ -353,11 +355,7 @@ impl ZmqTransport {
                 nonce,
                 watch,
             }),
-            Ok(Frame::Peer(env))
-                if env
-                    .queued_ms
-                    .is_some_and(|q| u128::from(q) > self.bound_at.elapsed().as_millis()) =>
-            {
+            Ok(Frame::Peer(env)) if self.listening.predates(env.queued_ms) => {
                 let (from, kind) = (env.from, env.msg.kind());
                 self.count_drop("before_start", || {
                     format!("{kind} from {from}: sent before this node was listening")
@@ -479,11 +477,7 @@ impl Transport for ZmqTransport {
             }
         }
         let now = Instant::now();
-        let overflow = link.pending.push(Waiting {
-            queued: now,
-            expires: now + ttl,
-            env,
-        });
+        let overflow = link.pending.push(Waiting { queued: now, env });
         self.counters.deferred += 1;
         if overflow {
             self.book_lost(to);
@@ -497,7 +491,8 @@ impl Transport for ZmqTransport {
         let mut timeout = timeout;
         for link in self.links.values() {
             if let Some(w) = link.pending.front() {
-                timeout = timeout.min(w.expires.saturating_duration_since(now));
+                let expires = w.queued + self.opts.pending_ttl;
+                timeout = timeout.min(expires.saturating_duration_since(now));
             }
         }
         let waiting: Vec<u64> = self
