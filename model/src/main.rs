@@ -127,6 +127,10 @@ struct ModelArgs {
     /// with every election: only depth-bounded searches end).
     #[arg(long)]
     no_tag_renaming: bool,
+    /// A recovery may also come back with its storage lost, as if it had never run (a node
+    /// without `--data-dir`, or whose data directory is gone): shows what such a loss allows.
+    #[arg(long)]
+    lose_storage: bool,
 }
 
 impl ModelArgs {
@@ -142,6 +146,7 @@ impl ModelArgs {
             .reduction(!self.no_reduction)
             .truncation(!self.no_truncation)
             .tag_renaming(!self.no_tag_renaming)
+            .lose_storage(self.lose_storage)
     }
 }
 

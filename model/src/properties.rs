@@ -219,6 +219,7 @@ pub fn describe_action(a: &Action) -> String {
         Action::Timeout(id, t) => format!("{} timer {:?} fires", usize::from(*id), t),
         Action::Crash(id) => format!("{} crashes", usize::from(*id)),
         Action::Recover(id) => format!("{} recovers", usize::from(*id)),
+        Action::RecoverLost(id) => format!("{} recovers with its storage lost", usize::from(*id)),
     }
 }
 

@@ -93,28 +93,47 @@ impl fmt::Display for Epoch {
 /// later election that nobody answered; a late heartbeat reply would vouch for a coordinator
 /// in a later term. And the checker would have to follow every such reply.)
 ///
-/// The high half is the process's start count (saved, so every incarnation's tags are new),
-/// the low half counts its elections and terms since it started. Nothing but equality is ever asked of
-/// a tag, which is what lets the checker rename them (a process's current tag and the stale
-/// ones; see `system::state::MsgCode`).
+/// The high 42 bits are the process's start number ([`State::starts`]: above every earlier
+/// start's, so every incarnation's tags are new, even after its storage was lost: see
+/// [`Event::Start`](crate::Event::Start)), the low 22 bits count its elections and terms since
+/// it started. Nothing but equality is ever asked of a tag, which is what lets the checker
+/// rename them (a process's current tag and the stale ones; see `system::state::MsgCode`).
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Tag(pub u64);
 
 impl Tag {
-    /// The tag of the first election after start number `start` (1 for the first start).
-    pub fn first(start: u32) -> Tag {
-        Tag(u64::from(start) << 32)
+    /// Bits of the count within one start: 4 million elections and terms before it wraps,
+    /// which no reply outlives (a reply is late by at most the delay bound).
+    const COUNT_BITS: u32 = 22;
+    const COUNT: u64 = (1 << Self::COUNT_BITS) - 1;
+
+    /// The tag of the first election after start number `start` (1 for the first start; a
+    /// node's are milliseconds of its clock: 42 bits last until 2159).
+    pub fn first(start: u64) -> Tag {
+        Tag(start << Self::COUNT_BITS)
     }
-    /// The next tag (4 billion elections and terms before a start's tags wrap).
+    /// The next tag of the same start.
     fn next(self) -> Tag {
-        Tag(self.0.wrapping_add(1))
+        Tag((self.0 & !Self::COUNT) | (self.0.wrapping_add(1) & Self::COUNT))
+    }
+    /// The tag of election or term `count` of start `start`.
+    pub fn of(start: u64, count: u64) -> Tag {
+        Tag((start << Self::COUNT_BITS) | (count & Self::COUNT))
+    }
+    /// Its start's number.
+    pub fn start(self) -> u64 {
+        self.0 >> Self::COUNT_BITS
+    }
+    /// Its count within its start.
+    pub fn count(self) -> u64 {
+        self.0 & Self::COUNT
     }
 }
 
 impl fmt::Debug for Tag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}.{}", self.0 >> 32, self.0 & u64::from(u32::MAX))
+        write!(f, "#{}.{}", self.start(), self.count())
     }
 }
 
@@ -340,8 +359,9 @@ pub struct State {
     /// What this process asks about now (its latest election, or the term it follows): only
     /// replies that echo it count.
     pub tag: Tag,
-    /// How many times this process has started (saved: the tags of each start are new).
-    pub starts: u32,
+    /// This start's number, above every earlier start's (saved; see [`Bully::start`]): the
+    /// tags of each start are new.
+    pub starts: u64,
 }
 
 impl State {
@@ -433,8 +453,8 @@ pub enum Wait {
 }
 
 /// What survives a crash: the epoch promise (so epochs never go back), the members, whether
-/// this process ever heard from the group, and how many times it started (so the election tags
-/// of a new start are new: see [`Tag`]).
+/// this process ever heard from the group, and the number of its last start (so the election
+/// tags of a new start are new: see [`Tag`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Storage {
     pub promised: Epoch,
@@ -442,7 +462,7 @@ pub struct Storage {
     pub joined: bool,
     /// Absent from a file saved before tags existed: counted from 0 then.
     #[serde(default)]
-    pub starts: u32,
+    pub starts: u64,
 }
 
 /// How a process starts (when it has no saved storage).
@@ -1071,19 +1091,25 @@ impl Bully {
     }
 }
 
-impl Actor for Bully {
-    type Msg = Msg;
-    type Timer = Timer;
-    type State = State;
-    type Storage = Storage;
-    type Random = ();
-
-    fn on_start(&self, id: Id, storage: &Option<Storage>, o: &mut Out<Self>) -> State {
-        // Every start is counted (and saved below), so its election tags are new.
+impl Bully {
+    /// Starts process `id`: fresh (`storage` is `None`) or restarted with what it saved.
+    ///
+    /// `incarnation` is the environment's number for this start (0: none): the node's clock,
+    /// the checker's count of the process's starts. The start's number is the larger of it and
+    /// the saved one plus one, and it is saved: so a start's tags are new even when its storage
+    /// was lost (a node without `--data-dir`, or whose directory is gone) or is an older copy.
+    pub fn start(
+        &self,
+        id: Id,
+        storage: &Option<Storage>,
+        incarnation: u64,
+        o: &mut Out<Self>,
+    ) -> State {
         let starts = storage
             .as_ref()
             .map_or(0, |saved| saved.starts)
-            .wrapping_add(1);
+            .wrapping_add(1)
+            .max(incarnation);
         let mut s = State {
             role: Role::Waiting,
             members: Members::new([id]),
@@ -1124,6 +1150,19 @@ impl Actor for Bully {
             Self::save_first(s.storage(), o);
         }
         s
+    }
+}
+
+impl Actor for Bully {
+    type Msg = Msg;
+    type Timer = Timer;
+    type State = State;
+    type Storage = Storage;
+    type Random = ();
+
+    /// A start with no number from the environment: see [`Bully::start`].
+    fn on_start(&self, id: Id, storage: &Option<Storage>, o: &mut Out<Self>) -> State {
+        self.start(id, storage, 0, o)
     }
 
     fn on_msg(&self, me: Id, state: &mut Cow<State>, src: Id, msg: Msg, o: &mut Out<Self>) {
@@ -1271,7 +1310,16 @@ mod tests {
                 })
                 .collect()
         };
-        let first = b.step(me, None, Event::Start { storage: None }).unwrap();
+        let first = b
+            .step(
+                me,
+                None,
+                Event::Start {
+                    storage: None,
+                    incarnation: 0,
+                },
+            )
+            .unwrap();
         let s1 = first.after(None);
         assert_eq!(s1.starts, 1);
         assert_eq!(sent_tags(&first.out), [s1.tag]);
@@ -1311,6 +1359,7 @@ mod tests {
                 None,
                 Event::Start {
                     storage: Some(s1b.storage()),
+                    incarnation: 0,
                 },
             )
             .unwrap();
@@ -1321,6 +1370,25 @@ mod tests {
             assert!(s2.tag > old, "{:?} after {:?}", s2.tag, old);
         }
         assert_eq!(sent_tags(&restart.out), [s2.tag]);
+        // Storage lost, or an older copy: the environment's number keeps the tags new.
+        for storage in [None, Some(s1b.storage())] {
+            let s3 = b
+                .step(
+                    me,
+                    None,
+                    Event::Start {
+                        storage,
+                        incarnation: 1_000,
+                    },
+                )
+                .unwrap()
+                .after(None);
+            assert_eq!(s3.starts, 1_000);
+            assert!(s3.tag > s2.tag, "{:?} after {:?}", s3.tag, s2.tag);
+        }
+        // Within one start, the count wraps without touching the start's number.
+        let last = Tag((7 << Tag::COUNT_BITS) | Tag::COUNT);
+        assert_eq!(last.next(), Tag::first(7));
     }
 
     #[test]

@@ -17,8 +17,14 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    /// The process starts: fresh (`None`) or restarted with what it saved (`on_start`).
-    Start { storage: Option<Storage> },
+    /// The process starts: fresh (`None`) or restarted with what it saved ([`Bully::start`]).
+    /// `incarnation` numbers the start from outside: it keeps a start's tags new when the
+    /// storage was lost or is older (0, or absent from a log: none).
+    Start {
+        storage: Option<Storage>,
+        #[serde(default)]
+        incarnation: u64,
+    },
     /// A message arrives (`on_msg`).
     Msg { src: Id, msg: Msg },
     /// A timer fires (`on_timeout`).
@@ -31,8 +37,10 @@ impl Event {
     /// Short description for log lines ("why" a role changed).
     pub fn describe(&self) -> String {
         match self {
-            Event::Start { storage: None } => "started fresh".into(),
-            Event::Start { storage: Some(s) } => {
+            Event::Start { storage: None, .. } => "started fresh".into(),
+            Event::Start {
+                storage: Some(s), ..
+            } => {
                 format!("restarted (saved promise {})", s.promised)
             }
             Event::Msg { src, msg } => format!("{} from {}", msg.kind(), usize::from(*src)),
@@ -81,7 +89,13 @@ impl Bully {
             Cow::Borrowed(_) => None,
         };
         let state = match (event, before) {
-            (Event::Start { storage }, _) => Some(self.on_start(me, &storage, &mut out)),
+            (
+                Event::Start {
+                    storage,
+                    incarnation,
+                },
+                _,
+            ) => Some(self.start(me, &storage, incarnation, &mut out)),
             (Event::Msg { src, msg }, Some(s)) => {
                 let mut state = Cow::Borrowed(s);
                 self.on_msg(me, &mut state, src, msg, &mut out);
@@ -205,7 +219,10 @@ mod tests {
             Durations::default(),
         );
         let me = Id::from(1);
-        let event = Event::Start { storage: None };
+        let event = Event::Start {
+            storage: None,
+            incarnation: 0,
+        };
         let stepped = actor.step(me, None, event.clone()).expect("a start runs");
         let line = LoggedStep {
             node: me,
@@ -242,7 +259,14 @@ mod tests {
         };
         assert!(actor.step(me, None, timeout.clone()).is_none());
         let started = actor
-            .step(me, None, Event::Start { storage: None })
+            .step(
+                me,
+                None,
+                Event::Start {
+                    storage: None,
+                    incarnation: 0,
+                },
+            )
             .unwrap();
         let state = started.after(None);
         // A heartbeat from a lower process is answered and changes nothing.

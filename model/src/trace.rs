@@ -128,6 +128,8 @@ pub enum TraceAction {
     Crash { process: usize },
     /// A crashed process restarts from its storage.
     Recover { process: usize },
+    /// A crashed process restarts with its storage lost, as if it had never run.
+    RecoverLost { process: usize },
 }
 
 /// A message in flight: sender, receiver, the message, and how many restarts of its sender ago
@@ -165,6 +167,9 @@ impl TraceAction {
                 process: usize::from(*p),
             },
             Action::Recover(p) => TraceAction::Recover {
+                process: usize::from(*p),
+            },
+            Action::RecoverLost(p) => TraceAction::RecoverLost {
                 process: usize::from(*p),
             },
         }

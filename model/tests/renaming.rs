@@ -25,7 +25,7 @@ fn all_current(msg: &Msg, _asker_tag: Tag) -> Msg {
 
 /// Broken on purpose: a tag is current if its election count matches, whatever the start.
 fn count_only(msg: &Msg, asker_tag: Tag) -> Msg {
-    let count = |t: Tag| t.0 & u64::from(u32::MAX);
+    let count = |t: Tag| t.count();
     match tag_of(msg) {
         Some(t) if count(t) == count(asker_tag) => renamed(msg, t),
         _ => renamed(msg, asker_tag),
@@ -147,6 +147,14 @@ fn exact_for_three_processes_join_start() {
 fn exact_for_more_faults() {
     assert_exact(Config::new(3).crashes(2).recoveries(1));
     assert_exact(Config::new(2).crashes(2).recoveries(2));
+}
+
+/// A recovery that lost its storage starts from tag count 1 again: only the start number the
+/// environment gives it (the node's clock) keeps its tags new, as the renaming assumes.
+#[test]
+fn exact_when_recoveries_lose_their_storage() {
+    assert_exact(Config::new(3).lose_storage(true));
+    assert_exact(Config::new(2).crashes(2).recoveries(2).lose_storage(true));
 }
 
 #[test]

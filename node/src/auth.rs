@@ -30,9 +30,9 @@ use crate::wire::{self, DecodeError, Envelope, Frame, Stamp};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -166,7 +166,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// `incarnation` must be larger than that of every earlier run of this node (see
-    /// [`next_incarnation`]).
+    /// [`next_incarnation`](crate::storage::next_incarnation)).
     pub fn new(key: ClusterKey, incarnation: u64) -> Authenticator {
         Authenticator {
             key,
@@ -314,47 +314,11 @@ impl Authenticator {
     }
 }
 
-/// Nanoseconds since the Unix epoch.
-pub fn unix_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64)
-        .unwrap_or(0)
-}
-
-/// The incarnation of this run: the clock in nanoseconds, and, with a data directory, above
-/// every earlier run's even if the clock went back (`DIR/bully-<ID>.incarnation`, replaced
-/// atomically and fsynced before the node sends anything).
-pub fn next_incarnation(dir: Option<&Path>, id: u64) -> io::Result<u64> {
-    let now = unix_nanos();
-    let Some(dir) = dir else {
-        return Ok(now);
-    };
-    let path = dir.join(format!("bully-{id}.incarnation"));
-    let last = fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let inc = now.max(last.saturating_add(1));
-    let tmp = dir.join(format!(".bully-{id}.incarnation.tmp"));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    writeln!(f, "{inc}")?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, &path)?;
-    File::open(dir)?.sync_all()?;
-    Ok(inc)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use bully_model::Msg;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -509,17 +473,6 @@ mod tests {
             ClusterKey::load(&dir.join("nope")),
             Err(KeyError::Read { .. })
         ));
-        let a = next_incarnation(Some(&dir), 9).unwrap();
-        fs::write(
-            dir.join("bully-9.incarnation"),
-            format!("{}\n", u64::MAX - 5),
-        )
-        .unwrap();
-        let b = next_incarnation(Some(&dir), 9).unwrap();
-        assert!(
-            b > a && b == u64::MAX - 4,
-            "survives a clock that went back"
-        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -15,14 +15,14 @@
 //! }
 //! ```
 
-use crate::auth::{self, Authenticator, ClusterKey};
+use crate::auth::{Authenticator, ClusterKey};
 use crate::hooks::{HookRunner, Hooks};
 use crate::leadership::{Change, Leadership};
 use crate::metrics::{Metrics, MetricsServer};
 use crate::runtime::{NodeInfo, RunError, Runtime};
 use crate::status::{self, ClientError};
 use crate::steplog::StepLog;
-use crate::storage::{Saved, Store, StoreError};
+use crate::storage::{self, Saved, Store, StoreError};
 use crate::transport::controlled::ControlledTransport;
 use crate::transport::zmq::{TransportError, ZmqOptions, ZmqTransport};
 use crate::watchers::Watchers;
@@ -170,6 +170,8 @@ pub enum NodeError {
 pub(crate) struct Durable {
     pub store: Option<Store>,
     pub saved: Option<Saved>,
+    /// This run's incarnation ([`storage::next_incarnation`]).
+    pub incarnation: u64,
 }
 
 /// Opens the data directory and reads the saved state.
@@ -193,7 +195,14 @@ pub(crate) fn open_store(cfg: &NodeConfig) -> Result<Durable, NodeError> {
         })?,
         None => None,
     };
-    Ok(Durable { store, saved })
+    let incarnation = storage::next_incarnation(cfg.data_dir.as_deref(), cfg.id).map_err(|e| {
+        NodeError::Config(format!("--data-dir: cannot record the incarnation: {e}"))
+    })?;
+    Ok(Durable {
+        store,
+        saved,
+        incarnation,
+    })
 }
 
 /// The metrics, the hook thread and the `/metrics` endpoint of a node.
@@ -267,7 +276,11 @@ fn run_keyed(
     if let Some(endpoint) = &cfg.controlled {
         return run_controlled(cfg, endpoint, steplog, stop, wake, watchers);
     }
-    let Durable { store, saved } = open_store(cfg)?;
+    let Durable {
+        store,
+        saved,
+        incarnation,
+    } = open_store(cfg)?;
     // Saved endpoints first; the configuration wins where both name an ID.
     let mut book = saved.as_ref().map(|s| s.peers.clone()).unwrap_or_default();
     book.extend(cfg.book.clone());
@@ -291,15 +304,12 @@ fn run_keyed(
             "can take part in elections under any ID (and a high one wins); give every node the same --cluster-key FILE"
         ),
         Some(key) => {
-            let inc = auth::next_incarnation(cfg.data_dir.as_deref(), cfg.id).map_err(|e| {
-                NodeError::Config(format!("--data-dir: cannot record the incarnation: {e}"))
-            })?;
             info!(
                 node = cfg.id,
-                incarnation = inc,
+                incarnation,
                 "frames are authenticated with the cluster key (HMAC-SHA256)"
             );
-            transport = transport.with_auth(Authenticator::new(key, inc));
+            transport = transport.with_auth(Authenticator::new(key, incarnation));
         }
     }
 
@@ -349,8 +359,9 @@ fn run_keyed(
         listen: cfg.listen.clone(),
         advertise: cfg.advertise.clone(),
     };
-    let rt =
-        Runtime::new(cfg.id, actor, transport, store, info, steplog, stop).with_watchers(watchers);
+    let rt = Runtime::new(cfg.id, actor, transport, store, info, steplog, stop)
+        .with_watchers(watchers)
+        .with_incarnation(incarnation);
     rt.run(saved.map(|s| s.storage)).map_err(|e| match e {
         RunError::Save(_) | RunError::Transport(_) => NodeError::Runtime(e.to_string()),
     })?;
@@ -374,7 +385,11 @@ fn run_controlled(
     wake: UnixStream,
     watchers: Watchers,
 ) -> Result<(), NodeError> {
-    let Durable { store, saved } = open_store(cfg)?;
+    let Durable {
+        store,
+        saved,
+        incarnation,
+    } = open_store(cfg)?;
     let start = match cfg.start.clone() {
         StartSpec::Full(ids) => full_start(ids),
         StartSpec::Join(c) => Start::Join {
@@ -395,8 +410,9 @@ fn run_controlled(
         listen: endpoint.to_string(),
         advertise: endpoint.to_string(),
     };
-    let rt =
-        Runtime::new(cfg.id, actor, transport, store, info, steplog, stop).with_watchers(watchers);
+    let rt = Runtime::new(cfg.id, actor, transport, store, info, steplog, stop)
+        .with_watchers(watchers)
+        .with_incarnation(incarnation);
     rt.run(saved.map(|s| s.storage))
         .map_err(|e| NodeError::Runtime(e.to_string()))
 }

@@ -74,6 +74,8 @@ struct Held {
 struct Node {
     child: Option<Child>,
     args: Vec<String>,
+    /// Its data directory (removed for a recovery that loses its storage).
+    data: PathBuf,
     log: PathBuf,
     steps: PathBuf,
     /// How far its step log has been read, in bytes (only whole lines are taken).
@@ -210,6 +212,7 @@ impl Replay {
                 Node {
                     child: None,
                     args,
+                    data,
                     log,
                     steps,
                     read: 0,
@@ -483,6 +486,16 @@ impl Replay {
             }
             TraceAction::Recover { process } => {
                 self.nodes[*process].incarnation += 1;
+                self.spawn(*process)?;
+                self.take_step(*process).map(|_| ())
+            }
+            TraceAction::RecoverLost { process } => {
+                let node = &mut self.nodes[*process];
+                // The whole data directory goes, as when a disk is replaced.
+                fs::remove_dir_all(&node.data)
+                    .map_err(|e| format!("cannot remove {}: {e}", node.data.display()))?;
+                node.saved = None;
+                node.incarnation += 1;
                 self.spawn(*process)?;
                 self.take_step(*process).map(|_| ())
             }

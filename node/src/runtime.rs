@@ -9,7 +9,7 @@ use crate::failpoints;
 use crate::leadership::{Leadership, RoleName};
 use crate::status::{MessageCounts, RoleChange, Status, TimingStatus, TransportStats};
 use crate::steplog::StepLog;
-use crate::storage::{Store, StoreError};
+use crate::storage::{self, Store, StoreError};
 use crate::transport::{Inbound, ReplyTo, Transport};
 use crate::watchers::Watchers;
 use crate::wire::{self, unix_ms};
@@ -173,6 +173,8 @@ pub struct Runtime<T: Transport> {
     heartbeat_sent: BTreeMap<Id, Instant>,
     /// Status requests waiting for a role change, oldest first.
     status_watches: Vec<StatusWatch>,
+    /// This run's incarnation ([`storage::next_incarnation`]): numbers its start.
+    incarnation: u64,
 }
 
 impl<T: Transport> Runtime<T> {
@@ -204,7 +206,14 @@ impl<T: Transport> Runtime<T> {
             watchers: Watchers::default(),
             heartbeat_sent: BTreeMap::new(),
             status_watches: Vec::new(),
+            incarnation: storage::unix_nanos(),
         }
+    }
+
+    /// This run's incarnation, from [`storage::next_incarnation`] (default: the clock alone).
+    pub fn with_incarnation(mut self, incarnation: u64) -> Self {
+        self.incarnation = incarnation;
+        self
     }
 
     /// Reports leadership changes and counts to `watchers` (metrics, hooks, subscribers).
@@ -216,7 +225,10 @@ impl<T: Transport> Runtime<T> {
     /// Runs until SIGINT/SIGTERM (the `shutdown` flag), then lets the protocol say goodbye.
     pub fn run(mut self, saved: Option<Storage>) -> Result<(), RunError> {
         self.last_saved = saved.clone();
-        self.step(Event::Start { storage: saved })?;
+        self.step(Event::Start {
+            storage: saved,
+            incarnation: storage::start_number(self.incarnation),
+        })?;
         let mut inbound = Vec::new();
         let external_timers = self.transport.external_timers();
         while !self.shutdown.load(Ordering::SeqCst) {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const FILE_VERSION: u32 = 1;
@@ -141,6 +142,55 @@ impl Store {
     }
 }
 
+/// Nanoseconds since the Unix epoch.
+pub fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64)
+        .unwrap_or(0)
+}
+
+/// The incarnation of this run: the clock in nanoseconds, and, with a data directory, above
+/// every earlier run's even if the clock went back (`DIR/bully-<ID>.incarnation`, replaced
+/// atomically and fsynced before the node sends anything). Authentication stamps frames with
+/// it, and the protocol numbers the run's start with it ([`start_number`]).
+pub fn next_incarnation(dir: Option<&Path>, id: u64) -> io::Result<u64> {
+    let now = unix_nanos();
+    let Some(dir) = dir else {
+        return Ok(now);
+    };
+    let path = dir.join(format!("bully-{id}.incarnation"));
+    let last = fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let inc = now.max(last.saturating_add(1));
+    let tmp = dir.join(format!(".bully-{id}.incarnation.tmp"));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    writeln!(f, "{inc}")?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, &path)?;
+    File::open(dir)?.sync_all()?;
+    Ok(inc)
+}
+
+/// Milliseconds since 2020-01-01 (the Unix time 1,577,836,800 s).
+const MS_BEFORE_2020: u64 = 1_577_836_800_000;
+
+/// The number the protocol gives this run's start ([`bully_model::Event::Start`]): its
+/// incarnation in milliseconds since 2020 (42 bits of it last until 2159). So a start's tags are
+/// new even when the storage file was lost or is an older copy: a reply still on its way to an
+/// earlier run never matches what this one asks.
+pub fn start_number(incarnation: u64) -> u64 {
+    (incarnation / 1_000_000).saturating_sub(MS_BEFORE_2020)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +231,27 @@ mod tests {
         fs::copy(s.path(), other.path()).unwrap();
         assert!(matches!(other.load(), Err(StoreError::Corrupt { .. })));
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn incarnations_grow_even_if_the_clock_goes_back() {
+        let dir = tmpdir("incarnation");
+        fs::create_dir_all(&dir).unwrap();
+        let a = next_incarnation(Some(&dir), 9).unwrap();
+        fs::write(
+            dir.join("bully-9.incarnation"),
+            format!("{}\n", u64::MAX - 5),
+        )
+        .unwrap();
+        let b = next_incarnation(Some(&dir), 9).unwrap();
+        assert!(
+            b > a && b == u64::MAX - 4,
+            "survives a clock that went back"
+        );
+        let _ = fs::remove_dir_all(&dir);
+        // A start number from today's clock is far above any count of restarts.
+        let now = start_number(unix_nanos());
+        assert!(now > 200_000_000_000 && now < 1 << 42, "{now}");
     }
 
     #[test]

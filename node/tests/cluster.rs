@@ -129,7 +129,7 @@ fn kill_coordinator_next_highest_wins_within_bound_then_restart_takes_over() {
     let restarts: Vec<&Option<Storage>> = steps
         .iter()
         .filter_map(|s| match &s.event.event {
-            Event::Start { storage } => Some(storage),
+            Event::Start { storage, .. } => Some(storage),
             _ => None,
         })
         .collect();

@@ -96,7 +96,7 @@ fn a_crash_between_the_durable_write_and_the_ack_loses_no_promise() {
         .step_lines(mid)
         .into_iter()
         .filter_map(|s| match s.event.event {
-            Event::Start { storage } => Some(storage),
+            Event::Start { storage, .. } => Some(storage),
             _ => None,
         })
         .nth(1)

@@ -401,7 +401,7 @@ fn replay_node(log: &NodeLog<'_>, opts: &Options) -> Option<Violation> {
     for &(s, inc) in &log.steps {
         let bad = |what: String| Some(violation(CheckKind::Replay, s, inc, what));
         let before = match &s.event.event {
-            Event::Start { storage } => {
+            Event::Start { storage, .. } => {
                 if let (Some(loaded), Some(saved)) = (storage, last_saved) {
                     if loaded != saved {
                         return bad(format!(
@@ -899,7 +899,10 @@ mod tests {
     }
 
     fn start() -> Event {
-        Event::Start { storage: None }
+        Event::Start {
+            storage: None,
+            incarnation: 0,
+        }
     }
 
     /// Two nodes that never hear from each other both take office by timeout (each presumes
@@ -1066,7 +1069,14 @@ mod tests {
                 _ => None,
             })
             .next();
-        let second_life = drive(1, &[1, 2], vec![Event::Start { storage: saved }]);
+        let second_life = drive(
+            1,
+            &[1, 2],
+            vec![Event::Start {
+                storage: saved,
+                incarnation: 0,
+            }],
+        );
         let again = sends_to(&second_life, 2);
         assert!(matches!(again[..], [Msg::Election { .. }]), "{again:?}");
         let steps: Vec<Step> = first_life

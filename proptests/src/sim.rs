@@ -73,7 +73,7 @@ impl Class {
             SysAction::Timeout(..) => Class::Timer,
             SysAction::Drop(_) | SysAction::CutShort(_) => Class::Drop,
             SysAction::Crash(_) => Class::Crash,
-            SysAction::Recover(_) => Class::Recover,
+            SysAction::Recover(_) | SysAction::RecoverLost(_) => Class::Recover,
         }
     }
 

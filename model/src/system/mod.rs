@@ -102,6 +102,11 @@ pub struct Config {
     /// graph is infinite.
     #[serde(default = "yes")]
     pub tag_renaming: bool,
+    /// A recovery may also lose the process's storage: it restarts as if it had never run
+    /// (a node without `--data-dir`, or whose data directory was lost). Off by default: the
+    /// node keeps its storage when given a data directory; on, to see what a loss allows.
+    #[serde(default)]
+    pub lose_storage: bool,
 }
 
 fn yes() -> bool {
@@ -128,6 +133,7 @@ impl Config {
             reduction: true,
             truncation: true,
             tag_renaming: true,
+            lose_storage: false,
         }
     }
     pub fn crashes(mut self, k: u8) -> Self {
@@ -168,6 +174,10 @@ impl Config {
     }
     pub fn truncation(mut self, on: bool) -> Self {
         self.truncation = on;
+        self
+    }
+    pub fn lose_storage(mut self, on: bool) -> Self {
+        self.lose_storage = on;
         self
     }
     /// Whether a crash may cut its process's sends short here: [`Config::truncation`], except on
@@ -249,6 +259,9 @@ impl Config {
         if !self.tag_renaming {
             args += " --no-tag-renaming";
         }
+        if self.lose_storage {
+            args += " --lose-storage";
+        }
         args
     }
 }
@@ -280,6 +293,9 @@ impl fmt::Display for Config {
         }
         if !self.truncation {
             write!(f, ", crashes never cut sends short")?;
+        }
+        if self.lose_storage {
+            write!(f, ", recoveries may lose their storage")?;
         }
         if self.is_bounded() {
             write!(
@@ -397,6 +413,9 @@ pub enum Action {
     Crash(Id),
     /// A crashed process restarts from what it saved.
     Recover(Id),
+    /// A crashed process restarts with its storage lost: as if it had never run (a node without
+    /// `--data-dir`, or whose data directory is gone; [`Config::lose_storage`]).
+    RecoverLost(Id),
 }
 
 pub type SysAction = Action;
@@ -471,7 +490,10 @@ impl Action {
         match self {
             Action::Deliver(e) => Some(e.dst as usize),
             Action::Drop(_) | Action::CutShort(_) => None,
-            Action::Timeout(p, _) | Action::Crash(p) | Action::Recover(p) => Some(usize::from(*p)),
+            Action::Timeout(p, _)
+            | Action::Crash(p)
+            | Action::Recover(p)
+            | Action::RecoverLost(p) => Some(usize::from(*p)),
         }
     }
 }
@@ -713,9 +735,19 @@ impl BullySystem {
                 },
             ),
             Action::Timeout(id, timer) => (usize::from(id), Event::Timeout { timer }),
-            Action::Recover(id) => {
-                let storage = Some(s.procs[usize::from(id)].storage());
-                (usize::from(id), Event::Start { storage })
+            // The environment numbers the start one above the last (the node uses its clock),
+            // which keeps the tags of a start without storage new.
+            Action::Recover(id) | Action::RecoverLost(id) => {
+                let p = &s.procs[usize::from(id)];
+                let storage = matches!(action, Action::Recover(_)).then(|| p.storage());
+                let incarnation = u64::from(p.starts) + 1;
+                (
+                    usize::from(id),
+                    Event::Start {
+                        storage,
+                        incarnation,
+                    },
+                )
             }
             Action::Drop(_) | Action::CutShort(_) | Action::Crash(_) => return None,
         };
@@ -953,6 +985,9 @@ impl BullySystem {
             for (i, p) in s.procs.iter().enumerate() {
                 if p.crashed {
                     each(Action::Recover(Id::from(i)), Quiet::none(n));
+                    if self.cfg.lose_storage {
+                        each(Action::RecoverLost(Id::from(i)), Quiet::none(n));
+                    }
                 }
             }
         }
@@ -1008,7 +1043,7 @@ impl BullySystem {
                 self.apply(&mut next, i, fx, ops);
                 self.observe(last, &mut next, i, &action);
             }
-            Action::Recover(id) => {
+            Action::Recover(id) | Action::RecoverLost(id) => {
                 let i = usize::from(id);
                 let fx = self.effects(last, &action).expect("a recovery restarts");
                 next.procs[i].crashed = false;
@@ -1030,7 +1065,11 @@ impl BullySystem {
     pub fn is_fault(a: &Action) -> bool {
         matches!(
             a,
-            Action::Crash(_) | Action::Recover(_) | Action::Drop(_) | Action::CutShort(_)
+            Action::Crash(_)
+                | Action::Recover(_)
+                | Action::RecoverLost(_)
+                | Action::Drop(_)
+                | Action::CutShort(_)
         )
     }
 
@@ -1055,7 +1094,14 @@ impl BullySystem {
         let mut starts = Vec::new();
         for (i, actor) in self.actors.iter().enumerate() {
             let started = actor
-                .step(Id::from(i), None, Event::Start { storage: None })
+                .step(
+                    Id::from(i),
+                    None,
+                    Event::Start {
+                        storage: None,
+                        incarnation: 0,
+                    },
+                )
                 .expect("a start always runs");
             let state = started.after(None);
             s.procs.push(Proc::new(&state));

@@ -253,7 +253,7 @@ impl Proc {
             members: self.members.decode(),
             promised: self.promised.decode(),
             tag: self.tag.decode(),
-            starts: u32::from(self.starts),
+            starts: u64::from(self.starts),
         }
     }
     /// Stores `s` as this process's state (timers, crash flag and ghost unchanged).
@@ -304,12 +304,12 @@ pub struct TagCode(u32);
 
 impl TagCode {
     pub fn encode(t: Tag) -> TagCode {
-        let (start, count) = (t.0 >> 32, t.0 & u64::from(u32::MAX));
+        let (start, count) = (t.start(), t.count());
         debug_assert!(start <= 0xffff && count <= 0xffff, "tag {t:?} out of range");
         TagCode(((start as u32) << 16) | (count as u32 & 0xffff))
     }
     pub fn decode(self) -> Tag {
-        Tag((u64::from(self.0 >> 16) << 32) | u64::from(self.0 & 0xffff))
+        Tag::of(u64::from(self.0 >> 16), u64::from(self.0 & 0xffff))
     }
 }
 

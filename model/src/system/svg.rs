@@ -85,6 +85,7 @@ pub(crate) fn sequence_diagram(model: &BullySystem, path: Path<SysState, Action>
             Action::Timeout(p, t) => (format!("timer {t:?}"), usize::from(*p)),
             Action::Crash(p) => ("crash".into(), usize::from(*p)),
             Action::Recover(p) => ("recover".into(), usize::from(*p)),
+            Action::RecoverLost(p) => ("recover, storage lost".into(), usize::from(*p)),
         };
         if !matches!(action, Action::Deliver(_)) {
             let (x, y) = at(process, row);

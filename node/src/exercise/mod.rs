@@ -38,7 +38,11 @@ pub fn run(
     wake: UnixStream,
     watchers: Watchers,
 ) -> Result<(), NodeError> {
-    let Durable { store, saved } = open_store(setup)?;
+    let Durable {
+        store,
+        saved,
+        incarnation,
+    } = open_store(setup)?;
     let saved = saved.map(|s| s.storage);
     // Like the exercise's `tcp://*:<port>`, but only on loopback when the peers are local.
     let listen = if is_loopback(host) {
@@ -81,7 +85,8 @@ pub fn run(
         advertise: format!("tcp://{host}:{}", setup.id),
     };
     let rt = Runtime::new(setup.id, actor, transport, store, info, steplog, stop)
-        .with_watchers(watchers);
+        .with_watchers(watchers)
+        .with_incarnation(incarnation);
     rt.run(saved).map_err(|e| match e {
         RunError::Save(_) | RunError::Transport(_) => NodeError::Runtime(e.to_string()),
     })?;
