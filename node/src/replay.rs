@@ -23,7 +23,7 @@
 
 use crate::wire;
 use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
-use bully_model::system::state::{asker, renamed, renamed_state};
+use bully_model::system::state::{asker, renamed, renamed_state, renamed_storage};
 use bully_model::system::StartMode;
 use bully_model::trace::{InFlight, TraceAction, TraceFile, TraceProcess};
 use bully_model::{
@@ -95,6 +95,14 @@ struct Node {
     /// the first step that broke the model's epoch order, if one did.
     accepted: Epoch,
     epoch_order: Option<String>,
+}
+
+impl Node {
+    /// Which start of its process the running (or last) run is, as the checker numbers
+    /// starts: 1 for the first.
+    fn start_ordinal(&self) -> u64 {
+        u64::from(self.incarnation) + 1
+    }
 }
 
 /// The replay in progress: the nodes, the replayer's socket, the frames held.
@@ -509,7 +517,10 @@ impl Replay {
             match expected {
                 TraceProcess::Up { state, timers } => {
                     let timers: BTreeSet<Timer> = timers.iter().copied().collect();
-                    let checked = node.state.as_ref().map(renamed_state);
+                    let checked = node
+                        .state
+                        .as_ref()
+                        .map(|s| renamed_state(s, node.start_ordinal()));
                     if checked.as_ref() != Some(state) || node.timers != timers {
                         let _ = writeln!(
                             out,
@@ -522,7 +533,11 @@ impl Replay {
                     }
                 }
                 TraceProcess::Crashed { storage } => {
-                    if node.child.is_some() || node.saved.as_ref() != Some(storage) {
+                    let saved = node
+                        .saved
+                        .as_ref()
+                        .map(|s| renamed_storage(s, node.start_ordinal()));
+                    if node.child.is_some() || saved.as_ref() != Some(storage) {
                         let _ = writeln!(
                             out,
                             "  model:  process {i}: crashed, saved {storage:?}\n  node {i}:        {}, saved {:?}",

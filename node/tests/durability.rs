@@ -162,3 +162,77 @@ fn kill_9_at_random_moments_never_corrupts_or_rolls_back_the_epoch_file() {
         t0.elapsed().as_secs_f64()
     );
 }
+
+/// The tags a run of a node asked with (its ELECTIONs and HEARTBEATs), and its start number.
+fn run_tags(steps: &[bully_model::LoggedStep]) -> (u64, Vec<bully_model::Tag>) {
+    let starts = steps[0].after.starts;
+    let tags = steps
+        .iter()
+        .flat_map(|s| &s.commands)
+        .filter_map(|c| match c {
+            Cmd::Send {
+                msg: Msg::Election { tag } | Msg::Heartbeat { tag },
+                ..
+            } => Some(*tag),
+            _ => None,
+        })
+        .collect();
+    (starts, tags)
+}
+
+/// A node whose data directory is lost restarts as new, with no promise (what that allows is
+/// the checker's `--lose-storage` verdict, README "What is verified"). Its start is numbered
+/// from its clock, so what it asks never carries a tag of its earlier run: a reply still on
+/// its way to that run cannot count for this one.
+#[test]
+fn a_node_restarted_without_its_storage_asks_with_tags_of_its_own() {
+    let mut net = Net::new("lost-storage", 2, 50, 300);
+    let ids = net.ids.clone();
+    let (low, top) = (ids[0], ids[1]);
+    net.start_all_full();
+    net.wait_agreement(
+        "a first coordinator",
+        &ids,
+        Duration::from_secs(10),
+        |c, _| c == top,
+    );
+    // Some heartbeats of the first run, then kill -9 and lose everything it saved.
+    std::thread::sleep(Duration::from_millis(300));
+    net.kill9(low);
+    let first_run = net.step_lines(low);
+    for file in [
+        format!("bully-{low}.json"),
+        format!("bully-{low}.incarnation"),
+    ] {
+        std::fs::remove_file(net.dir.join(file)).unwrap();
+    }
+    net.start_full(low);
+    net.wait_agreement(
+        "the restarted node to follow again",
+        &ids,
+        Duration::from_secs(10),
+        |c, _| c == top,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let all = net.step_lines(low);
+    let second_run = &all[first_run.len()..];
+    assert!(
+        matches!(
+            second_run[0].event.event,
+            Event::Start { storage: None, .. }
+        ),
+        "the second run started without storage: {:?}",
+        second_run[0].event
+    );
+    let (start1, tags1) = run_tags(&first_run);
+    let (start2, tags2) = run_tags(second_run);
+    assert!(start2 > start1, "start numbers {start1} then {start2}");
+    assert!(!tags1.is_empty() && !tags2.is_empty(), "both runs asked");
+    let reused: Vec<_> = tags2.iter().filter(|t| tags1.contains(t)).collect();
+    assert!(
+        reused.is_empty(),
+        "tags of the first run asked again: {reused:?}"
+    );
+    // Without the clock's number both runs would have started at 1.
+    assert!(start1 > 1 << 30, "start number from the clock: {start1}");
+}

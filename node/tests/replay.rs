@@ -151,6 +151,35 @@ fn the_async_and_lossy_counterexamples_replay() {
     }
 }
 
+/// What a lost data directory allows (`--lose-storage`), on real processes: the replayer
+/// removes the node's data directory before restarting it. With full membership the restarted
+/// coordinator takes office again at its old epoch; in join mode the first coordinator crowns
+/// itself beside the one the group elected.
+#[test]
+fn the_lost_storage_counterexamples_replay() {
+    let dir = Scratch::new("lost-storage");
+    for (cfg, property) in [
+        (Config::new(3).lose_storage(true), "epoch order"),
+        (
+            Config::new(3).start(StartMode::Join).lose_storage(true),
+            "single coordinator",
+        ),
+    ] {
+        let trace = counterexample(&cfg);
+        assert_eq!(
+            trace.property.as_ref().map(|p| p.name.as_str()),
+            Some(property)
+        );
+        let file = dir.write("l.json", &trace);
+        let (code, out, err) = replay(&file, &[]);
+        assert_eq!(code, 0, "{cfg}:\n{out}{err}");
+        assert!(
+            out.contains(&format!("{property} VIOLATED on the real processes")),
+            "{cfg}:\n{out}"
+        );
+    }
+}
+
 /// Every mutant's first counterexample at N=3 replays on real processes running that mutant,
 /// and a safety counterexample's property is violated there too.
 #[test]

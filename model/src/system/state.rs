@@ -346,10 +346,21 @@ pub fn tag_mut(msg: &mut Msg) -> Option<&mut Tag> {
     }
 }
 
-/// A process state of a real run as the checker names it: its own tag is [`CURRENT`].
-pub fn renamed_state(s: &State) -> State {
+/// A process state of a real run as the checker names it: its own tag is [`CURRENT`], and its
+/// start number is `start`, the ordinal of the run (the checker numbers a process's starts
+/// 1, 2, …; a node numbers them from its clock).
+pub fn renamed_state(s: &State, start: u64) -> State {
     State {
         tag: CURRENT,
+        starts: start,
+        ..s.clone()
+    }
+}
+
+/// What a crashed real process saved, as the checker names it (see [`renamed_state`]).
+pub fn renamed_storage(s: &Storage, start: u64) -> Storage {
+    Storage {
+        starts: start,
         ..s.clone()
     }
 }
