@@ -170,6 +170,8 @@ pub struct Scenario {
     pub network: NetworkKind,
     pub channels: Channels,
     pub variant: Variant,
+    /// Recoveries may lose their storage ([`Config::lose_storage`]; the word `lose-storage`).
+    pub lose_storage: bool,
     pub schedule: Vec<Choice>,
 }
 
@@ -183,6 +185,7 @@ impl Scenario {
             .timing(self.timing)
             .start(self.start)
             .variant(self.variant)
+            .lose_storage(self.lose_storage)
     }
 
     pub fn model(&self) -> BullySystem {
@@ -241,7 +244,7 @@ impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "n={} {} crashes={} recoveries={} {} {} {} {}:",
+            "n={} {} crashes={} recoveries={} {} {} {} {}",
             self.processes,
             lower(self.start),
             self.crashes,
@@ -251,6 +254,10 @@ impl fmt::Display for Scenario {
             lower(self.channels),
             lower(self.variant),
         )?;
+        if self.lose_storage {
+            f.write_str(" lose-storage")?;
+        }
+        f.write_str(":")?;
         for c in &self.schedule {
             write!(f, " {c}")?;
         }
@@ -280,6 +287,7 @@ impl FromStr for Scenario {
             network: NetworkKind::Reliable,
             channels: Channels::Fifo,
             variant: Variant::Correct,
+            lose_storage: false,
             schedule: Vec::new(),
         };
         fn num<T: FromStr>(v: &str) -> Result<T, String> {
@@ -292,6 +300,7 @@ impl FromStr for Scenario {
                 Some(("crashes", v)) => sc.crashes = num(v)?,
                 Some(("recoveries", v)) => sc.recoveries = num(v)?,
                 Some(_) => return Err(format!("unknown setting {word:?}")),
+                None if word == "lose-storage" => sc.lose_storage = true,
                 None => {
                     if let Some(x) = [StartMode::Full, StartMode::Join]
                         .into_iter()
@@ -347,6 +356,7 @@ pub struct Space {
     pub network: NetworkKind,
     pub channels: Channels,
     pub variant: Variant,
+    pub lose_storage: bool,
     pub steps: RangeInclusive<usize>,
     /// Class weights (see [`WEIGHTS`]).
     pub weights: [u32; 5],
@@ -364,6 +374,7 @@ impl Space {
             network: NetworkKind::Reliable,
             channels: Channels::Fifo,
             variant: Variant::Correct,
+            lose_storage: false,
             steps: 0..=300,
             weights: WEIGHTS,
         }
@@ -389,6 +400,10 @@ impl Space {
         self.variant = v;
         self
     }
+    pub fn lose_storage(mut self, on: bool) -> Self {
+        self.lose_storage = on;
+        self
+    }
     pub fn steps(mut self, steps: RangeInclusive<usize>) -> Self {
         self.steps = steps;
         self
@@ -400,12 +415,13 @@ impl Space {
     }
 
     pub fn strategy(&self) -> impl Strategy<Value = Scenario> {
-        let (start, timing, network, channels, variant) = (
+        let (start, timing, network, channels, variant, lose_storage) = (
             self.start,
             self.timing,
             self.network,
             self.channels,
             self.variant,
+            self.lose_storage,
         );
         (
             self.processes.clone(),
@@ -422,6 +438,7 @@ impl Space {
                 network,
                 channels,
                 variant,
+                lose_storage,
                 schedule,
             })
     }
@@ -436,6 +453,8 @@ pub struct Options {
     pub settle: bool,
     /// At most this many settling steps (0: a default that grows with the number of processes).
     pub settle_limit: usize,
+    /// Check only this `always` property (where the others are known not to hold).
+    pub only: Option<&'static str>,
 }
 
 impl Options {
@@ -445,6 +464,7 @@ impl Options {
             safety: true,
             settle: true,
             settle_limit: 0,
+            only: None,
         }
     }
     /// Safety after every step only (for networks where liveness is not claimed).
@@ -453,6 +473,7 @@ impl Options {
             safety: true,
             settle: false,
             settle_limit: 0,
+            only: None,
         }
     }
     /// Only the liveness goal after settling (where a moment of two coordinators is a
@@ -462,6 +483,18 @@ impl Options {
             safety: false,
             settle: true,
             settle_limit: 0,
+            only: None,
+        }
+    }
+    /// The same, checking only the `always` property `name`.
+    pub fn only(self, name: &'static str) -> Options {
+        assert!(
+            SAFETY.iter().any(|(n, _)| *n == name),
+            "{name:?} is not an `always` property"
+        );
+        Options {
+            only: Some(name),
+            ..self
         }
     }
     fn limit(&self, processes: usize) -> usize {
@@ -596,9 +629,14 @@ pub fn enabled(model: &BullySystem, state: &SysState, into: &mut Vec<SysAction>)
     into.sort();
 }
 
-fn violated(model: &BullySystem, state: &SysState) -> Option<&'static str> {
+/// The first `always` property `state` violates, among those `opts` checks.
+fn violated(model: &BullySystem, state: &SysState, opts: Options) -> Option<&'static str> {
+    if !opts.safety {
+        return None;
+    }
     SAFETY
         .iter()
+        .filter(|(name, _)| opts.only.is_none_or(|only| only == *name))
         .find(|(_, holds)| !holds(model, state))
         .map(|(name, _)| *name)
 }
@@ -645,7 +683,7 @@ pub fn run(
         settle_steps: 0,
         quiescent: false,
     };
-    if let Some(property) = violated(model, &state).filter(|_| opts.safety) {
+    if let Some(property) = violated(model, &state, opts) {
         out.failure = Some(Failure::Safety {
             property,
             after_step: 0,
@@ -672,7 +710,7 @@ pub fn run(
             choice: Some(ci),
             action,
         });
-        if let Some(property) = violated(model, &state).filter(|_| opts.safety) {
+        if let Some(property) = violated(model, &state, opts) {
             out.failure = Some(Failure::Safety {
                 property,
                 after_step: out.trace.len(),
@@ -716,7 +754,7 @@ pub fn run(
                 choice: None,
                 action,
             });
-            if let Some(property) = violated(model, &state).filter(|_| opts.safety) {
+            if let Some(property) = violated(model, &state, opts) {
                 out.failure = Some(Failure::Safety {
                     property,
                     after_step: out.trace.len(),

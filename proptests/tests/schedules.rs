@@ -115,6 +115,41 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(1_500))]
+
+    /// Recoveries that may lose their storage (a node without its data directory), full start:
+    /// never two coordinators at once, and the group settles. `agreement` and `epoch order` are
+    /// not claimed there (README, "A lost data directory"; `lost_storage_breaks_epoch_order`).
+    #[test]
+    fn lost_storage_keeps_a_single_coordinator(
+        sc in Space::new(2..=12, StartMode::Full)
+            .faults(0..=2, 0..=2)
+            .lose_storage(true)
+            .strategy()
+    ) {
+        sc.check(Options::full().only("single coordinator"))?;
+    }
+}
+
+/// What `--lose-storage` gives up: the simulator finds an epoch named by two terms (or a
+/// process following a stale announcement).
+#[test]
+fn lost_storage_breaks_epoch_order() {
+    let space = Space::new(2..=6, StartMode::Full)
+        .faults(1..=2, 1..=2)
+        .lose_storage(true);
+    let found = sim::hunt(&space, 2_000, Options::safety_only())
+        .expect("a recovery without its promise takes office again at an old epoch");
+    println!("{}", found.report());
+    assert!(matches!(found.property(), "agreement" | "epoch order"));
+    assert!(
+        found.report().contains("storage lost"),
+        "{}",
+        found.report()
+    );
+}
+
 /// Safety is not expected under a lossy network (a lost reply makes a live peer look dead,
 /// which Bully cannot tell from a crash): the simulator must find a violation.
 #[test]
@@ -199,6 +234,10 @@ fn replay_is_deterministic() {
         .parse()
         .expect("parses");
     assert_eq!(unordered.channels, Channels::Unordered);
+    let lost = "n=3 full crashes=1 recoveries=1 sync reliable fifo correct lose-storage: d0";
+    let lost_sc: Scenario = lost.parse().expect("parses");
+    assert!(lost_sc.lose_storage && !unordered.lose_storage);
+    assert_eq!(lost_sc.to_string(), lost);
 }
 
 /// The schedule that found it (CI, 30 Nov): a joiner halted by a candidate that then crashed
