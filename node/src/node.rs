@@ -195,6 +195,17 @@ pub(crate) fn open_store(cfg: &NodeConfig) -> Result<Durable, NodeError> {
         })?,
         None => None,
     };
+    if let Some(dir) = cfg.data_dir.as_deref() {
+        if saved.is_none() && storage::incarnation_path(dir, cfg.id).exists() {
+            // Also after a crash before the first save; but then nothing was sent either.
+            warn!(
+                node = cfg.id,
+                dir = %dir.display(),
+                "this node ran before with this data directory, but its storage file is gone: \
+                 starting without its epoch promise (README: \"A lost data directory\")"
+            );
+        }
+    }
     let incarnation = storage::next_incarnation(cfg.data_dir.as_deref(), cfg.id).map_err(|e| {
         NodeError::Config(format!("--data-dir: cannot record the incarnation: {e}"))
     })?;

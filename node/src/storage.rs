@@ -150,6 +150,12 @@ pub fn unix_nanos() -> u64 {
         .unwrap_or(0)
 }
 
+/// Where [`next_incarnation`] keeps the last run's incarnation: its presence says this node
+/// ran before with this data directory.
+pub fn incarnation_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("bully-{id}.incarnation"))
+}
+
 /// The incarnation of this run: the clock in nanoseconds, and, with a data directory, above
 /// every earlier run's even if the clock went back (`DIR/bully-<ID>.incarnation`, replaced
 /// atomically and fsynced before the node sends anything). Authentication stamps frames with
@@ -159,7 +165,7 @@ pub fn next_incarnation(dir: Option<&Path>, id: u64) -> io::Result<u64> {
     let Some(dir) = dir else {
         return Ok(now);
     };
-    let path = dir.join(format!("bully-{id}.incarnation"));
+    let path = incarnation_path(dir, id);
     let last = fs::read_to_string(&path)
         .ok()
         .and_then(|t| t.trim().parse::<u64>().ok())

@@ -180,10 +180,11 @@ fn run_tags(steps: &[bully_model::LoggedStep]) -> (u64, Vec<bully_model::Tag>) {
     (starts, tags)
 }
 
-/// A node whose data directory is lost restarts as new, with no promise (what that allows is
-/// the checker's `--lose-storage` verdict, README "What is verified"). Its start is numbered
-/// from its clock, so what it asks never carries a tag of its earlier run: a reply still on
-/// its way to that run cannot count for this one.
+/// A node whose storage is lost restarts as new, with no promise (what that allows is the
+/// checker's `--lose-storage` verdict, README "A lost data directory"). Its start is numbered
+/// from its clock, so what it asks never carries a tag of an earlier run: a reply still on its
+/// way to that run cannot count for this one. Twice: once only the storage file is gone (the
+/// node sees it ran before, and warns), once the whole data directory.
 #[test]
 fn a_node_restarted_without_its_storage_asks_with_tags_of_its_own() {
     let mut net = Net::new("lost-storage", 2, 50, 300);
@@ -196,43 +197,63 @@ fn a_node_restarted_without_its_storage_asks_with_tags_of_its_own() {
         Duration::from_secs(10),
         |c, _| c == top,
     );
-    // Some heartbeats of the first run, then kill -9 and lose everything it saved.
-    std::thread::sleep(Duration::from_millis(300));
-    net.kill9(low);
-    let first_run = net.step_lines(low);
-    for file in [
-        format!("bully-{low}.json"),
-        format!("bully-{low}.incarnation"),
-    ] {
-        std::fs::remove_file(net.dir.join(file)).unwrap();
+    let mut runs: Vec<Vec<bully_model::LoggedStep>> = Vec::new();
+    let storage = format!("bully-{low}.json");
+    let incarnation = format!("bully-{low}.incarnation");
+    for lost in [vec![&storage], vec![&storage, &incarnation]] {
+        // Some heartbeats of this run, then kill -9 and lose what it saved.
+        std::thread::sleep(Duration::from_millis(300));
+        net.kill9(low);
+        let seen: usize = runs.iter().map(Vec::len).sum();
+        runs.push(net.step_lines(low)[seen..].to_vec());
+        for file in &lost {
+            std::fs::remove_file(net.dir.join(file)).unwrap();
+        }
+        let log_before = std::fs::read_to_string(net.log(low))
+            .unwrap_or_default()
+            .len();
+        net.start_full(low);
+        net.wait_agreement(
+            "the restarted node to follow again",
+            &ids,
+            Duration::from_secs(10),
+            |c, _| c == top,
+        );
+        let log = std::fs::read_to_string(net.log(low)).unwrap();
+        let warned = log[log_before..].contains("its storage file is gone");
+        assert_eq!(
+            warned,
+            lost.len() == 1,
+            "warned only when the directory says it ran before:\n{}",
+            &log[log_before..]
+        );
     }
-    net.start_full(low);
-    net.wait_agreement(
-        "the restarted node to follow again",
-        &ids,
-        Duration::from_secs(10),
-        |c, _| c == top,
-    );
     std::thread::sleep(Duration::from_millis(300));
-    let all = net.step_lines(low);
-    let second_run = &all[first_run.len()..];
-    assert!(
-        matches!(
-            second_run[0].event.event,
-            Event::Start { storage: None, .. }
-        ),
-        "the second run started without storage: {:?}",
-        second_run[0].event
-    );
-    let (start1, tags1) = run_tags(&first_run);
-    let (start2, tags2) = run_tags(second_run);
-    assert!(start2 > start1, "start numbers {start1} then {start2}");
-    assert!(!tags1.is_empty() && !tags2.is_empty(), "both runs asked");
-    let reused: Vec<_> = tags2.iter().filter(|t| tags1.contains(t)).collect();
-    assert!(
-        reused.is_empty(),
-        "tags of the first run asked again: {reused:?}"
-    );
-    // Without the clock's number both runs would have started at 1.
-    assert!(start1 > 1 << 30, "start number from the clock: {start1}");
+    let seen: usize = runs.iter().map(Vec::len).sum();
+    runs.push(net.step_lines(low)[seen..].to_vec());
+    let mut earlier: Vec<bully_model::Tag> = Vec::new();
+    let mut last_start = 0;
+    for (i, run) in runs.iter().enumerate() {
+        if i > 0 {
+            assert!(
+                matches!(run[0].event.event, Event::Start { storage: None, .. }),
+                "run {i} started without storage: {:?}",
+                run[0].event
+            );
+        }
+        let (start, tags) = run_tags(run);
+        // Without the clock's number every run would start at 1.
+        assert!(
+            start > last_start && start > 1 << 30,
+            "run {i}: start {start}"
+        );
+        assert!(!tags.is_empty(), "run {i} asked");
+        let reused: Vec<_> = tags.iter().filter(|t| earlier.contains(t)).collect();
+        assert!(
+            reused.is_empty(),
+            "run {i} asked with earlier tags: {reused:?}"
+        );
+        earlier.extend(tags);
+        last_start = start;
+    }
 }
