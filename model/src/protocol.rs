@@ -1310,16 +1310,7 @@ mod tests {
                 })
                 .collect()
         };
-        let first = b
-            .step(
-                me,
-                None,
-                Event::Start {
-                    storage: None,
-                    incarnation: 0,
-                },
-            )
-            .unwrap();
+        let first = b.step(me, None, Event::fresh()).unwrap();
         let s1 = first.after(None);
         assert_eq!(s1.starts, 1);
         assert_eq!(sent_tags(&first.out), [s1.tag]);

@@ -34,6 +34,14 @@ pub enum Event {
 }
 
 impl Event {
+    /// A first start, numbered by nobody but itself (the checker's initial states, tests).
+    pub fn fresh() -> Event {
+        Event::Start {
+            storage: None,
+            incarnation: 0,
+        }
+    }
+
     /// Short description for log lines ("why" a role changed).
     pub fn describe(&self) -> String {
         match self {
@@ -219,10 +227,7 @@ mod tests {
             Durations::default(),
         );
         let me = Id::from(1);
-        let event = Event::Start {
-            storage: None,
-            incarnation: 0,
-        };
+        let event = Event::fresh();
         let stepped = actor.step(me, None, event.clone()).expect("a start runs");
         let line = LoggedStep {
             node: me,
@@ -258,16 +263,7 @@ mod tests {
             timer: Timer::Heartbeat,
         };
         assert!(actor.step(me, None, timeout.clone()).is_none());
-        let started = actor
-            .step(
-                me,
-                None,
-                Event::Start {
-                    storage: None,
-                    incarnation: 0,
-                },
-            )
-            .unwrap();
+        let started = actor.step(me, None, Event::fresh()).unwrap();
         let state = started.after(None);
         // A heartbeat from a lower process is answered and changes nothing.
         let heartbeat = Event::Msg {

@@ -899,10 +899,7 @@ mod tests {
     }
 
     fn start() -> Event {
-        Event::Start {
-            storage: None,
-            incarnation: 0,
-        }
+        Event::fresh()
     }
 
     /// Two nodes that never hear from each other both take office by timeout (each presumes

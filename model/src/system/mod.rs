@@ -1094,14 +1094,7 @@ impl BullySystem {
         let mut starts = Vec::new();
         for (i, actor) in self.actors.iter().enumerate() {
             let started = actor
-                .step(
-                    Id::from(i),
-                    None,
-                    Event::Start {
-                        storage: None,
-                        incarnation: 0,
-                    },
-                )
+                .step(Id::from(i), None, Event::fresh())
                 .expect("a start always runs");
             let state = started.after(None);
             s.procs.push(Proc::new(&state));
