@@ -111,7 +111,7 @@ impl Tag {
     /// The tag of the first election after start number `start` (1 for the first start; a
     /// node's are milliseconds of its clock: 42 bits last until 2159).
     pub fn first(start: u64) -> Tag {
-        Tag(start << Self::COUNT_BITS)
+        Tag::of(start, 0)
     }
     /// The next tag of the same start.
     fn next(self) -> Tag {
@@ -1289,8 +1289,8 @@ mod tests {
         assert_eq!(serde_json::to_string(&m).unwrap(), "[1,3,7]");
     }
 
-    /// A restart counts itself before anything leaves, so every tag of the new start is
-    /// above every tag of the old one (and the count is saved first: persist before send).
+    /// A restart numbers itself before anything leaves, so every tag of the new start is
+    /// above every tag of the old one (and the number is saved first: persist before send).
     #[test]
     fn tags_of_a_restart_are_new() {
         use crate::step::Event;
@@ -1343,7 +1343,7 @@ mod tests {
         let s1b = again.after(None);
         assert_ne!(s1b.tag, s1.tag);
         assert_eq!(sent_tags(&again.out), [s1b.tag]);
-        // A restart: a new start count, saved first, and tags above all of the first start's.
+        // A restart: a new start number, saved first, and tags above all of the first start's.
         let restart = b
             .step(
                 me,
@@ -1378,7 +1378,7 @@ mod tests {
             assert!(s3.tag > s2.tag, "{:?} after {:?}", s3.tag, s2.tag);
         }
         // Within one start, the count wraps without touching the start's number.
-        let last = Tag((7 << Tag::COUNT_BITS) | Tag::COUNT);
+        let last = Tag::of(7, Tag::COUNT);
         assert_eq!(last.next(), Tag::first(7));
     }
 

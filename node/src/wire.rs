@@ -3,7 +3,7 @@
 //! Every frame is one JSON object (see `node/PROTOCOL.md`):
 //!
 //! * protocol message: `{"v":2,"from":5003,"from_endpoint":"tcp://127.0.0.1:5003",
-//!   "peers":{"5001":"tcp://127.0.0.1:5001"},"msg":{"type":"election","tag":4294967297}}`
+//!   "peers":{"5001":"tcp://127.0.0.1:5001"},"msg":{"type":"election","tag":915544234889576449}}`
 //! * status request: `{"v":2,"request":"status","nonce":7}`, answered by
 //!   `{"v":2,"reply":"status","nonce":7,"status":{...}}`; with
 //!   `"watch":{"role_changes":4,"wait_ms":1000}` the answer waits until the node's role changed
@@ -43,7 +43,7 @@ pub struct Envelope {
     /// process that is down is lost, as the checked model assumes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_ms: Option<u64>,
-    /// The protocol message, exactly as the model serialises it (`{"type":"election","tag":4294967297}`, ...).
+    /// The protocol message, exactly as the model serialises it (`{"type":"election","tag":915544234889576449}`, ...).
     pub msg: Msg,
 }
 

@@ -370,11 +370,7 @@ fn a_message_sent_before_its_receiver_started_is_dropped_by_the_receiver() {
 
 #[test]
 fn status_watch_prints_each_role_change_as_it_happens() {
-    let mut net = Net::new("status-watch", 2, H, T);
-    net.start_all_full();
-    let ids = net.ids.clone();
-    let (low, top) = (ids[0], ids[1]);
-    net.wait_agreement("the initial election", &ids, SETTLE, |c, _| c == top);
+    let (mut net, low, top) = Net::settled_pair("status-watch", H, T, SETTLE);
     let out = net.dir.join("watch.out");
     let watcher = spawn(&["status".into(), low.to_string(), "--watch".into()], &out);
     // Kept with the nodes: killed with them, also if this test fails.
@@ -453,11 +449,7 @@ fn reply_within(
 #[test]
 fn a_watching_status_request_is_answered_at_a_role_change_or_when_its_wait_is_over() {
     use bully_node::wire::Watch;
-    let mut net = Net::new("watch", 2, H, T);
-    net.start_all_full();
-    let ids = net.ids.clone();
-    let (low, top) = (ids[0], ids[1]);
-    net.wait_agreement("the initial election", &ids, SETTLE, |c, _| c == top);
+    let (mut net, low, top) = Net::settled_pair("watch", H, T, SETTLE);
     let ctx = zmq::Context::new();
     let mut client = bully_node::status::StatusClient::connect(&ctx, &endpoint(low)).unwrap();
     let known = client.query(Duration::from_secs(2)).unwrap().role_changes;

@@ -187,16 +187,8 @@ fn run_tags(steps: &[bully_model::LoggedStep]) -> (u64, Vec<bully_model::Tag>) {
 /// node sees it ran before, and warns), once the whole data directory.
 #[test]
 fn a_node_restarted_without_its_storage_asks_with_tags_of_its_own() {
-    let mut net = Net::new("lost-storage", 2, 50, 300);
+    let (mut net, low, top) = Net::settled_pair("lost-storage", 50, 300, Duration::from_secs(10));
     let ids = net.ids.clone();
-    let (low, top) = (ids[0], ids[1]);
-    net.start_all_full();
-    net.wait_agreement(
-        "a first coordinator",
-        &ids,
-        Duration::from_secs(10),
-        |c, _| c == top,
-    );
     let mut runs: Vec<Vec<bully_model::LoggedStep>> = Vec::new();
     let storage = format!("bully-{low}.json");
     let incarnation = format!("bully-{low}.incarnation");

@@ -297,8 +297,8 @@ pub const CURRENT: Tag = Tag(1);
 /// The tag of every message that names an election its process has moved past.
 pub const STALE: Tag = Tag(0);
 
-/// A [`Tag`], compactly: its start count and its election count, 16 bits each
-/// (the checked runs stay far below; debug builds check).
+/// A [`Tag`], compactly: its start number and its election count, 16 bits each (the checker
+/// numbers starts 1, 2, …, and its runs stay far below; debug builds check).
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TagCode(u32);
 
@@ -370,7 +370,8 @@ pub fn renamed_storage(s: &Storage, start: u64) -> Storage {
 /// **Tags are renamed** (unless [`Config::tag_renaming`](super::Config::tag_renaming) is off,
 /// to cross-check it). The protocol asks nothing of an election [`Tag`] but whether it is
 /// the asker's current one, and a new election's tag differs from every earlier tag of its
-/// process (a start's count is saved, an election's is the previous one plus one). So the
+/// process (a start's number is above every earlier start's, an election's count is the
+/// previous one plus one). So the
 /// checker keeps only that bit: a process's tag is always [`CURRENT`], an ELECTION or ANSWER
 /// is current (its asker is still in that election) or stale. When a step gives its process
 /// a new tag (a new election, a restart), every message naming the old one becomes stale

@@ -294,6 +294,22 @@ impl Net {
         })
     }
 
+    /// Two nodes with full membership, started and settled within `limit` with the higher
+    /// one in office: `(net, low, top)`.
+    pub fn settled_pair(
+        name: &str,
+        heartbeat_ms: u64,
+        timeout_ms: u64,
+        limit: Duration,
+    ) -> (Net, u64, u64) {
+        let mut net = Net::new(name, 2, heartbeat_ms, timeout_ms);
+        net.start_all_full();
+        let ids = net.ids.clone();
+        let (low, top) = (ids[0], ids[1]);
+        net.wait_agreement("the initial election", &ids, limit, |c, _| c == top);
+        (net, low, top)
+    }
+
     /// Checks that every logged step of `id` that saves and sends lists its saves before its
     /// first send (persist before send); returns how many such steps there were.
     pub fn saves_before_sends(&self, id: u64) -> usize {
