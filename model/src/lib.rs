@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod checked;
+pub mod cli;
 pub mod epochs;
 pub mod graph;
 pub mod liveness;

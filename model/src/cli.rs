@@ -1,0 +1,357 @@
+//! The `bully-model` command line: its definitions (clap) and one function per subcommand.
+//!
+//! The definitions live in the library so that the docs' examples are parsed by the same code.
+
+use crate::check::{self, Engine, Options, Strategy};
+use crate::memory::Budget;
+use crate::system::{Channels, Config, NetworkKind, StartMode, Timing};
+use crate::trace::{TraceFile, TraceProperty};
+use crate::Variant;
+use clap::{Args, Parser, Subcommand};
+use stateright::Model;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// `bully-model`.
+#[derive(Parser)]
+#[command(
+    name = "bully-model",
+    version,
+    about = "Exhaustively check the Bully leader-election model"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Explore every reachable state and check every property.
+    Check(CheckArgs),
+    /// Serve stateright's web Explorer on the model.
+    Explore(ExploreArgs),
+    /// Random walks, for sizes beyond exhaustive reach.
+    Simulate(SimulateArgs),
+}
+
+/// `bully-model check`.
+#[derive(Args, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The engine: `symbolic` keeps each combination of process states once, with its set
+    /// of networks as a decision diagram (for sync timing, a correct protocol and no loss);
+    /// `explicit` keeps every state; `auto` is symbolic where it applies and pays (full start,
+    /// 4 processes or more).
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
+    pub engine: Engine,
+    /// Search order (depth first: explicit engine only).
+    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    pub strategy: Strategy,
+    /// Checker threads (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the liveness pass (it keeps the whole state graph in memory; for sizes where
+    /// only the safety search fits). The report then says liveness was not checked.
+    #[arg(long)]
+    pub no_liveness: bool,
+    /// Explore on after a counterexample to an `always` property (by default the search
+    /// stops at the first one and prints it).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Stop cleanly, with exit code 3, before using this much memory (e.g. 4GiB; default:
+    /// half the machine's memory).
+    #[arg(long, value_name = "SIZE", value_parser = Budget::parse)]
+    pub max_memory: Option<Budget>,
+    /// Write the first counterexample found to FILE as a trace (versioned JSON: the
+    /// configuration and every step with every process's state after it), for
+    /// `bully-node replay`.
+    #[arg(long, value_name = "FILE")]
+    pub trace_out: Option<PathBuf>,
+}
+
+/// `bully-model explore`.
+#[derive(Args, Clone)]
+pub struct ExploreArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub address: String,
+}
+
+/// `bully-model simulate`.
+#[derive(Args, Clone)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Seed of the first walk.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Length of each walk.
+    #[arg(long, default_value_t = 200)]
+    pub depth: usize,
+    /// Number of walks (walk r uses seed SEED + r, so `--seed SEED+r --runs 1` takes it
+    /// again alone).
+    #[arg(long, default_value_t = 1000)]
+    pub runs: usize,
+    /// Write the walk that violated a property, or else the last walk, to FILE as a trace
+    /// (see `check --trace-out`).
+    #[arg(long, value_name = "FILE")]
+    pub trace_out: Option<PathBuf>,
+}
+
+/// The model's configuration as flags, shared by every subcommand.
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Number of processes (IDs 0..N; higher ID wins).
+    #[arg(long, short = 'n', default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub processes: u8,
+    /// Total crashes over an execution.
+    #[arg(long, default_value_t = 1)]
+    pub crashes: u8,
+    /// Total recoveries over an execution.
+    #[arg(long, default_value_t = 1)]
+    pub recoveries: u8,
+    #[arg(long, value_enum, default_value_t = NetworkKind::Reliable)]
+    pub network: NetworkKind,
+    /// Message order: FIFO per connection (ZeroMQ over TCP), or any order.
+    #[arg(long, value_enum, default_value_t = Channels::Fifo)]
+    pub channels: Channels,
+    #[arg(long, value_enum, default_value_t = Timing::Sync)]
+    pub timing: Timing,
+    #[arg(long, value_enum, default_value_t = StartMode::Full)]
+    pub start: StartMode,
+    /// A deliberately broken protocol variant (to see the checker reject it).
+    #[arg(long, value_enum, default_value_t = Variant::Correct)]
+    pub variant: Variant,
+    /// Keep messages their receiver ignores forever in flight (the full, unreduced graph; the
+    /// verdicts are the same, only the state count differs).
+    #[arg(long)]
+    pub no_reduction: bool,
+    /// Crashes never cut sends short: a crashed process's messages in flight are always
+    /// delivered (for comparison; a `kill -9` does lose the frames still queued in libzmq).
+    #[arg(long)]
+    pub no_truncation: bool,
+    /// Keep tags as the processes number them instead of renaming them to "current"
+    /// and "stale" (to cross-check the renaming; the graph is then infinite, since tags grow
+    /// with every election: only depth-bounded searches end).
+    #[arg(long)]
+    pub no_tag_renaming: bool,
+    /// A recovery may also come back with its storage lost, as if it had never run (a node
+    /// without `--data-dir`, or whose data directory is gone): shows what such a loss allows.
+    #[arg(long)]
+    pub lose_storage: bool,
+}
+
+impl ModelArgs {
+    /// The model configuration these flags describe.
+    pub fn config(&self) -> Config {
+        Config::new(self.processes as usize)
+            .crashes(self.crashes)
+            .recoveries(self.recoveries)
+            .network(self.network)
+            .channels(self.channels)
+            .timing(self.timing)
+            .start(self.start)
+            .variant(self.variant)
+            .reduction(!self.no_reduction)
+            .truncation(!self.no_truncation)
+            .tag_renaming(!self.no_tag_renaming)
+            .lose_storage(self.lose_storage)
+    }
+}
+
+/// Writes `trace` to `file`; on failure says why in one line (exit 1: the check ran, its
+/// result could not be kept).
+fn write_trace(file: &std::path::Path, trace: &TraceFile) -> Result<(), ExitCode> {
+    let text = serde_json::to_string_pretty(trace).expect("serialisable");
+    match std::fs::write(file, text + "\n") {
+        Ok(()) => {
+            eprintln!(
+                "trace written to {} ({} steps)",
+                file.display(),
+                trace.steps.len()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("bully-model: cannot write {}: {e}", file.display());
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+/// Runs one subcommand; the exit code is the process's.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => check(args),
+        Command::Explore(args) => explore(args),
+        Command::Simulate(args) => simulate(args),
+    }
+}
+
+/// Why `--engine symbolic` cannot check this configuration, if it cannot.
+fn symbolic_refusal(args: &CheckArgs, cfg: &Config) -> Option<String> {
+    if args.engine != Engine::Symbolic {
+        None
+    } else if args.strategy == Strategy::Dfs {
+        Some("it has its own search order (drop --strategy dfs)".to_string())
+    } else if !crate::symbolic::Engine::supports(cfg) {
+        Some(format!(
+            "it needs a finite graph without a bound: sync timing, a correct protocol and no loss ({cfg}); use --engine explicit"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The checker's options these flags ask for.
+fn check_options(args: &CheckArgs) -> Options {
+    let mut opts = Options {
+        engine: args.engine,
+        strategy: args.strategy,
+        progress_every: Some(Duration::from_secs(5)),
+        liveness: !args.no_liveness,
+        keep_going: args.keep_going,
+        // The text report shows counterexamples only; the JSON one has every path.
+        example_paths: args.json,
+        ..Options::default()
+    };
+    if args.max_memory.is_some() {
+        opts.max_memory = args.max_memory;
+    }
+    if let Some(t) = args.threads {
+        opts.threads = t as usize;
+    }
+    opts
+}
+
+/// `bully-model check`.
+pub fn check(args: CheckArgs) -> ExitCode {
+    let cfg = args.model.config();
+    if let Some(why) = symbolic_refusal(&args, &cfg) {
+        eprintln!("bully-model: error: --engine symbolic: {why}");
+        return ExitCode::from(2);
+    }
+    let opts = check_options(&args);
+    if !args.json {
+        println!(
+            "Checking {cfg} (memory budget {}) …",
+            opts.max_memory.map_or("none".into(), |b| b.to_string())
+        );
+    }
+    let report = check::run(&cfg, &opts);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialisable")
+        );
+    } else {
+        print!("{}", check::render(&report));
+    }
+    if let Some(file) = &args.trace_out {
+        let model = cfg.clone().into_model();
+        let command = format!("bully-model check {}", cfg.cli_args());
+        match report
+            .counterexample()
+            .and_then(|p| p.trace(&model, command))
+        {
+            Some(trace) => {
+                if let Err(code) = write_trace(file, &trace) {
+                    return code;
+                }
+            }
+            None => eprintln!(
+                "bully-model: no counterexample found: {} not written",
+                file.display()
+            ),
+        }
+    }
+    ExitCode::from(report.outcome().exit_code())
+}
+
+/// `bully-model explore`.
+pub fn explore(args: ExploreArgs) -> ExitCode {
+    let cfg = args.model.config();
+    let addr: std::net::SocketAddr = match args.address.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bully-model: invalid --address {:?}: {e}", args.address);
+            return ExitCode::from(2);
+        }
+    };
+    // `serve` panics if it cannot bind: check first, for a clear message.
+    if let Err(e) = std::net::TcpListener::bind(addr) {
+        eprintln!("bully-model: cannot listen on {addr}: {e}");
+        return ExitCode::from(1);
+    }
+    println!("Exploring {cfg}");
+    println!("Explorer: http://{addr}/");
+    cfg.into_model().checker().serve(addr);
+    ExitCode::SUCCESS
+}
+
+/// `bully-model simulate`.
+pub fn simulate(args: SimulateArgs) -> ExitCode {
+    let SimulateArgs {
+        model,
+        seed,
+        depth,
+        runs,
+        trace_out,
+    } = args;
+    let cfg = model.config();
+    println!("Simulating {cfg}: {runs} walks of up to {depth} steps from seed {seed}");
+    let started = std::time::Instant::now();
+    let m = cfg.clone().into_model();
+    let found = crate::simulate::simulate(&m, seed, runs, depth);
+    let walk_seed = seed.wrapping_add(found.walks as u64 - 1);
+    if let Some((name, path)) = &found.violation {
+        println!(
+            "`{name}` VIOLATED (walk {} of {runs}, seed {walk_seed}):",
+            found.walks
+        );
+        for step in path.steps(&m) {
+            println!("  {step}");
+        }
+    }
+    println!("{} states visited in {} walk(s)", found.states, found.walks);
+    println!(
+        "{} in {:.2}s",
+        if found.violation.is_some() {
+            "FAILED"
+        } else {
+            "no safety violation found"
+        },
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(file) = trace_out {
+        let trace = TraceFile::new(
+            &m,
+            &found.last,
+            format!(
+                "bully-model simulate {} --seed {walk_seed} --depth {depth} --runs 1",
+                cfg.cli_args()
+            ),
+            found.violation.as_ref().map(|(name, _)| TraceProperty {
+                name: name.to_string(),
+                kind: "always".to_string(),
+                verdict: "violated".to_string(),
+            }),
+        );
+        if let Err(code) = write_trace(&file, &trace) {
+            return code;
+        }
+    }
+    if found.violation.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
