@@ -1,18 +1,18 @@
 //! Runs the checker on a [`Config`] and reports every property's verdict.
 //!
-//! Breadth first (the default), one pass of [`crate::graph`] over the state graph answers the
+//! Breadth first (the default), one pass of [`crate::engine::explicit`] over the state graph answers the
 //! `always` and `sometimes` properties and keeps the fault-free edges for the liveness verdict.
 //! Depth first, stateright's own checker runs the search while this module watches it, and a
 //! separate pass checks liveness. Either way the search stops at the first counterexample to an
 //! `always` property (unless told to keep going) and before the process outgrows its memory
 //! [`Budget`], and the report says which verdicts a stopped search did and did not settle.
 
-use crate::graph::{self, PassOptions};
+use crate::engine::explicit::{self, PassOptions};
 use crate::liveness::{self, LivenessReport};
 use crate::memory::{self, Budget};
 pub use crate::properties::describe_state;
 pub use crate::search::Stop;
-use crate::symbolic;
+use crate::engine::symbolic;
 use crate::system::{BullySystem, Config, SysAction, SysState};
 use crate::trace::{Path, TraceFile, TraceProperty, Witness};
 use serde::Serialize;
@@ -35,10 +35,10 @@ pub enum Engine {
     /// Symbolic where it applies (sync timing, no mutant, no loss) and pays (full start, 4
     /// processes or more), else explicit.
     Auto,
-    /// One state at a time ([`crate::graph`], or stateright's checker depth first).
+    /// One state at a time ([`crate::engine::explicit`], or stateright's checker depth first).
     Explicit,
     /// Process states one at a time, each with its set of networks as a decision diagram
-    /// ([`crate::symbolic`]); single-threaded, lowest-numbered combination first (no depth).
+    /// ([`crate::engine::symbolic`]); single-threaded, lowest-numbered combination first (no depth).
     Symbolic,
 }
 
@@ -318,10 +318,10 @@ fn search(cfg: &Config, opts: &Options) -> Search {
     }
 }
 
-/// The breadth-first search: one pass of [`graph::explore`] answers every `always` and
+/// The breadth-first search: one pass of [`explicit::explore`] answers every `always` and
 /// `sometimes` property and keeps the graph for the liveness verdict.
 fn single_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessReport>) {
-    let g = graph::explore(
+    let g = explicit::explore(
         model,
         &PassOptions {
             threads: opts.threads,
@@ -340,7 +340,7 @@ fn single_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessR
     let targets: Vec<u32> = found.iter().map(|&(_, id)| id).collect();
     let discoveries = found
         .iter()
-        .zip(graph::paths_to(model, &g, &targets))
+        .zip(explicit::paths_to(model, &g, &targets))
         .map(|(&(name, _), path)| (name, Witness::Path(path)))
         .collect();
     let search = Search {
@@ -356,7 +356,7 @@ fn single_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessR
     (search, live)
 }
 
-/// The symbolic search ([`crate::symbolic`]): the same verdicts and counts as the explicit
+/// The symbolic search ([`crate::engine::symbolic`]): the same verdicts and counts as the explicit
 /// breadth-first pass, and paths that replay in the model (short, not always shortest).
 fn symbolic_pass(model: &BullySystem, opts: &Options) -> (Search, Option<LivenessReport>) {
     let mut engine = symbolic::Engine::new(
@@ -414,7 +414,7 @@ pub fn uses_symbolic(model: &BullySystem, opts: &Options) -> bool {
 }
 
 /// Checks every property of the model built from `cfg`: breadth first in one pass over the
-/// graph (see [`crate::graph`]); depth first with stateright's checker, then, if asked, a
+/// graph (see [`crate::engine::explicit`]); depth first with stateright's checker, then, if asked, a
 /// liveness pass of its own.
 pub fn run(cfg: &Config, opts: &Options) -> Report {
     let started = Instant::now();

@@ -202,7 +202,7 @@ fn symbolic_refusal(args: &CheckArgs, cfg: &Config) -> Option<String> {
         None
     } else if args.strategy == Strategy::Dfs {
         Some("it has its own search order (drop --strategy dfs)".to_string())
-    } else if !crate::symbolic::Engine::supports(cfg) {
+    } else if !crate::engine::symbolic::Engine::supports(cfg) {
         Some(format!(
             "it needs a finite graph without a bound: sync timing, a correct protocol and no loss ({cfg}); use --engine explicit"
         ))

@@ -2,10 +2,9 @@
 //! ([`protocol::Bully`]), and the exhaustively checked model of it ([`system::BullySystem`]).
 
 pub mod check;
-pub mod checked;
 pub mod cli;
+pub mod engine;
 pub mod epochs;
-pub mod graph;
 pub mod liveness;
 pub mod mdd;
 pub mod memory;
@@ -14,8 +13,8 @@ pub mod properties;
 pub mod protocol;
 pub mod search;
 pub mod simulate;
+pub mod stateright_model;
 pub mod step;
-pub mod symbolic;
 pub mod system;
 pub mod trace;
 

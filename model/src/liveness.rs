@@ -17,12 +17,12 @@
 //! the proptest simulator found a heartbeat loop that keeps disabling another process's
 //! outcome timer, which the model enables only when no message is in flight.
 //!
-//! The graph comes from [`crate::graph`]'s breadth-first pass, which records each state's
+//! The graph comes from [`crate::engine::explicit`]'s breadth-first pass, which records each state's
 //! parent (for the counterexample) and its fault-free edges; [`analyze`] walks those edges
 //! backwards from every settled state. Any state left unmarked is reported, with the shortest
 //! path to it.
 
-use crate::graph::{self, Graph, PassOptions};
+use crate::engine::explicit::{self, Graph, PassOptions};
 use crate::memory::Budget;
 use crate::system::BullySystem;
 use crate::trace::Witness;
@@ -59,7 +59,7 @@ impl LivenessReport {
 /// within the bound only. The pass stops, with no verdict, before the process's resident size
 /// reaches `budget`.
 pub fn check(model: &BullySystem, budget: Option<Budget>, threads: usize) -> LivenessReport {
-    let g = graph::explore(
+    let g = explicit::explore(
         model,
         &PassOptions {
             threads,
@@ -123,7 +123,7 @@ pub fn analyze(model: &BullySystem, g: &Graph) -> LivenessReport {
     let trapped: Vec<usize> = (0..n).filter(|&i| !can_settle[i]).collect();
     let counterexample = trapped
         .first()
-        .map(|&bad| Witness::Path(graph::path_to(model, g, bad as u32)));
+        .map(|&bad| Witness::Path(explicit::path_to(model, g, bad as u32)));
     LivenessReport {
         states: n,
         fault_free_edges: g.back_edges.len(),

@@ -1,7 +1,7 @@
 //! Multi-valued decision diagrams: sets of fixed-length vectors of small integers, stored as a
 //! shared, reduced DAG (Bryant's BDDs with more than two values per level).
 //!
-//! The symbolic engine ([`crate::symbolic`]) keeps sets of networks this way: one level per
+//! The symbolic engine ([`crate::engine::symbolic`]) keeps sets of networks this way: one level per
 //! channel, the value of a level an index into that channel's dictionary of contents. A set of
 //! millions of networks that differ channel by channel, independently, is a DAG of a few
 //! thousand nodes: that independence is exactly what makes the explicit state graph large.

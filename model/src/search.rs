@@ -1,7 +1,7 @@
 //! What every search engine shares with the report: why a search stopped early.
 //!
-//! The explicit pass ([`crate::graph`]), the liveness pass ([`crate::liveness`]) and the
-//! symbolic engine ([`crate::symbolic`]) all report it, and [`crate::check`] turns it into
+//! The explicit pass ([`crate::engine::explicit`]), the liveness pass ([`crate::liveness`]) and the
+//! symbolic engine ([`crate::engine::symbolic`]) all report it, and [`crate::check`] turns it into
 //! verdicts; it lives here so that none of them depends on the report.
 
 use serde::Serialize;

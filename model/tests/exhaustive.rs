@@ -3,7 +3,7 @@
 //! both start modes: with FIFO channels (the
 //! default, as ZeroMQ over TCP), and with unordered channels (a stronger adversary) where that
 //! graph fits. Each runs with the default engine: symbolic from four processes
-//! (`model/src/symbolic.rs`), explicit otherwise (`model/tests/symbolic.rs` shows both
+//! (`model/src/engine/symbolic.rs`), explicit otherwise (`model/tests/symbolic.rs` shows both
 //! engines reach the same states).
 
 mod common;

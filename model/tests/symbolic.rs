@@ -3,7 +3,7 @@
 //! deliberately broken engines are caught by that comparison.
 
 use bully_model::check::{self, Engine, Options};
-use bully_model::symbolic::{self, Flaw};
+use bully_model::engine::symbolic::{self, Flaw};
 use bully_model::system::{Channels, Config, StartMode, SysState};
 use stateright::Model;
 use std::collections::{HashSet, VecDeque};

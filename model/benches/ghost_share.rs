@@ -9,8 +9,8 @@
 //! how much of the combinations the ghost accounts for.
 //!
 //! ```sh
-//! cargo run --release -p bully-model --example ghost_share -- 3 1 1 join
-//! cargo run --release -p bully-model --example ghost_share -- 4 1 1 join 20000000   # a limit
+//! cargo bench -p bully-model --bench ghost_share -- 3 1 1 join
+//! cargo bench -p bully-model --bench ghost_share -- 4 1 1 join 20000000   # a limit
 //! ```
 
 use bully_model::system::{Config, Ep, StartMode, SysState};
@@ -18,7 +18,7 @@ use stateright::Model;
 use std::collections::{HashSet, VecDeque};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let num =
         |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let n = num(0, 3);

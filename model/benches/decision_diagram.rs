@@ -5,11 +5,11 @@
 //! of each channel *into* it, each variable dictionary-coded) and counts the nodes of the
 //! smallest decision diagram of that set of vectors (levels in that order, built bottom up from
 //! the sorted vectors). At N=4 with a crash and a recovery: 31 116 275 states, 165 165 nodes.
-//! This is what made the symbolic engine (`model/src/symbolic.rs`) worth building.
+//! This is what made the symbolic engine (`model/src/engine/symbolic.rs`) worth building.
 //!
 //! ```sh
-//! cargo run --release -p bully-model --example decision_diagram -- 4 1 0   # N, crashes, recoveries
-//! cargo run --release -p bully-model --example decision_diagram -- 3 1 1 join
+//! cargo bench -p bully-model --bench decision_diagram -- 4 1 0   # N, crashes, recoveries
+//! cargo bench -p bully-model --bench decision_diagram -- 3 1 1 join
 //! ```
 //!
 //! It keeps every state's vector in memory (about 40 bytes each).
@@ -49,7 +49,7 @@ fn value(var: Var, s: &SysState) -> Val {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let num =
         |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let n = num(0, 3);

@@ -10,8 +10,8 @@
 //! one exists: no reduction of that kind can do better.
 //!
 //! ```sh
-//! cargo run --release -p bully-model --example por_ceiling -- 4 0 0            # N, crashes, recoveries
-//! cargo run --release -p bully-model --example por_ceiling -- 3 1 1 join unordered
+//! cargo bench -p bully-model --bench por_ceiling -- 4 0 0            # N, crashes, recoveries
+//! cargo bench -p bully-model --bench por_ceiling -- 3 1 1 join unordered
 //! ```
 //!
 //! It also measures the ceiling of a stronger dead-message reduction, one that may read the whole
@@ -177,7 +177,7 @@ impl Graph {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let number =
         |k: usize, default: u8| args.get(k).and_then(|a| a.parse().ok()).unwrap_or(default);
     let mut cfg = Config::new(number(0, 4) as usize)
