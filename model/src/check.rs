@@ -11,7 +11,7 @@ use crate::engine::explicit::{self, PassOptions};
 use crate::liveness::{self, LivenessReport};
 use crate::memory::{self, Budget};
 pub use crate::properties::describe_state;
-pub use crate::search::Stop;
+pub use crate::engine::Stop;
 use crate::engine::symbolic;
 use crate::system::{BullySystem, Config, SysAction, SysState};
 use crate::trace::{Path, TraceFile, TraceProperty, Witness};

@@ -11,7 +11,6 @@ pub mod memory;
 pub mod mutants;
 pub mod properties;
 pub mod protocol;
-pub mod search;
 pub mod simulate;
 pub mod stateright_model;
 pub mod step;

@@ -78,7 +78,7 @@ pub fn check(model: &BullySystem, budget: Option<Budget>, threads: usize) -> Liv
 /// analysis alone.
 pub fn analyze(model: &BullySystem, g: &Graph) -> LivenessReport {
     let start = Instant::now();
-    if let Some(crate::search::Stop::MemoryBudget { resident, .. }) = g.stopped {
+    if let Some(crate::engine::Stop::MemoryBudget { resident, .. }) = g.stopped {
         return LivenessReport {
             states: 0,
             fault_free_edges: 0,

@@ -12,7 +12,7 @@
 
 use crate::memory::{self, Budget};
 use crate::properties::settled;
-use crate::search::Stop;
+use crate::engine::Stop;
 use crate::system::{BullySystem, SysAction, SysState};
 use crate::trace::Path;
 use dashmap::mapref::entry::Entry;

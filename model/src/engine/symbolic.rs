@@ -111,7 +111,7 @@ pub struct Outcome {
     pub seconds: f64,
     pub peak_memory: u64,
     /// Set when the search stopped early (a counterexample or the memory budget).
-    pub stopped: Option<crate::search::Stop>,
+    pub stopped: Option<crate::engine::Stop>,
     /// Each property's first example or counterexample (by name).
     pub discoveries: HashMap<&'static str, Witness>,
 }
@@ -192,7 +192,7 @@ impl Watch {
         &mut self,
         opts: &Options,
         what: impl FnOnce() -> String,
-    ) -> Option<crate::search::Stop> {
+    ) -> Option<crate::engine::Stop> {
         if self.last_look.elapsed() < LOOK_EVERY {
             return None;
         }
@@ -201,7 +201,7 @@ impl Watch {
         self.peak = self.peak.max(resident);
         if let Some(budget) = opts.budget {
             if resident >= budget.stop_at() {
-                return Some(crate::search::Stop::MemoryBudget {
+                return Some(crate::engine::Stop::MemoryBudget {
                     budget: budget.bytes,
                     resident,
                 });
@@ -342,7 +342,7 @@ impl<'m> Engine<'m> {
                 state.network = engine.join(&vector);
                 found.push((p.name, state));
                 if p.expectation == Expectation::Always && stop_at_violation {
-                    return ControlFlow::Break(Some(crate::search::Stop::Violation {
+                    return ControlFlow::Break(Some(crate::engine::Stop::Violation {
                         property: p.name.to_string(),
                     }));
                 }
@@ -397,8 +397,8 @@ impl<'m> Engine<'m> {
     fn explore(
         &mut self,
         t0: Instant,
-        mut visit: impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::search::Stop>>,
-    ) -> (Option<crate::search::Stop>, u64) {
+        mut visit: impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::engine::Stop>>,
+    ) -> (Option<crate::engine::Stop>, u64) {
         let mut watch = Watch::new(t0);
         // Each combination's networks not expanded yet, and the combinations that have some.
         let mut pending: Vec<Node> = Vec::new();
@@ -548,7 +548,7 @@ impl<'m> Engine<'m> {
                 }
                 None => Witness::NoPath {
                     why: match stopped {
-                        Some(crate::search::Stop::MemoryBudget { .. }) => {
+                        Some(crate::engine::Stop::MemoryBudget { .. }) => {
                             "the memory budget stopped the search for one"
                         }
                         _ => "the search for one did not reach this state",
