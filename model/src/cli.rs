@@ -3,13 +3,16 @@
 //! The definitions live in the library so that the docs' examples are parsed by the same code.
 
 use crate::check::{self, Engine, Options, Strategy};
+use crate::explorer;
 use crate::memory::Budget;
-use crate::system::{Channels, Config, NetworkKind, StartMode, Timing};
+use crate::system::{BullySystem, Channels, Config, NetworkKind, StartMode, Timing};
 use crate::trace::{TraceFile, TraceProperty};
 use crate::Variant;
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use stateright::Model;
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,6 +26,37 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses `args` (the first is the program's name; a usage error exits 2 with clap's
+    /// message), noting which model flags `explore` was given: with `--trace`, they must agree
+    /// with the trace's configuration.
+    pub fn parse_args<I, T>(args: I) -> Cli
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Cli::command().get_matches_from(args);
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if let (Command::Explore(explore), Some(("explore", given))) =
+            (&mut cli.command, matches.subcommand())
+        {
+            explore.model_flags_given = model_flag_ids()
+                .into_iter()
+                .filter(|id| given.value_source(id) == Some(ValueSource::CommandLine))
+                .collect();
+        }
+        cli
+    }
+}
+
+/// The IDs of the model's flags ([`ModelArgs`]): each is its field's name.
+fn model_flag_ids() -> Vec<String> {
+    ModelArgs::augment_args(clap::Command::new("model"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect()
 }
 
 /// The subcommands.
@@ -81,8 +115,16 @@ pub struct ExploreArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Address to serve on.
-    #[arg(long, default_value = "127.0.0.1:3000")]
+    #[arg(long, default_value = explorer::DEFAULT_ADDRESS)]
     pub address: String,
+    /// Serve the model a trace file (`check --trace-out`, `simulate --trace-out`) was made
+    /// with, and print the link to its last state. Model flags given as well must agree with
+    /// the trace's configuration.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// The model flags given on the command line (IDs; set by [`Cli::parse_args`]).
+    #[arg(skip)]
+    pub model_flags_given: Vec<String>,
 }
 
 /// `bully-model simulate`.
@@ -255,36 +297,64 @@ pub fn check(args: CheckArgs) -> ExitCode {
     } else {
         print!("{}", check::render(&report));
     }
-    if let Some(file) = &args.trace_out {
-        let model = cfg.clone().into_model();
-        let command = format!("bully-model check {}", cfg.cli_args());
-        match report
-            .counterexample()
-            .and_then(|p| p.trace(&model, command))
-        {
-            Some(trace) => {
-                if let Err(code) = write_trace(file, &trace) {
-                    return code;
-                }
-            }
-            None => eprintln!(
+    let model = cfg.clone().into_model();
+    let command = format!("bully-model check {}", cfg.cli_args());
+    let trace = report
+        .counterexample()
+        .and_then(|p| p.trace(&model, command));
+    let written = match (&args.trace_out, &trace) {
+        (Some(file), Some(trace)) => match write_trace(file, trace) {
+            Ok(()) => Some(file.as_path()),
+            Err(code) => return code,
+        },
+        (Some(file), None) => {
+            eprintln!(
                 "bully-model: no counterexample found: {} not written",
                 file.display()
-            ),
+            );
+            None
         }
+        (None, _) => None,
+    };
+    if let (Some(trace), false) = (&trace, args.json) {
+        print_browser_hint(&model, trace, written);
     }
     ExitCode::from(report.outcome().exit_code())
 }
 
+/// Ends a report with a counterexample: how to see it in the Explorer, served on the trace
+/// file if one was written, else on the same model's flags.
+fn print_browser_hint(model: &BullySystem, trace: &TraceFile, written: Option<&Path>) {
+    match explorer::trace_positions(model, trace) {
+        Ok(positions) => {
+            let serve = match written {
+                Some(file) => format!("--trace {}", file.display()),
+                None => model.cfg.cli_args(),
+            };
+            println!("{}", explorer::hint(&serve, &positions));
+        }
+        Err(why) => eprintln!("bully-model: no Explorer link: the path does not replay ({why})"),
+    }
+}
+
 /// `bully-model explore`.
 pub fn explore(args: ExploreArgs) -> ExitCode {
-    let cfg = args.model.config();
     let addr: std::net::SocketAddr = match args.address.parse() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("bully-model: invalid --address {:?}: {e}", args.address);
             return ExitCode::from(2);
         }
+    };
+    let (cfg, trace) = match &args.trace {
+        None => (args.model.config(), None),
+        Some(file) => match open_trace(file, &args) {
+            Ok((trace, positions)) => (trace.config.clone(), Some((trace, positions))),
+            Err(why) => {
+                eprintln!("bully-model: error: {why}");
+                return ExitCode::from(2);
+            }
+        },
     };
     // `serve` panics if it cannot bind: check first, for a clear message.
     if let Err(e) = std::net::TcpListener::bind(addr) {
@@ -293,8 +363,57 @@ pub fn explore(args: ExploreArgs) -> ExitCode {
     }
     println!("Exploring {cfg}");
     println!("Explorer: http://{addr}/");
+    if let Some((trace, positions)) = trace {
+        println!(
+            "The trace's last state ({} steps{}): {}",
+            trace.steps.len(),
+            trace
+                .property
+                .map_or(String::new(), |p| format!(", `{}` {}", p.name, p.verdict)),
+            explorer::url(&addr.to_string(), &positions)
+        );
+    }
     cfg.into_model().checker().serve(addr);
     ExitCode::SUCCESS
+}
+
+/// The trace in `file` and its Explorer positions, or why it cannot be explored (one line):
+/// unreadable, another format or version, a model flag given that disagrees with its
+/// configuration, or a step its model does not allow.
+fn open_trace(file: &Path, args: &ExploreArgs) -> Result<(TraceFile, Vec<usize>), String> {
+    let shown = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let trace = TraceFile::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
+    if let Some(flag) = flag_disagreeing(&args.model, &args.model_flags_given, &trace.config) {
+        return Err(format!(
+            "{flag} disagrees with {shown}, made with `{}` (leave the flag out)",
+            trace.config.cli_args()
+        ));
+    }
+    let model = trace.config.clone().into_model();
+    let positions = explorer::trace_positions(&model, &trace)
+        .map_err(|e| format!("{shown} does not replay in its model: {e}"))?;
+    Ok((trace, positions))
+}
+
+/// The first model flag among `given` (IDs) whose value in `flags` differs from `trace`'s
+/// configuration, as typed (`--processes 3`, `--no-reduction`). A flag's ID names its
+/// configuration field, without `no_` for a switch that turns something off.
+fn flag_disagreeing(flags: &ModelArgs, given: &[String], trace: &Config) -> Option<String> {
+    let ours = serde_json::to_value(flags.config()).expect("serialisable");
+    let theirs = serde_json::to_value(trace).expect("serialisable");
+    given.iter().find_map(|id| {
+        let field = id.strip_prefix("no_").unwrap_or(id);
+        if ours.get(field) == theirs.get(field) {
+            return None;
+        }
+        let flag = format!("--{}", id.replace('_', "-"));
+        Some(match &ours[field] {
+            serde_json::Value::Bool(_) => flag,
+            serde_json::Value::String(v) => format!("{flag} {v}"),
+            v => format!("{flag} {v}"),
+        })
+    })
 }
 
 /// `bully-model simulate`.
@@ -331,27 +450,78 @@ pub fn simulate(args: SimulateArgs) -> ExitCode {
         },
         started.elapsed().as_secs_f64()
     );
-    if let Some(file) = trace_out {
-        let trace = TraceFile::new(
-            &m,
-            &found.last,
-            format!(
-                "bully-model simulate {} --seed {walk_seed} --depth {depth} --runs 1",
-                cfg.cli_args()
-            ),
-            found.violation.as_ref().map(|(name, _)| TraceProperty {
-                name: name.to_string(),
-                kind: "always".to_string(),
-                verdict: "violated".to_string(),
-            }),
-        );
-        if let Err(code) = write_trace(&file, &trace) {
-            return code;
-        }
-    }
+    let trace = TraceFile::new(
+        &m,
+        &found.last,
+        format!(
+            "bully-model simulate {} --seed {walk_seed} --depth {depth} --runs 1",
+            cfg.cli_args()
+        ),
+        found.violation.as_ref().map(|(name, _)| TraceProperty {
+            name: name.to_string(),
+            kind: "always".to_string(),
+            verdict: "violated".to_string(),
+        }),
+    );
+    let written = match &trace_out {
+        Some(file) => match write_trace(file, &trace) {
+            Ok(()) => Some(file.as_path()),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     if found.violation.is_some() {
+        print_browser_hint(&m, &trace, written);
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flag that names no configuration field would never be compared with a trace's.
+    #[test]
+    fn every_model_flag_names_a_configuration_field() {
+        let cfg = serde_json::to_value(Config::new(3)).unwrap();
+        let ids = model_flag_ids();
+        assert!(ids.len() >= 12, "{ids:?}");
+        for id in ids {
+            let field = id.strip_prefix("no_").unwrap_or(&id);
+            assert!(
+                cfg.get(field).is_some(),
+                "--{id}: no field {field} in {cfg}"
+            );
+        }
+    }
+
+    #[test]
+    fn explore_notes_the_model_flags_given_and_compares_only_those() {
+        let cli = Cli::parse_args([
+            "bully-model",
+            "explore",
+            "--trace",
+            "t.json",
+            "-n",
+            "3",
+            "--no-reduction",
+        ]);
+        let Command::Explore(args) = cli.command else {
+            panic!("explore")
+        };
+        assert_eq!(args.model_flags_given, ["processes", "no_reduction"]);
+        let trace = Config::new(2).variant(Variant::NoHalt).reduction(false);
+        // The variant differs, but was not given (its default stands): only -n disagrees.
+        assert_eq!(
+            flag_disagreeing(&args.model, &args.model_flags_given, &trace),
+            Some("--processes 3".to_string())
+        );
+        let agreeing = Config::new(3).reduction(false).crashes(2);
+        assert_eq!(
+            flag_disagreeing(&args.model, &args.model_flags_given, &agreeing),
+            None
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod epochs;
+pub mod explorer;
 pub mod liveness;
 pub mod mdd;
 pub mod memory;

@@ -1,8 +1,8 @@
 //! `bully-model`: check, explore or simulate the Bully model (the definitions: [`bully_model::cli`]).
 
-use clap::Parser;
+use bully_model::cli::{self, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    bully_model::cli::run(bully_model::cli::Cli::parse())
+    cli::run(Cli::parse_args(std::env::args_os()))
 }

@@ -223,30 +223,56 @@ pub fn describe_action(a: &Action) -> String {
     }
 }
 
+/// One process as `check` prints it: `0: COORDINATOR 1.0`, `1: electing (asked {2})`; a
+/// crashed process (`role` None) is `2: crashed`.
+pub fn describe_process(i: usize, role: Option<&Role>) -> String {
+    match role {
+        None => format!("{i}: crashed"),
+        Some(Role::Joining { contact }) => format!("{i}: joining via {}", usize::from(*contact)),
+        Some(Role::Electing { waiting }) => format!("{i}: electing (asked {waiting:?})"),
+        Some(Role::Waiting) => format!("{i}: waiting for coordinator"),
+        Some(Role::Halting { epoch, waiting, .. }) => {
+            format!("{i}: candidate {epoch} (halting {waiting:?})")
+        }
+        Some(Role::Coordinator { epoch }) => format!("{i}: COORDINATOR {epoch}"),
+        Some(Role::Follower { epoch }) => {
+            format!("{i}: follows {} ({epoch})", usize::from(epoch.leader))
+        }
+    }
+}
+
+/// Each process of `s` as [`describe_process`] says it.
+fn describe_processes(s: &SysState) -> impl Iterator<Item = String> + '_ {
+    s.procs.iter().enumerate().map(|(i, p)| {
+        let role = (!p.crashed).then(|| p.decode().role);
+        describe_process(i, role.as_ref())
+    })
+}
+
 /// A compact description of a system state: each process's role, and the messages in flight.
 pub fn describe_state(s: &SysState) -> String {
+    let procs: Vec<String> = describe_processes(s).collect();
+    format!(
+        "{}; {} message(s) in flight",
+        procs.join(", "),
+        s.network.len()
+    )
+}
+
+/// A state to read at a glance (the Explorer shows it above the full state): one line per
+/// process as [`describe_process`] says it, then how many messages are in flight and each of
+/// them on a line of its own.
+pub fn summarize_state(s: &SysState) -> String {
     let mut out = String::new();
-    for (i, p) in s.procs.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        if p.crashed {
-            let _ = write!(out, "{i}: crashed");
-            continue;
-        }
-        let _ = match p.decode().role {
-            Role::Joining { contact } => write!(out, "{i}: joining via {}", usize::from(contact)),
-            Role::Electing { waiting } => write!(out, "{i}: electing (asked {waiting:?})"),
-            Role::Waiting => write!(out, "{i}: waiting for coordinator"),
-            Role::Halting { epoch, waiting, .. } => {
-                write!(out, "{i}: candidate {epoch} (halting {waiting:?})")
-            }
-            Role::Coordinator { epoch } => write!(out, "{i}: COORDINATOR {epoch}"),
-            Role::Follower { epoch } => {
-                write!(out, "{i}: follows {} ({epoch})", usize::from(epoch.leader))
-            }
-        };
+    for line in describe_processes(s) {
+        let _ = writeln!(out, "{line}");
     }
-    let _ = write!(out, "; {} message(s) in flight", s.network.len());
+    let _ = write!(out, "{} message(s) in flight", s.network.len());
+    if !s.network.is_empty() {
+        out.push(':');
+    }
+    for e in s.network.iter() {
+        let _ = write!(out, "\n  {e:?}");
+    }
     out
 }

@@ -97,7 +97,7 @@ impl Model for BullySystem {
 
     fn format_step(&self, last: &SysState, action: Action) -> Option<String> {
         let next = self.next_state(last, action)?;
-        let mut text = String::new();
+        let mut text = properties::summarize_state(&next) + "\n\n";
         let commands = self.commands(last, &action);
         if !commands.is_empty() {
             text += "The handler's commands:\n";
@@ -112,7 +112,7 @@ impl Model for BullySystem {
             }
             text += "\n";
         }
-        Some(format!("{text}Next state: {next:#?}"))
+        Some(format!("{text}Next state: {:#?}", next.in_full()))
     }
 
     fn as_svg(&self, path: Path<SysState, Action>) -> Option<String> {

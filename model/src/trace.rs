@@ -256,7 +256,9 @@ impl TraceFile {
     }
 
     /// The path it describes: replayed through the model of its configuration, action by
-    /// action, each matched to the recorded step (for readers that want the model's states).
+    /// action, each matched to the recorded step (for the Explorer's link, and for readers
+    /// that want the model's states). Whatever engine wrote the trace, the path is the
+    /// explicit model's.
     pub fn path(&self, model: &BullySystem) -> Result<Path, String> {
         let init = model
             .init_states()
@@ -268,23 +270,28 @@ impl TraceFile {
         for step in &self.steps {
             let mut enabled = Vec::new();
             model.actions(&state, &mut enabled);
-            let found = enabled.into_iter().find_map(|a| {
-                (TraceAction::of(&a) == step.action)
-                    .then(|| model.next_state(&state, a).map(|next| (a, next)))
-                    .flatten()
-            });
-            let Some((a, next)) = found else {
+            // Several enabled actions may look alike in the file (copies of one message):
+            // the step is the one that leads to the recorded processes.
+            let mut alike = enabled
+                .into_iter()
+                .filter(|a| TraceAction::of(a) == step.action)
+                .filter_map(|a| model.next_state(&state, a).map(|next| (a, next)))
+                .peekable();
+            if alike.peek().is_none() {
                 return Err(format!(
                     "step {}: {} is not enabled in the model here",
                     step.step, step.text
                 ));
+            }
+            let recorded = |next: &SysState| {
+                TraceProcess::all(next) == step.processes && next.network.len() == step.in_flight
             };
-            if TraceProcess::all(&next) != step.processes {
+            let Some((a, next)) = alike.find(|(_, next)| recorded(next)) else {
                 return Err(format!(
-                    "step {}: the model's processes after {} differ from the recorded ones",
+                    "step {}: the model's processes or messages in flight after {} differ from the recorded ones",
                     step.step, step.text
                 ));
-            }
+            };
             actions.push(a);
             state = next;
         }

@@ -362,8 +362,29 @@ impl SysState {
 }
 
 impl fmt::Debug for SysState {
-    /// Decoded, for people (the Explorer shows states this way).
+    /// Decoded, for people. The alternate form (`{:#?}`, the Explorer's) starts with the
+    /// state's summary ([`crate::properties::summarize_state`]), then the full state.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            write!(f, "{}\n\n", crate::properties::summarize_state(self))?;
+        }
+        self.in_full().fmt(f)
+    }
+}
+
+impl SysState {
+    /// Every field of the state, decoded, without the summary.
+    pub fn in_full(&self) -> impl fmt::Debug + '_ {
+        InFull(self)
+    }
+}
+
+/// [`SysState::in_full`].
+struct InFull<'a>(&'a SysState);
+
+impl fmt::Debug for InFull<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
         struct Process<'a>(&'a Proc);
         impl fmt::Debug for Process<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -389,10 +410,10 @@ impl fmt::Debug for SysState {
         f.debug_struct("SysState")
             .field(
                 "processes",
-                &self.procs.iter().map(Process).collect::<Vec<_>>(),
+                &s.procs.iter().map(Process).collect::<Vec<_>>(),
             )
-            .field("in flight", &self.network)
-            .field("ghost", &self.ghost)
+            .field("in flight", &s.network)
+            .field("ghost", &s.ghost)
             .finish()
     }
 }
