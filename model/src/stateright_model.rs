@@ -6,7 +6,6 @@
 
 use crate::properties;
 use crate::system::{Action, BullySystem, NetOps, StartMode, SysState};
-use stateright::actor::Command;
 use stateright::{Model, Path, Property};
 
 impl Model for BullySystem {
@@ -96,23 +95,7 @@ impl Model for BullySystem {
     }
 
     fn format_step(&self, last: &SysState, action: Action) -> Option<String> {
-        let next = self.next_state(last, action)?;
-        let mut text = properties::summarize_state(&next) + "\n\n";
-        let commands = self.commands(last, &action);
-        if !commands.is_empty() {
-            text += "The handler's commands:\n";
-            for c in commands {
-                text += &match c {
-                    Command::Send(dst, msg) => format!("  send to {}: {msg:?}\n", usize::from(dst)),
-                    Command::SetTimer(t, _) => format!("  set timer {t:?}\n"),
-                    Command::CancelTimer(t) => format!("  cancel timer {t:?}\n"),
-                    Command::Save(s) => format!("  save {s:?}\n"),
-                    Command::ChooseRandom(..) => String::new(),
-                };
-            }
-            text += "\n";
-        }
-        Some(format!("{text}Next state: {:#?}", next.in_full()))
+        crate::explorer::describe_step(self, last, action)
     }
 
     fn as_svg(&self, path: Path<SysState, Action>) -> Option<String> {
