@@ -202,7 +202,7 @@ pub(crate) fn open_store(cfg: &NodeConfig) -> Result<Durable, NodeError> {
                 node = cfg.id,
                 dir = %dir.display(),
                 "this node ran before with this data directory, but its storage file is gone: \
-                 starting without its epoch promise (README: \"A lost data directory\")"
+                 starting without its epoch promise (docs/src/assumptions.md: \"A lost data directory\")"
             );
         }
     }
