@@ -177,7 +177,10 @@ impl Graph {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let number =
         |k: usize, default: u8| args.get(k).and_then(|a| a.parse().ok()).unwrap_or(default);
     let mut cfg = Config::new(number(0, 4) as usize)

@@ -8,11 +8,11 @@
 //! [`Budget`], and the report says which verdicts a stopped search did and did not settle.
 
 use crate::engine::explicit::{self, PassOptions};
+use crate::engine::symbolic;
+pub use crate::engine::Stop;
 use crate::liveness::{self, LivenessReport};
 use crate::memory::{self, Budget};
 pub use crate::properties::describe_state;
-pub use crate::engine::Stop;
-use crate::engine::symbolic;
 use crate::system::{BullySystem, Config, SysAction, SysState};
 use crate::trace::{Path, TraceFile, TraceProperty, Witness};
 use serde::Serialize;

@@ -142,13 +142,17 @@ fn invocation(words: &[String]) -> Option<(&'static str, Vec<String>)> {
     let (bin, rest) = match name {
         "bully-model" => ("bully-model", &words[1..]),
         "bully-node" => ("bully-node", &words[1..]),
-        "cargo" if words.get(1).is_some_and(|w| *w == "run") => {
+        // `cargo run --example NAME` runs an example, whose arguments are its own.
+        "cargo"
+            if words.get(1).is_some_and(|w| *w == "run")
+                && !words.iter().any(|w| *w == "--example" || *w == "--bin") =>
+        {
             let package = words
                 .windows(2)
                 .find(|w| *w[0] == "-p" || *w[0] == "--package")?;
             let bin = match package[1].as_str() {
                 "bully-model" => "bully-model",
-                "bully-node" if !words.iter().any(|w| *w == "--example") => "bully-node",
+                "bully-node" => "bully-node",
                 _ => return None,
             };
             let dashes = words.iter().position(|w| *w == "--")?;

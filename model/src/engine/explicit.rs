@@ -10,9 +10,9 @@
 //! shallowest level: the counterexamples and examples are shortest paths, as stateright's own
 //! breadth-first search gives.
 
+use crate::engine::Stop;
 use crate::memory::{self, Budget};
 use crate::properties::settled;
-use crate::engine::Stop;
 use crate::system::{BullySystem, SysAction, SysState};
 use crate::trace::Path;
 use dashmap::mapref::entry::Entry;

@@ -10,7 +10,6 @@ pub mod symbolic;
 
 use serde::Serialize;
 
-
 /// Why a search ended before it had seen every reachable state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "reason")]
