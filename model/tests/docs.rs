@@ -4,7 +4,8 @@
 //!   (trycmd: `...` elides lines, `[..]` text within a line, `? 1` states the exit code).
 //! * Examples that run real processes or take minutes are marked ```console,ignore; their
 //!   command lines, like every `$ bully-model ...` / `$ bully-node ...` line in any code block
-//!   of the docs, are parsed with the binaries' own clap definitions, so a renamed flag fails.
+//!   of the docs and every complete command in the prose's inline code, are parsed with the
+//!   binaries' own clap definitions, so a renamed flag fails.
 //! * Every relative link and #anchor in the docs resolves.
 //! * The docs, and comments in `*/src`, say what is: no dates, commit hashes, issue numbers or
 //!   work-session talk (CHANGELOG.md and bench/results/ hold the history).
@@ -197,33 +198,59 @@ fn parse(bin: &str, args: &[String]) -> Result<(), clap::Error> {
     }
 }
 
+/// The complete command lines in the prose's inline code (`` `bully-model check -n 4` ``), with
+/// their line numbers. A span with a placeholder (`...`, `<port>`, `[ARGS]`, `ENDPOINT`) or
+/// with no argument after the subcommand names a command rather than showing one.
+fn inline_commands(text: &str) -> Vec<(usize, String)> {
+    let span = Regex::new(r"`((?:bully-model|bully-node) [^`]+)`").unwrap();
+    let placeholder = Regex::new(r"\.\.\.|[<\[]|\b[A-Z][A-Z_]{2,}\b").unwrap();
+    let mut out = Vec::new();
+    for (n, line) in prose(text).lines().enumerate() {
+        for c in span.captures_iter(line) {
+            let cmd = &c[1];
+            if !placeholder.is_match(cmd) && cmd.split_whitespace().count() > 2 {
+                out.push((n + 1, cmd.to_string()));
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn every_command_line_in_the_docs_parses_with_the_cli() {
     let mut problems = Vec::new();
     let mut parsed: HashMap<&str, usize> = HashMap::new();
     for doc in docs() {
-        for fence in fences(&read(&doc)) {
+        let text = read(&doc);
+        let mut lines: Vec<(usize, String, bool)> = Vec::new();
+        for fence in fences(&text) {
             let runs = fence.info == "console" || fence.info == "trycmd";
-            for (n, line) in command_lines(&fence) {
-                let Some(words) = shlex::split(&line) else {
-                    problems.push(format!("{doc}:{n}: unbalanced quotes: {line}"));
-                    continue;
-                };
-                let Some((bin, args)) = invocation(&words) else {
-                    continue;
-                };
-                if runs && bin != "bully-model" {
-                    problems.push(format!(
-                        "{doc}:{n}: `{bin}` runs real processes: mark the block ```console,ignore"
-                    ));
-                }
-                match parse(bin, &args) {
-                    Ok(()) => *parsed.entry(bin).or_default() += 1,
-                    Err(e) => {
-                        let why = e.to_string();
-                        let why = why.lines().next().unwrap_or_default().to_string();
-                        problems.push(format!("{doc}:{n}: `{line}`: {why}"));
-                    }
+            lines.extend(command_lines(&fence).into_iter().map(|(n, l)| (n, l, runs)));
+        }
+        lines.extend(
+            inline_commands(&text)
+                .into_iter()
+                .map(|(n, l)| (n, l, false)),
+        );
+        for (n, line, runs) in lines {
+            let Some(words) = shlex::split(&line) else {
+                problems.push(format!("{doc}:{n}: unbalanced quotes: {line}"));
+                continue;
+            };
+            let Some((bin, args)) = invocation(&words) else {
+                continue;
+            };
+            if runs && bin != "bully-model" {
+                problems.push(format!(
+                    "{doc}:{n}: `{bin}` runs real processes: mark the block ```console,ignore"
+                ));
+            }
+            match parse(bin, &args) {
+                Ok(()) => *parsed.entry(bin).or_default() += 1,
+                Err(e) => {
+                    let why = e.to_string();
+                    let why = why.lines().next().unwrap_or_default().to_string();
+                    problems.push(format!("{doc}:{n}: `{line}`: {why}"));
                 }
             }
         }
@@ -231,7 +258,7 @@ fn every_command_line_in_the_docs_parses_with_the_cli() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // The docs show both binaries at work: a parser that matched nothing would prove nothing.
     assert!(
-        parsed.get("bully-model").copied().unwrap_or(0) >= 10,
+        parsed.get("bully-model").copied().unwrap_or(0) >= 30,
         "{parsed:?}"
     );
     assert!(
