@@ -126,7 +126,17 @@ fn console_examples_run_with_their_output() {
     for page in std::iter::once("README.md".to_string()).chain(guide_pages()) {
         cases.case(root().join(page));
     }
-    cases.run();
+    // The examples run in a directory of their own: what they write (`--trace-out FILE`) stays
+    // there, for the next command of the same page, and goes with it. The other tests of this
+    // file use absolute paths only.
+    let dir = std::env::temp_dir().join(format!("bully-docs-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::env::set_current_dir(&dir).unwrap();
+    let ran = std::panic::catch_unwind(|| cases.run());
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(panic) = ran {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Which binary a command line runs, and its arguments: `bully-model ARGS`,
