@@ -1,5 +1,5 @@
 #!/bin/bash
-# The idle cost of a settled cluster's coordinator (issue 13's measurement).
+# The idle cost of a settled cluster's coordinator (64 nodes by default).
 #
 #   bench/idle.sh [BIN] [NODES]        # default: target/release/bully-node, 64 nodes
 #

@@ -14,8 +14,8 @@
 //! strong fairness drives the execution along such a path. So every such execution reaches a
 //! settled state. Conversely, a state that cannot reach one is a real trap: no schedule gets
 //! out. Weak fairness (only transitions enabled *continuously* must be taken) is not enough:
-//! the proptest simulator found a heartbeat loop that keeps disabling another process's
-//! outcome timer, which the model enables only when no message is in flight.
+//! there is a heartbeat loop (the proptest simulator finds it) that keeps disabling another
+//! process's outcome timer, which the model enables only when no message is in flight.
 //!
 //! The graph comes from [`crate::engine::explicit`]'s breadth-first pass, which records each state's
 //! parent (for the counterexample) and its fault-free edges; [`analyze`] walks those edges

@@ -139,7 +139,7 @@ impl fmt::Debug for Tag {
 
 /// A sorted, duplicate-free set of process IDs. Small groups are stored inline: the checker
 /// clones and hashes member lists in every state and every in-flight message, and a heap
-/// allocation per clone was its largest single cost. On the wire it is a plain list; a
+/// allocation per clone would be its largest single cost. On the wire it is a plain list; a
 /// received list is sorted and deduplicated, whatever the sender did.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Members(SmallVec<[Id; Members::INLINE]>);
@@ -503,7 +503,7 @@ impl Durations {
     /// (processing included). Detection takes at most `heartbeat + timeout + delay` (the last
     /// reply arrives, the next heartbeat leaves a period later and times out); the highest
     /// survivor's election adds `timeout` (it asks only the dead coordinator); the halt round
-    /// trip and the announcement add `3 × delay` (README, "The failover bound"). The launcher,
+    /// trip and the announcement add `3 × delay` (docs/src/failover.md). The launcher,
     /// the node's status, the tests and the benchmark all take it from here.
     pub fn failover_bound(&self, delay: Duration) -> Duration {
         self.heartbeat + self.timeout * 2 + delay * 4
@@ -648,9 +648,9 @@ impl Bully {
     /// A higher candidate halted us: wait for its announcement. A joiner stays a joiner, with
     /// the candidate as its contact: a HALT carries no members, and a process that joins
     /// without the group's member list may crown itself beside it if the candidate dies
-    /// before announcing (found by the simulator once a crash could cut the contact's reply
-    /// short). The announcement, or the contact's reply to a retried heartbeat, brings the
-    /// members.
+    /// before announcing (when a crash cuts the contact's reply short:
+    /// `a_halted_joiner_waits_for_the_members`). The announcement, or the contact's reply to
+    /// a retried heartbeat, brings the members.
     fn await_candidate(&self, candidate: Id, s: &mut State, o: &mut Out<Self>) {
         if s.joined() {
             self.wait_for_coordinator(s, o);

@@ -1,16 +1,16 @@
-//! Join start (the exercise's own mode) with crashes and recoveries: the two failures the
-//! model used to have there, kept as regression tests.
+//! Join start (the exercise's own mode) with crashes and recoveries: two schedules that the
+//! protocol would fail without its join-mode rules, kept as regression tests, and the limits
+//! that remain.
 //!
-//! 1. **A HALT lost to a crash deadlocked the candidate.** A process crashed with the
-//!    candidate's HALT on its way, came back knowing nothing of the candidacy, and waited. The
-//!    candidate waited for its acknowledgement forever, because the timing rule let its timer
-//!    fire only while the awaited process was down. A node's timer fires anyway; the model now
-//!    says so too (`Proc::lost`), and the candidate asks once more before presuming anyone down.
-//! 2. **Split brains never healed.** A process that restarts while every member it knows is
-//!    down cannot learn of the others and crowns itself beside their coordinator. That instant
-//!    is inherent to joining through one contact; now it ends: coordinators announce
-//!    themselves now and then, and a coordinator that hears of one it never knew tells it who
-//!    leads.
+//! 1. **A HALT lost to a crash must not deadlock the candidate.** A process crashes with the
+//!    candidate's HALT on its way, comes back knowing nothing of the candidacy, and waits. The
+//!    candidate would wait for its acknowledgement forever if the timing rule let its timer
+//!    fire only while the awaited process is down. A node's timer fires anyway; the model says
+//!    so too (`Proc::lost`), and the candidate asks once more before presuming anyone down.
+//! 2. **Split brains heal.** A process that restarts while every member it knows is down
+//!    cannot learn of the others and crowns itself beside their coordinator. That instant is
+//!    inherent to joining through one contact, and it ends: coordinators announce themselves
+//!    now and then, and a coordinator that hears of one it never knew tells it who leads.
 //! 3. **Two crashes can leave a process ignorant of a member, even without a restart.** A
 //!    joiner learns the group from its contact's reply; a contact that crashes before it
 //!    learned of some member (or whose reply the crash cuts short) leaves the joiner without
@@ -154,8 +154,9 @@ fn a_split_brain_in_join_mode_heals() {
     assert_eq!(r.verdict("epoch order"), Some(&Verdict::Holds));
 }
 
-/// Limit 3 at N=4: two crashes, no recovery, and `agreement` fails for a while (README, Known
-/// limits). Without truncation too: it needs no message cut short.
+/// Limit 3 at N=4: two crashes, no recovery, and `agreement` fails for a while
+/// (docs/src/assumptions.md, "Known limits"). Without truncation too: it needs no message cut
+/// short.
 #[test]
 fn two_crashes_in_join_mode_can_leave_a_member_unknown() {
     for truncation in [true, false] {

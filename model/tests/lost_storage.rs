@@ -2,7 +2,7 @@
 //! `--data-dir`, or whose data directory is gone, restarts as if it had never run. The node
 //! keeps such a start's tags new (they are numbered from its clock), so the checker's tag
 //! renaming still holds (`renaming.rs`); what is lost is the promise. These tests pin down the
-//! checker's verdict, which README's "What is verified" table quotes.
+//! checker's verdict, which docs/src/assumptions.md ("A lost data directory") quotes.
 
 mod common;
 use bully_model::check::{self, Options, Report, Verdict};

@@ -233,7 +233,7 @@ fn broken_engines_are_caught() {
 /// test build each path is replayed through the explicit model).
 #[test]
 fn a_safety_violation_stops_the_symbolic_search_with_its_path() {
-    // Join start with two crashes: a member can be left unknown (README, Known limits).
+    // Join start with two crashes: a member can be left unknown (docs, "Known limits").
     let cfg = Config::new(4)
         .start(StartMode::Join)
         .crashes(2)

@@ -2,7 +2,8 @@
 //!
 //! This crate moves bytes and timers and nothing else: every protocol decision is made by the
 //! handlers in `bully_model::protocol`, which the model checker verified. See `PROTOCOL.md` for
-//! the wire, and the top-level README (section "Running nodes") for running nodes and the failover bound.
+//! the wire, and the guide (docs/src/nodes.md, docs/src/failover.md) for running nodes and the
+//! failover bound.
 
 pub mod auth;
 pub mod child;

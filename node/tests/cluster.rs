@@ -214,7 +214,8 @@ fn join_start_every_node_learns_every_member() {
     );
 }
 
-/// The join-mode split brain (README, "Known limits"), on real processes, and how it heals.
+/// The join-mode split brain (docs/src/assumptions.md, "Known limits"), on real processes, and
+/// how it heals.
 /// `low` starts alone; `high` joins through it and leads; `high` is killed; `mid` joins through
 /// `low` (it hears of `high` from `low`) and leads; `low` is killed. Now `high` restarts
 /// knowing only `low`, which is down: it cannot learn of `mid` and crowns itself beside it

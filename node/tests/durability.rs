@@ -181,7 +181,7 @@ fn run_tags(steps: &[bully_model::LoggedStep]) -> (u64, Vec<bully_model::Tag>) {
 }
 
 /// A node whose storage is lost restarts as new, with no promise (what that allows is the
-/// checker's `--lose-storage` verdict, README "A lost data directory"). Its start is numbered
+/// checker's `--lose-storage` verdict, docs "A lost data directory"). Its start is numbered
 /// from its clock, so what it asks never carries a tag of an earlier run: a reply still on its
 /// way to that run cannot count for this one. Twice: once only the storage file is gone (the
 /// node sees it ran before, and warns), once the whole data directory.

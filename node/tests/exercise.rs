@@ -312,7 +312,7 @@ fn rust_node_joins_a_running_python_cluster_through_its_coordinator() {
     std::thread::sleep(Duration::from_millis(300));
     // One joiner at a time: the Python peers run the textbook protocol, without epochs, so of
     // two concurrent elections the later-arriving `election_won` wins at each receiver, and a
-    // lower node may be left following the lower winner (seen once in CI: p1 named p3).
+    // lower node may be left following the lower winner (p1 naming p3).
     c.python(p3, Some(p1));
     c.wait_all_name(p3, SETTLE);
     c.python(p4, Some(p1));

@@ -44,7 +44,7 @@ proptest! {
     /// Join start: process 0 starts alone, the others know only process 0. Crashes only (with
     /// recoveries: `join_start_with_recoveries`). With at most one crash, every property; with
     /// two, a process may take office not knowing a member whose informants both crashed
-    /// (README, Known limits; `model/tests/join.rs`), so only that the group settles.
+    /// (docs, "Known limits"; `model/tests/join.rs`), so only that the group settles.
     #[test]
     fn join_start(sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=0).strategy()) {
         let opts = if sc.crashes <= 1 { Options::full() } else { Options::liveness_only() };
@@ -85,7 +85,7 @@ proptest! {
 
     /// Join start: crashes only, as in `join_start`, and at most one: with two, `agreement`
     /// may fail for a while on any network (a member whose informants both crashed stays
-    /// unknown to the new coordinator: README, Known limits; `model/tests/join.rs`), and on
+    /// unknown to the new coordinator: docs, "Known limits"; `model/tests/join.rs`), and on
     /// this one liveness, which `join_start` checks instead, is not claimed.
     #[test]
     fn duplicating_network_keeps_safety_join(
@@ -101,11 +101,11 @@ proptest! {
 proptest! {
     #![proptest_config(config(1_500))]
 
-    /// Join start with crashes and recoveries, what README.md ("Join start") promises: with
+    /// Join start with crashes and recoveries, what the docs ("Known limits") promise: with
     /// at most one crash, every property; with two, a process that restarts while every member
     /// it knows is down may crown itself beside the others' coordinator for a while (inherent
     /// to joining through one contact), so only that the split brain heals (the group
-    /// settles). The two schedules that used to fail here are `model/tests/join.rs`.
+    /// settles). The schedules the join-mode rules exist for are in `model/tests/join.rs`.
     #[test]
     fn join_start_with_recoveries(
         sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=2).strategy()
@@ -120,7 +120,7 @@ proptest! {
 
     /// Recoveries that may lose their storage (a node without its data directory), full start:
     /// never two coordinators at once, and the group settles. `agreement` and `epoch order` are
-    /// not claimed there (README, "A lost data directory"; `lost_storage_breaks_epoch_order`).
+    /// not claimed there (docs, "A lost data directory"; `lost_storage_breaks_epoch_order`).
     #[test]
     fn lost_storage_keeps_a_single_coordinator(
         sc in Space::new(2..=12, StartMode::Full)
@@ -240,10 +240,10 @@ fn replay_is_deterministic() {
     assert_eq!(lost_sc.to_string(), lost);
 }
 
-/// The schedule that found it (CI, 30 Nov): a joiner halted by a candidate that then crashed
-/// joined without the group's member list (its contact's reply had been cut short by the
-/// contact's crash), and crowned itself beside the coordinator it never heard of, for good.
-/// A joiner that acknowledges a HALT now stays a joiner until the members come.
+/// A schedule in which a joiner halted by a candidate that then crashes would join without
+/// the group's member list (its contact's reply is cut short by the contact's crash), and
+/// crown itself beside the coordinator it never heard of, for good. A joiner that
+/// acknowledges a HALT stays a joiner until the members come, so the group settles.
 #[test]
 fn a_halted_joiner_waits_for_the_members() {
     let sc: Scenario = "n=8 join crashes=2 recoveries=0 sync reliable fifo correct: \

@@ -316,7 +316,7 @@ impl<'m> Engine<'m> {
     /// few times instead of once per breadth-first layer they have news in (N=4 with a crash
     /// and a recovery: 21.6 k expansions, against 100.8 k entry-layers breadth first, and 11
     /// times faster). Progress first matters at N=5: there a combination gets news from many
-    /// others found after it, and by number alone the same few thousand combinations were
+    /// others found after it, and by number alone the same few thousand combinations would be
     /// expanded again and again, one predecessor's news at a time.
     ///
     /// The search keeps no record of how it got anywhere: a path to what it found is the work
