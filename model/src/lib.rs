@@ -23,4 +23,4 @@ pub use protocol::{
     Bully, Durations, Epoch, Members, Msg, Role, Start, State, Storage, Tag, Timer, Wait,
 };
 pub use stateright::actor::{Id, Out};
-pub use step::{timer_name, Cmd, Event, LoggedEvent, LoggedStep, Stepped};
+pub use step::{timer_name, Cmd, Event, LoggedEvent, LoggedStep, SendId, Stepped};

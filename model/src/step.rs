@@ -166,15 +166,37 @@ impl From<Command<Msg, Timer, (), Storage>> for Cmd {
     }
 }
 
+/// Which send a message is: the sender's start number (the `incarnation` of its start step),
+/// the step that sent it (`seq`) and the command's position among that step's commands
+/// (`cmd`). The wire carries it with the message and the receiver logs it with the receipt, so
+/// a receipt is paired with exactly one send, never by content (a coordinator announces the
+/// same message many times).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SendId {
+    pub inc: u64,
+    pub seq: u64,
+    pub cmd: u32,
+}
+
+impl std::fmt::Display for SendId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "start {} seq {} command {}", self.inc, self.seq, self.cmd)
+    }
+}
+
 /// An event as the step log records it: a start also names the actor's configuration, so a
-/// log can be replayed without the command line that started the node. (In JSON the actor sits
-/// inside the event object: `{"kind":"start","storage":null,"actor":{..}}`.)
+/// log can be replayed without the command line that started the node; a receipt names the
+/// send it is ([`SendId`]). (In JSON both sit inside the event object:
+/// `{"kind":"start","storage":null,"actor":{..}}`,
+/// `{"kind":"msg","src":5003,"msg":{..},"sent":{"inc":..,"seq":12,"cmd":0}}`.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoggedEvent {
     #[serde(flatten)]
     pub event: Event,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<Bully>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<SendId>,
 }
 
 impl Deref for LoggedEvent {
@@ -191,8 +213,9 @@ impl Deref for LoggedEvent {
 ///  "before":null,"after":{..State..},"commands":[{"kind":"send","dst":5005,"msg":{"type":"election"}},..]}
 /// ```
 ///
-/// * `event.kind` is `start` (with the `storage` passed to `on_start` and the `actor`
-///   configuration), `msg` (`src`, `msg`), `timeout` (`timer`) or `shutdown`.
+/// * `event.kind` is `start` (with the `storage` passed to `on_start`, the `incarnation` (start
+///   number) and the `actor` configuration), `msg` (`src`, `msg`, and `sent`: the
+///   [`SendId`] the wire carried), `timeout` (`timer`) or `shutdown`.
 /// * `before` is the state the handler got (`null` for `start`), `after` the state it left.
 /// * `commands` are the handler's output in the order executed: `send` (`dst`, `msg`),
 ///   `set_timer` (`timer`, `range`: the serde form of the `Range<Duration>`, and `ms`: its
@@ -236,6 +259,7 @@ mod tests {
             event: LoggedEvent {
                 event,
                 actor: Some(actor.clone()),
+                sent: None,
             },
             before: None,
             after: stepped.after(None),

@@ -331,6 +331,7 @@ mod tests {
             from_endpoint: Some(format!("tcp://127.0.0.1:{from}")),
             peers: Default::default(),
             queued_ms: None,
+            sent: None,
             msg: Msg::Heartbeat {
                 tag: bully_model::Tag::first(1),
             },

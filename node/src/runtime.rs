@@ -14,7 +14,8 @@ use crate::transport::{Inbound, ReplyTo, Transport};
 use crate::watchers::Watchers;
 use crate::wire::{self, unix_ms};
 use bully_model::{
-    timer_name, Bully, Cmd, Epoch, Event, LoggedEvent, LoggedStep, Members, Role, State, Storage,
+    timer_name, Bully, Cmd, Epoch, Event, LoggedEvent, LoggedStep, Members, Role, SendId, State,
+    Storage,
     Timer,
 };
 use stateright::actor::Id;
@@ -252,7 +253,7 @@ impl<T: Transport> Runtime<T> {
             self.transport.wait(wait, &mut inbound)?;
             for item in inbound.drain(..) {
                 match item {
-                    Inbound::Msg { from, msg } => {
+                    Inbound::Msg { from, msg, sent } => {
                         *self.stats.received.entry(msg.kind()).or_default() += 1;
                         self.watchers.metrics.received(msg.kind());
                         if matches!(msg, bully_model::Msg::HeartbeatAck { .. }) {
@@ -260,7 +261,7 @@ impl<T: Transport> Runtime<T> {
                                 self.round_trip(from, at.elapsed());
                             }
                         }
-                        self.step(Event::Msg { src: from, msg })?;
+                        self.step_receipt(Event::Msg { src: from, msg }, sent)?;
                     }
                     Inbound::Timer { timer } => {
                         if self.timers.remove(&timer).is_some() {
@@ -395,6 +396,12 @@ impl<T: Transport> Runtime<T> {
 
     /// One handler call: run it, log it, execute its commands.
     fn step(&mut self, event: Event) -> Result<(), RunError> {
+        self.step_receipt(event, None)
+    }
+
+    /// [`Runtime::step`] for a received message, logged with the send it is (`sent`, as the
+    /// wire carried it).
+    fn step_receipt(&mut self, event: Event, sent: Option<SendId>) -> Result<(), RunError> {
         let Some(stepped) = self.actor.step(self.me, self.state.as_ref(), event.clone()) else {
             return Ok(());
         };
@@ -409,6 +416,7 @@ impl<T: Transport> Runtime<T> {
                 event: LoggedEvent {
                     actor: matches!(event, Event::Start { .. }).then(|| self.actor.clone()),
                     event: event.clone(),
+                    sent,
                 },
                 before: before.clone(),
                 after: after.clone(),
@@ -422,6 +430,7 @@ impl<T: Transport> Runtime<T> {
                 self.steplog = None;
             }
         }
+        let seq = self.seq;
         self.seq += 1;
         self.observe(before.as_ref(), &after, &event);
         self.transport.observe(&after);
@@ -429,7 +438,13 @@ impl<T: Transport> Runtime<T> {
         // The handler emits a step's save first (persist before send); executing in order
         // keeps that promise, and the step log above lists them in this order.
         let (mut saved, mut sends) = (false, 0);
-        for c in commands {
+        let inc = storage::start_number(self.incarnation);
+        for (cmd, c) in commands.into_iter().enumerate() {
+            let sent = SendId {
+                inc,
+                seq,
+                cmd: cmd as u32,
+            };
             match &c {
                 Cmd::Save { .. } => saved = true,
                 Cmd::Send { msg, .. } => {
@@ -438,7 +453,7 @@ impl<T: Transport> Runtime<T> {
                 }
                 _ => {}
             }
-            self.execute(c)?;
+            self.execute(c, sent)?;
         }
         Ok(())
     }
@@ -485,7 +500,8 @@ impl<T: Transport> Runtime<T> {
         }
     }
 
-    fn execute(&mut self, c: Cmd) -> Result<(), RunError> {
+    /// Executes one command; `sent` names it, should it be a send.
+    fn execute(&mut self, c: Cmd, sent: SendId) -> Result<(), RunError> {
         match c {
             Cmd::Send { dst, msg } => {
                 *self.stats.sent.entry(msg.kind()).or_default() += 1;
@@ -493,7 +509,7 @@ impl<T: Transport> Runtime<T> {
                 if matches!(msg, bully_model::Msg::Heartbeat { .. }) {
                     self.heartbeat_sent.insert(dst, Instant::now());
                 }
-                self.transport.send(dst, &msg);
+                self.transport.send(dst, &msg, sent);
             }
             Cmd::SetTimer { timer, range, .. } => {
                 self.timers

@@ -13,7 +13,7 @@
 //! protocol only ever sees `from` and `msg`. Decoding never panics: every defect is a typed
 //! [`DecodeError`] with a short [`reason`](DecodeError::reason) used as a counter key.
 
-use bully_model::Msg;
+use bully_model::{Msg, SendId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stateright::actor::Id;
@@ -43,6 +43,10 @@ pub struct Envelope {
     /// process that is down is lost, as the checked model assumes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_ms: Option<u64>,
+    /// Which send this is (the sender's start number, step and command): the receiver logs it
+    /// with the receipt, so the conformance checker pairs each receipt with exactly one send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<SendId>,
     /// The protocol message, exactly as the model serialises it (`{"type":"election","tag":915544234889576449}`, ...).
     pub msg: Msg,
 }
@@ -261,6 +265,12 @@ pub fn decode_stamped(
             DecodeError::BadMessage(format!("\"queued_ms\" is not a whole number: {}", clip(q)))
         })?),
     };
+    let sent = match obj.remove("sent") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(serde_json::from_value::<SendId>(v).map_err(|e| {
+            DecodeError::BadMessage(format!("\"sent\" is not a send identity: {}", clip(e)))
+        })?),
+    };
     let msg = obj
         .remove("msg")
         .ok_or_else(|| DecodeError::BadMessage("missing field \"msg\"".into()))?;
@@ -275,6 +285,7 @@ pub fn decode_stamped(
             from_endpoint,
             peers,
             queued_ms,
+            sent,
             msg,
         }),
         stamp,
@@ -393,6 +404,7 @@ pub(crate) mod tests {
             from_endpoint: Some("tcp://127.0.0.1:5003".into()),
             peers: [(5001, "tcp://127.0.0.1:5001".to_string())].into(),
             queued_ms: None,
+            sent: None,
             msg,
         }
     }

@@ -122,6 +122,7 @@ fn envelope(from: u64, msg: Msg) -> Envelope {
         from_endpoint: Some(format!("tcp://127.0.0.1:{}", from % 65535 + 1)),
         peers: Default::default(),
         queued_ms: None,
+        sent: None,
         msg,
     }
 }

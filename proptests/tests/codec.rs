@@ -12,7 +12,7 @@
 //!   window; any altered byte, wrong key, missing MAC or wrong receiver is refused; arbitrary
 //!   input never panics it.
 
-use bully_model::{Epoch, Id, Members, Msg, Tag};
+use bully_model::{Epoch, Id, Members, Msg, SendId, Tag};
 use bully_node::auth::{Authenticator, ClusterKey, MAC_LEN, REPLAY_WINDOW};
 use bully_node::wire::{self, DecodeError, Envelope, Frame, DEFAULT_MAX_FRAME, VERSION};
 use proptest::prelude::*;
@@ -123,16 +123,20 @@ fn envelope() -> impl Strategy<Value = Envelope> {
         prop::option::of(endpoint()),
         prop::collection::btree_map(any::<u64>(), endpoint(), 0..8),
         prop::option::of(any::<u64>()),
+        prop::option::of((any::<u64>(), any::<u64>(), any::<u32>())),
         msg(),
     )
-        .prop_map(|(from, from_endpoint, peers, queued_ms, msg)| Envelope {
-            v: VERSION,
-            from,
-            from_endpoint,
-            peers,
-            queued_ms,
-            msg,
-        })
+        .prop_map(
+            |(from, from_endpoint, peers, queued_ms, sent, msg)| Envelope {
+                v: VERSION,
+                from,
+                from_endpoint,
+                peers,
+                queued_ms,
+                sent: sent.map(|(inc, seq, cmd)| SendId { inc, seq, cmd }),
+                msg,
+            },
+        )
 }
 
 /// Decodes and checks the no-panic/typed-error contract; returns the result.
@@ -379,6 +383,7 @@ fn wire_env() -> Envelope {
         from_endpoint: Some("tcp://127.0.0.1:5003".into()),
         peers: Default::default(),
         queued_ms: None,
+        sent: None,
         msg: Msg::Heartbeat { tag: Tag(7) },
     }
 }

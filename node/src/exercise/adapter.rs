@@ -51,6 +51,7 @@ pub fn request(me: u64, msg: &Msg) -> Frame {
         processes: Vec::new(),
         ext: Ext::Msg(msg.clone()),
         queued_ms: None,
+        sent: None,
     }
 }
 
@@ -78,6 +79,7 @@ pub fn reply(me: u64, req: Kind, msg: Option<&Msg>, members: &Members) -> Frame 
         processes,
         ext: msg.map_or(Ext::Empty, |m| Ext::Msg(m.clone())),
         queued_ms: None,
+        sent: None,
     }
 }
 

@@ -24,7 +24,7 @@
 //! Frames are encoded with pickle protocol 3, which every Python 3 `pickle.loads` reads.
 
 use crate::wire::clip;
-use bully_model::Msg;
+use bully_model::{Msg, SendId};
 use serde_pickle::{DeOptions, HashableValue, SerOptions, Value};
 use std::collections::BTreeMap;
 
@@ -40,6 +40,9 @@ pub const EXT_KEY: &str = "bully";
 /// The key a Rust node adds to a request that waited for its connection: how long, in ms
 /// (the native wire's `queued_ms`, node/PROTOCOL.md).
 pub const QUEUED_KEY: &str = "bully_queued_ms";
+/// The key a Rust node adds to a frame that carries a model message: which send it is, as
+/// `[start, seq, command]` (the native wire's `sent`, node/PROTOCOL.md).
+pub const SENT_KEY: &str = "bully_sent";
 
 /// The exercise's message types. Nothing else is ever sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +105,8 @@ pub struct Frame {
     pub ext: Ext,
     /// How long a request waited at its sender for the connection ([`QUEUED_KEY`]).
     pub queued_ms: Option<u64>,
+    /// Which send the carried model message is ([`SENT_KEY`]).
+    pub sent: Option<SendId>,
 }
 
 impl Frame {
@@ -112,6 +117,7 @@ impl Frame {
             processes: Vec::new(),
             ext: Ext::Plain,
             queued_ms: None,
+            sent: None,
         }
     }
 }
@@ -353,6 +359,22 @@ pub fn decode(payload: &[u8], max_frame: usize) -> Result<Frame, DecodeError> {
             ))
         }
     };
+    frame.sent = match take(SENT_KEY) {
+        None => None,
+        Some(Value::List(v)) => match v[..] {
+            [Value::I64(inc), Value::I64(seq), Value::I64(cmd)]
+                if inc >= 0 && seq >= 0 && (0..=i64::from(u32::MAX)).contains(&cmd) =>
+            {
+                Some(SendId {
+                    inc: inc as u64,
+                    seq: seq as u64,
+                    cmd: cmd as u32,
+                })
+            }
+            _ => return Err(bad_sent(&Value::List(v))),
+        },
+        Some(other) => return Err(bad_sent(&other)),
+    };
     frame.ext = match take(EXT_KEY) {
         None => Ext::Plain,
         Some(Value::None) => Ext::Empty,
@@ -361,6 +383,16 @@ pub fn decode(payload: &[u8], max_frame: usize) -> Result<Frame, DecodeError> {
         }
     };
     Ok(frame)
+}
+
+fn bad_sent(v: &Value) -> DecodeError {
+    DecodeError::BadField(
+        SENT_KEY,
+        format!(
+            "{} (expected [start, seq, command], ints >= 0)",
+            clip(format!("{v:?}"))
+        ),
+    )
 }
 
 fn s(k: &str) -> HashableValue {
@@ -390,6 +422,13 @@ pub fn encode(f: &Frame) -> Vec<u8> {
     if let Some(ms) = f.queued_ms {
         d.insert(s(QUEUED_KEY), Value::I64(ms.min(i64::MAX as u64) as i64));
     }
+    if let Some(id) = f.sent {
+        let int = |n: u64| Value::I64(n.min(i64::MAX as u64) as i64);
+        d.insert(
+            s(SENT_KEY),
+            Value::List(vec![int(id.inc), int(id.seq), int(u64::from(id.cmd))]),
+        );
+    }
     match &f.ext {
         Ext::Plain => {}
         Ext::Empty => {
@@ -417,10 +456,16 @@ mod tests {
                 processes: vec![],
                 ext: Ext::Msg(msg),
                 queued_ms: None,
+                sent: None,
             };
             assert_eq!(decode(&encode(&f), DEFAULT_MAX_FRAME), Ok(f.clone()));
             let waited = Frame {
                 queued_ms: Some(1234),
+                sent: Some(SendId {
+                    inc: 1 << 41,
+                    seq: 17,
+                    cmd: 2,
+                }),
                 ..f
             };
             assert_eq!(decode(&encode(&waited), DEFAULT_MAX_FRAME), Ok(waited));
@@ -431,6 +476,7 @@ mod tests {
             processes: vec![5001, 5002],
             ext: Ext::Empty,
             queued_ms: None,
+            sent: None,
         };
         assert_eq!(decode(&encode(&ack), DEFAULT_MAX_FRAME), Ok(ack));
     }

@@ -36,7 +36,7 @@ use crate::transport::{
     Listening, ReplyTo, Transport, TransportCounters, TransportError, Wake,
 };
 use crate::wire;
-use bully_model::{Members, Msg, State};
+use bully_model::{Members, Msg, SendId, State};
 use serde_json::Value;
 use stateright::actor::Id;
 use std::collections::BTreeMap;
@@ -169,14 +169,17 @@ impl ExerciseTransport {
         }
     }
 
-    /// Answers the owed request with `msg` (the handler's message), or the neutral reply.
-    fn answer(&mut self, kind: Kind, msg: Option<&Msg>) {
-        let frame = adapter::reply(self.me, kind, msg, &self.members());
+    /// Answers the owed request with `msg` (the handler's message, and which send it is), or
+    /// the neutral reply.
+    fn answer(&mut self, kind: Kind, msg: Option<(&Msg, SendId)>) {
+        let mut frame = adapter::reply(self.me, kind, msg.map(|m| m.0), &self.members());
+        frame.sent = msg.map(|m| m.1);
         self.rep_send(codec::encode(&frame));
     }
 
-    fn enqueue(&mut self, to: u64, msg: &Msg) {
-        let request = adapter::request(self.me, msg);
+    fn enqueue(&mut self, to: u64, msg: &Msg, sent: SendId) {
+        let mut request = adapter::request(self.me, msg);
+        request.sent = Some(sent);
         let peer = self.peers.entry(to).or_default();
         let overflow = peer.queue.push(Outgoing {
             msg: msg.clone(),
@@ -336,6 +339,7 @@ impl ExerciseTransport {
             Ok(Some(msg)) => inbound.push(Inbound::Msg {
                 from: wire::id(id),
                 msg,
+                sent: frame.sent,
             }),
             Ok(None) => {}
             Err(adapter::ReplyError::Unexpected) => {
@@ -427,6 +431,7 @@ impl ExerciseTransport {
             Inbound::Msg {
                 from: wire::id(from),
                 msg,
+                sent: frame.sent,
             },
         );
     }
@@ -448,7 +453,7 @@ impl ExerciseTransport {
 }
 
 impl Transport for ExerciseTransport {
-    fn send(&mut self, to: Id, msg: &Msg) {
+    fn send(&mut self, to: Id, msg: &Msg, sent: SendId) {
         let to = wire::num(to);
         if self.counters.refuse_self_send(self.me, to, msg) {
             return;
@@ -462,12 +467,12 @@ impl Transport for ExerciseTransport {
             if from == to {
                 // The handler's first message back to the requester is the reply.
                 self.owed = None;
-                self.answer(kind, Some(msg));
+                self.answer(kind, Some((msg, sent)));
                 let plain = self.peers.get(&to).and_then(|p| p.plain) == Some(true);
                 if plain && kind == Kind::Election && matches!(msg, Msg::Coordinator { .. }) {
                     // A coordinator answers an election with its announcement; a plain peer
                     // reads only `election_ok` from the reply, so it gets `election_won` too.
-                    self.enqueue(to, msg);
+                    self.enqueue(to, msg, sent);
                 }
                 return;
             }
@@ -484,7 +489,7 @@ impl Transport for ExerciseTransport {
             }
             return;
         }
-        self.enqueue(to, msg);
+        self.enqueue(to, msg, sent);
         self.pump(Instant::now());
     }
 

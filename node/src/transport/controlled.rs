@@ -17,7 +17,7 @@
 
 use super::{poll_sockets, Inbound, ReplyTo, Transport, TransportCounters, TransportError, Wake};
 use crate::wire::{self, Envelope, Frame};
-use bully_model::{Msg, Timer};
+use bully_model::{Msg, SendId, Timer};
 use serde_json::Value;
 use stateright::actor::Id;
 use std::collections::BTreeMap;
@@ -73,6 +73,7 @@ impl ControlledTransport {
                     Ok(Frame::Peer(env)) => Some(Inbound::Msg {
                         from: wire::id(env.from),
                         msg: env.msg,
+                        sent: env.sent,
                     }),
                     Ok(Frame::Status { .. }) => None,
                     Err(e) => {
@@ -105,13 +106,14 @@ impl ControlledTransport {
 }
 
 impl Transport for ControlledTransport {
-    fn send(&mut self, to: Id, msg: &Msg) {
+    fn send(&mut self, to: Id, msg: &Msg, sent: SendId) {
         let env = Envelope {
             v: wire::VERSION,
             from: self.me,
             from_endpoint: None,
             peers: BTreeMap::new(),
             queued_ms: None,
+            sent: Some(sent),
             msg: msg.clone(),
         };
         let payload = wire::encode(&env);

@@ -11,7 +11,7 @@
 pub mod controlled;
 pub mod zmq;
 
-use bully_model::{Msg, State};
+use bully_model::{Msg, SendId, State};
 use serde::Serialize;
 use serde_json::Value;
 use stateright::actor::Id;
@@ -218,8 +218,13 @@ impl Listening {
 /// Something that arrived.
 #[derive(Debug)]
 pub enum Inbound {
-    /// A protocol message from process `from`.
-    Msg { from: Id, msg: Msg },
+    /// A protocol message from process `from`; `sent` is the send it is, if the wire carried
+    /// it (a plain exercise peer does not).
+    Msg {
+        from: Id,
+        msg: Msg,
+        sent: Option<SendId>,
+    },
     /// A status request; answer it with [`Transport::reply_status`] (with `watch`, once the
     /// role changed or the wait is over).
     Status {
@@ -282,9 +287,10 @@ pub fn worth_logging(n: u64) -> bool {
 }
 
 pub trait Transport {
-    /// Sends `msg` to process `to`. Never blocks: a message that cannot leave now is queued for
+    /// Sends `msg` to process `to`; `sent` names the send (the wire carries it, the receiver
+    /// logs it with the receipt). Never blocks: a message that cannot leave now is queued for
     /// a bounded time or dropped, and counted.
-    fn send(&mut self, to: Id, msg: &Msg);
+    fn send(&mut self, to: Id, msg: &Msg, sent: SendId);
     /// Waits at most `timeout` for traffic (or a wake-up), and appends what arrived.
     fn wait(&mut self, timeout: Duration, inbound: &mut Vec<Inbound>) -> anyhow::Result<()>;
     /// Answers a status request.

@@ -43,7 +43,7 @@ use crate::auth::Authenticator;
 use crate::status::AuthStatus;
 use crate::wire::unix_ms;
 use crate::wire::{self, Envelope, Frame};
-use bully_model::Msg;
+use bully_model::{Msg, SendId};
 use serde_json::Value;
 use stateright::actor::Id;
 use std::collections::BTreeMap;
@@ -386,6 +386,7 @@ impl ZmqTransport {
                 inbound.push(Inbound::Msg {
                     from: wire::id(env.from),
                     msg: env.msg,
+                    sent: env.sent,
                 });
             }
         }
@@ -417,7 +418,7 @@ fn send_parts(socket: &::zmq::Socket, parts: &[Vec<u8>]) -> Result<(), ::zmq::Er
 }
 
 impl Transport for ZmqTransport {
-    fn send(&mut self, to: Id, msg: &Msg) {
+    fn send(&mut self, to: Id, msg: &Msg, sent: SendId) {
         let to = wire::num(to);
         if self.counters.refuse_self_send(self.me, to, msg) {
             return;
@@ -428,6 +429,7 @@ impl Transport for ZmqTransport {
             from_endpoint: Some(self.opts.advertise.clone()),
             peers: self.book_for(to),
             queued_ms: None,
+            sent: Some(sent),
             msg: msg.clone(),
         };
         let parts = frame(&mut self.auth, &env, to);
