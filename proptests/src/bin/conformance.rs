@@ -2,7 +2,9 @@
 //! model (see `bully_proptests::conformance` for exactly what is checked).
 //!
 //! Exit status: 0 the logs conform, 1 a violation (the first bad step is named), 2 usage or I/O
-//! error (including a line that is not a step).
+//! error (including a line that is not a step, and a log without message identity), 3 the logs
+//! conform only after leaving an assumption (each breach named, each property said to hold or
+//! not).
 
 use bully_model::Variant;
 use bully_proptests::conformance::{validate_files, Options};
@@ -14,14 +16,18 @@ const USAGE: &str = "usage: conformance [--variant VARIANT] LOG...
 Validates bully-node step logs (`bully-node run --log-format json [--step-log FILE]`, or
 `bully-node cluster --step-logs`: DIR/node-<ID>.steps) against the model:
   1. every step is reproduced exactly by the model's handler;
-  2. every received message was sent by its logged sender, and not received more often;
+  2. every receipt is paired with the one send it names (sender, start, step, command),
+     received once, and nothing is lost between live processes;
   3. epoch order, term order, single coordinator and agreement on consistent cuts.
+Assumption breaches are named (a process stalled past the timeout; a frame lost to a
+stalled receiver); epoch order, terms, replay and messages must hold regardless.
 A node's lines may be spread over several files, and a file may hold several nodes.
 
   --variant VARIANT   replay with this protocol variant instead of the logged one
                       (correct, never-answer, lowest-wins, ...): a mutant must fail.
 
-Exit status: 0 conforms, 1 violation, 2 usage or I/O error.";
+Exit status: 0 conforms, 1 violation, 2 usage or I/O error (or a log without message
+identity), 3 conforms only after leaving an assumption.";
 
 fn main() -> ExitCode {
     let mut opts = Options::default();
@@ -61,11 +67,7 @@ fn main() -> ExitCode {
     match validate_files(&files, &opts) {
         Ok(verdict) => {
             println!("{verdict}");
-            if verdict.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            ExitCode::from(verdict.outcome().exit_code())
         }
         Err(e) => {
             eprintln!("conformance: {e}");

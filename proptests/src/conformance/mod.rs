@@ -60,8 +60,11 @@
 //! the order above (a malformed log is reported before replay, replay before messages, ...).
 
 use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
-use bully_model::{Bully, Epoch, Id, LoggedStep, Msg, State, Storage, Variant};
+use bully_model::{Bully, Epoch, Id, LoggedStep, Msg, SendId, State, Storage, Variant};
 use std::collections::{BTreeMap, HashMap};
+
+mod breaches;
+pub use breaches::{Breach, BreachKind};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
@@ -98,6 +101,11 @@ pub enum LoadError {
         line: usize,
         error: String,
     },
+    /// A receipt without its send's identity: a log of a node that did not carry it.
+    NoIdentity {
+        file: PathBuf,
+        line: usize,
+    },
     Empty,
 }
 
@@ -108,6 +116,13 @@ impl fmt::Display for LoadError {
             LoadError::Parse { file, line, error } => {
                 write!(f, "{}:{line}: not a step line: {error}", file.display())
             }
+            LoadError::NoIdentity { file, line } => write!(
+                f,
+                "{}:{line}: a receipt without its send's identity (\"sent\"): this log was \
+                 written by a bully-node that did not carry message identity, and receipts are \
+                 paired with sends exactly, never by content; run the nodes again with this version",
+                file.display()
+            ),
             LoadError::Empty => write!(f, "no step lines in the given logs"),
         }
     }
@@ -127,6 +142,12 @@ pub fn parse_steps(text: &str, file: &Path) -> Result<Vec<Step>, LoadError> {
             line: n + 1,
             error: e.to_string(),
         })?;
+        if matches!(logged.event.event, Event::Msg { .. }) && logged.event.sent.is_none() {
+            return Err(LoadError::NoIdentity {
+                file: file.to_owned(),
+                line: n + 1,
+            });
+        }
         steps.push(Step {
             line: logged,
             source: (file.to_owned(), n + 1),
@@ -218,7 +239,8 @@ pub struct Summary {
     pub incarnations: usize,
     pub sent: usize,
     pub received: usize,
-    /// Receipts matched out of FIFO order (allowed, reported for information).
+    /// Receipts of a send earlier on its channel than one received before (allowed, reported
+    /// for information).
     pub reordered: usize,
     /// Terms (take-office steps).
     pub terms: usize,
@@ -243,6 +265,40 @@ impl fmt::Display for Summary {
     }
 }
 
+/// The three outcomes (the tool's exit codes 0, 3 and 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every check held, and the run stayed within the model's assumptions.
+    Conforms,
+    /// The run left an assumption ([`Verdict::breaches`]); every property that must hold
+    /// regardless held (replay, messages, epoch order, terms), and each of the others says
+    /// whether it held ([`Verdict::properties`]).
+    ConformsOnlyAfterLeavingAnAssumption,
+    /// A check failed ([`Verdict::violation`]).
+    Violation,
+}
+
+impl Outcome {
+    /// The `conformance` tool's exit status for this outcome.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Conforms => 0,
+            Outcome::Violation => 1,
+            Outcome::ConformsOnlyAfterLeavingAnAssumption => 3,
+        }
+    }
+}
+
+/// Whether one property held over the whole run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PropertyCheck {
+    pub name: &'static str,
+    pub held: bool,
+    /// What was found (counts; for a property that did not hold, that every failure was in the
+    /// shadow of a breach).
+    pub note: String,
+}
+
 /// The validator's verdict.
 #[derive(Clone, Debug)]
 pub struct Verdict {
@@ -252,26 +308,53 @@ pub struct Verdict {
     /// Every node's first replay mismatch (there is at most one per node: later steps of a
     /// node whose replay diverged are not meaningful).
     pub replay_mismatches: Vec<Violation>,
+    /// Where the run left the model's assumptions (each named, with where and how long).
+    pub breaches: Vec<Breach>,
+    /// Each property and whether it held (filled when there is no violation).
+    pub properties: Vec<PropertyCheck>,
 }
 
 impl Verdict {
+    /// No violation (the run conforms, maybe only after leaving an assumption).
     pub fn ok(&self) -> bool {
         self.violation.is_none()
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        match (&self.violation, self.breaches.is_empty()) {
+            (Some(_), _) => Outcome::Violation,
+            (None, true) => Outcome::Conforms,
+            (None, false) => Outcome::ConformsOnlyAfterLeavingAnAssumption,
+        }
     }
 }
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.violation {
-            None => write!(f, "CONFORMS: {}", self.summary),
-            Some(v) => {
-                write!(f, "VIOLATION: {v}")?;
-                for other in self.replay_mismatches.iter().skip(1) {
-                    write!(f, "\n  also: {other}")?;
-                }
-                Ok(())
+        match (&self.violation, self.outcome()) {
+            (Some(v), _) => write!(f, "VIOLATION: {v}")?,
+            (None, Outcome::Conforms) => write!(f, "CONFORMS: {}", self.summary)?,
+            (None, _) => write!(
+                f,
+                "CONFORMS ONLY AFTER LEAVING AN ASSUMPTION ({} breach{}): {}",
+                self.breaches.len(),
+                if self.breaches.len() == 1 { "" } else { "es" },
+                self.summary
+            )?,
+        }
+        for other in self.replay_mismatches.iter().skip(1) {
+            write!(f, "\n  also: {other}")?;
+        }
+        for b in &self.breaches {
+            write!(f, "\n  breach: {b}")?;
+        }
+        if !self.breaches.is_empty() {
+            for p in &self.properties {
+                let held = if p.held { "held" } else { "did NOT hold" };
+                write!(f, "\n  {}: {held} ({})", p.name, p.note)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -283,6 +366,9 @@ fn n(id: Id) -> u64 {
 struct NodeLog<'a> {
     id: Id,
     steps: Vec<(&'a Step, usize)>,
+    /// Per incarnation: its start number (the start step's `incarnation`, which the wire's
+    /// [`SendId`] names) and the position of its start step.
+    starts: Vec<(u64, usize)>,
 }
 
 fn violation(check: CheckKind, step: &Step, inc: usize, what: String) -> Violation {
@@ -342,6 +428,7 @@ fn group(steps: &[Step]) -> Result<Vec<NodeLog<'_>>, Violation> {
     let mut logs = Vec::new();
     for (id, list) in by_node {
         let mut out = Vec::with_capacity(list.len());
+        let mut starts = Vec::new();
         let mut inc: Option<usize> = None;
         let mut last_seq = 0;
         for s in list {
@@ -356,6 +443,9 @@ fn group(steps: &[Step]) -> Result<Vec<NodeLog<'_>>, Violation> {
                     ));
                 }
                 inc = Some(inc.map_or(0, |i| i + 1));
+                if let Event::Start { incarnation, .. } = s.event.event {
+                    starts.push((incarnation, out.len()));
+                }
             } else {
                 let Some(i) = inc else {
                     return Err(violation(
@@ -388,7 +478,11 @@ fn group(steps: &[Step]) -> Result<Vec<NodeLog<'_>>, Violation> {
             last_seq = s.seq;
             out.push((s, inc.expect("set above")));
         }
-        logs.push(NodeLog { id, steps: out });
+        logs.push(NodeLog {
+            id,
+            steps: out,
+            starts,
+        });
     }
     Ok(logs)
 }
@@ -463,89 +557,149 @@ fn replay_node(log: &NodeLog<'_>, opts: &Options) -> Option<Violation> {
 /// A step in the merged run: (node index, position in that node's log).
 type Pos = (usize, usize);
 
-/// One channel's sends in the sender's order: (send step, message, matched receipt).
-struct Channel<'a> {
-    dst: Id,
-    sends: Vec<(Pos, &'a Msg, Option<Pos>)>,
+/// One send on a channel: the step, the command's position in it, the message, and the
+/// receipt it was paired with (if any).
+#[derive(Clone, Copy)]
+struct Send<'a> {
+    at: Pos,
+    cmd: u32,
+    msg: &'a Msg,
+    receipt: Option<Pos>,
 }
 
-/// Check 2: matches receipts to sends; returns, per step, the matched send (if a receipt), and
-/// the channels with each send's receipt (if any).
-#[allow(clippy::type_complexity)]
+/// One channel's sends in the sender's order.
+struct Channel<'a> {
+    dst: Id,
+    sends: Vec<Send<'a>>,
+}
+
+/// Per step, the send a receipt was paired with (`None`: not a receipt).
+type Matched = Vec<Vec<Option<Pos>>>;
+
+/// The send a receipt at node `me` names (`sent`): its step and command, which must be a send of
+/// this very message to `me` in `src`'s log. The error says why not.
+fn resolve_send(
+    logs: &[NodeLog<'_>],
+    index: &HashMap<Id, usize>,
+    me: Id,
+    (src, msg): (Id, &Msg),
+    sent: Option<SendId>,
+) -> Result<(Pos, u32), String> {
+    let Some(&i) = index.get(&src) else {
+        return Err(format!(
+            "received {msg:?} from {}, which has no log (nothing it sent can be matched)",
+            n(src)
+        ));
+    };
+    let id = sent.ok_or("a receipt without its send's identity (\"sent\")")?;
+    let lives: Vec<usize> = (0..logs[i].starts.len())
+        .filter(|&x| logs[i].starts[x].0 == id.inc)
+        .collect();
+    let life = match lives[..] {
+        [x] => x,
+        [] => {
+            return Err(format!(
+                "received {msg:?} from {} as its send ({id}), but no incarnation of {} has start number {}",
+                n(src),
+                n(src),
+                id.inc
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "received {msg:?} from {} as its send ({id}), but several incarnations of {} have start number {}: the identity is ambiguous",
+                n(src),
+                n(src),
+                id.inc
+            ))
+        }
+    };
+    let pos = logs[i].starts[life].1 + id.seq as usize;
+    let step = logs[i]
+        .steps
+        .get(pos)
+        .filter(|&&(s, inc)| inc == life && s.seq == id.seq)
+        .ok_or_else(|| {
+            format!(
+                "received {msg:?} from {} as its send ({id}), a step its log does not have",
+                n(src)
+            )
+        })?;
+    match step.0.commands.get(id.cmd as usize) {
+        Some(Cmd::Send { dst, msg: m }) if *dst == me && m == msg => Ok(((i, pos), id.cmd)),
+        other => Err(format!(
+            "received {msg:?} from {} as its send ({id}), but that command is {}",
+            n(src),
+            other.map_or("missing".to_string(), |c| describe_cmds(std::slice::from_ref(c)))
+        )),
+    }
+}
+
+/// Check 2: pairs every receipt with the one send it names ([`SendId`]); returns, per step,
+/// the paired send (if a receipt), and the channels with each send's receipt (if any).
 fn match_messages<'a>(
     logs: &[NodeLog<'a>],
     summary: &mut Summary,
-) -> Result<(Vec<Vec<Option<Pos>>>, Vec<Channel<'a>>), Violation> {
+) -> Result<(Matched, Vec<Channel<'a>>), Violation> {
     let index: HashMap<Id, usize> = logs.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
-    // Per channel (src index, dst id): the sends in the sender's order, with a matched flag.
-    let mut channels: HashMap<(usize, Id), (Vec<(Pos, &Msg, Option<Pos>)>, usize)> = HashMap::new();
+    let mut channels: BTreeMap<(usize, Id), Vec<Send<'a>>> = BTreeMap::new();
+    // (send step, command) -> (channel, position in it).
+    let mut sends: HashMap<(Pos, u32), ((usize, Id), usize)> = HashMap::new();
     for (i, l) in logs.iter().enumerate() {
         for (k, (s, _)) in l.steps.iter().enumerate() {
-            for c in &s.commands {
-                if let Cmd::Send { dst, msg } = c {
+            for (c, cmd) in s.commands.iter().enumerate() {
+                if let Cmd::Send { dst, msg } = cmd {
                     summary.sent += 1;
-                    channels
-                        .entry((i, *dst))
-                        .or_default()
-                        .0
-                        .push(((i, k), msg, None));
+                    let list = channels.entry((i, *dst)).or_default();
+                    sends.insert(((i, k), c as u32), ((i, *dst), list.len()));
+                    list.push(Send {
+                        at: (i, k),
+                        cmd: c as u32,
+                        msg,
+                        receipt: None,
+                    });
                 }
             }
         }
     }
-    let mut matched: Vec<Vec<Option<Pos>>> =
-        logs.iter().map(|l| vec![None; l.steps.len()]).collect();
+    let mut matched: Matched = logs.iter().map(|l| vec![None; l.steps.len()]).collect();
+    // Per channel, the latest send received so far (for the reordering count).
+    let mut latest: HashMap<(usize, Id), usize> = HashMap::new();
     for (j, l) in logs.iter().enumerate() {
-        for (k, (s, inc)) in l.steps.iter().enumerate() {
+        for (k, &(s, inc)) in l.steps.iter().enumerate() {
             let Event::Msg { src, msg } = &s.event.event else {
                 continue;
             };
-            let bad = |what: String| Err(violation(CheckKind::Messages, s, *inc, what));
-            let Some(&i) = index.get(src) else {
-                return bad(format!(
-                    "received {msg:?} from {}, which has no log (nothing it sent can be matched)",
-                    n(*src)
-                ));
+            let bad = |what: String| Err(violation(CheckKind::Messages, s, inc, what));
+            let (at, cmd) = match resolve_send(logs, &index, l.id, (*src, msg), s.event.sent) {
+                Ok(found) => found,
+                Err(what) => return bad(what),
             };
-            let Some((sends, next)) = channels.get_mut(&(i, l.id)) else {
+            let (key, u) = sends[&(at, cmd)];
+            let send = &mut channels.get_mut(&key).expect("listed")[u];
+            if let Some((_, earlier)) = send.receipt {
                 return bad(format!(
-                    "received {msg:?} from {}, which never sent anything to {}",
+                    "received {msg:?} from {} twice: this send ({}) was received already at seq {}",
                     n(*src),
-                    n(l.id)
+                    s.event.sent.expect("resolved"),
+                    l.steps[earlier].0.seq
                 ));
-            };
-            let fifo = (*next..sends.len()).find(|&p| sends[p].2.is_none() && sends[p].1 == msg);
-            let p = match fifo {
-                Some(p) => {
-                    *next = p + 1;
-                    p
-                }
-                None => match (0..*next).find(|&p| sends[p].2.is_none() && sends[p].1 == msg) {
-                    Some(p) => {
-                        summary.reordered += 1;
-                        p
-                    }
-                    None => {
-                        let sent = sends.iter().filter(|e| e.1 == msg).count();
-                        return bad(format!(
-                            "received {msg:?} from {}, which sent it to {} only {sent} time(s), all matched to earlier receipts",
-                            n(*src),
-                            n(l.id)
-                        ));
-                    }
-                },
-            };
-            sends[p].2 = Some((j, k));
+            }
+            send.receipt = Some((j, k));
             summary.received += 1;
-            matched[j][k] = Some(sends[p].0);
+            matched[j][k] = Some(at);
+            let last = latest.entry(key).or_insert(u);
+            if u < *last {
+                summary.reordered += 1;
+            }
+            *last = (*last).max(u);
         }
     }
-    let mut list: Vec<((usize, Id), Channel<'a>)> = channels
+    let list = channels
         .into_iter()
-        .map(|((i, dst), (sends, _))| ((i, dst), Channel { dst, sends }))
+        .map(|((_, dst), sends)| Channel { dst, sends })
         .collect();
-    list.sort_by_key(|(k, _)| *k);
-    Ok((matched, list.into_iter().map(|(_, c)| c).collect()))
+    Ok((matched, list))
 }
 
 /// Check 2, continued (needs the causal order): no message is lost between live processes.
@@ -554,59 +708,79 @@ fn match_messages<'a>(
 /// (causally) did receive, was lost while both ends were up: the channel is FIFO within a
 /// connection, and an incarnation is one continuous process life. (What a crash of q cuts
 /// short is lost with q: a suffix of each of its connections, which the model allows too.)
+/// Such a loss is a breach, not a violation, when it falls within a stall of that incarnation
+/// of p (neither the send happens before the stall's first step, nor the step after the stall
+/// before the send): the receiver was not running, and its sender gave it up.
 fn check_no_live_loss(
     logs: &[NodeLog<'_>],
     channels: &[Channel<'_>],
     vc: &[Vec<Vec<u32>>],
-) -> Option<Violation> {
+    stalls: &[breaches::Stall],
+) -> Result<Vec<Breach>, Violation> {
     let index: HashMap<Id, usize> = logs.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
     let hb = |a: Pos, b: Pos| vc[b.0][b.1][a.0] > a.1 as u32;
     let mut first: Option<(Pos, Violation)> = None;
+    let mut excused = Vec::new();
     for ch in channels {
         let Some(&j) = index.get(&ch.dst) else {
             continue;
         };
-        for (u, &(sp, msg, receipt)) in ch.sends.iter().enumerate() {
-            if receipt.is_some() {
+        for (u, lost) in ch.sends.iter().enumerate() {
+            let sp = lost.at;
+            if lost.receipt.is_some() {
                 continue;
             }
             let sender_life = logs[sp.0].steps[sp.1].1;
-            let Some(&(later_send, _, Some(rp))) = ch.sends[u + 1..]
-                .iter()
-                .find(|e| e.2.is_some() && logs[e.0 .0].steps[e.0 .1].1 == sender_life)
-            else {
+            let Some((later, rp)) = ch.sends[u + 1..].iter().find_map(|e| {
+                let rp = e.receipt?;
+                (logs[e.at.0].steps[e.at.1].1 == sender_life).then_some((e, rp))
+            }) else {
                 continue;
             };
             let inc = logs[j].steps[rp.1].1;
-            let start = (0..=rp.1)
-                .rev()
-                .find(|&k| logs[j].steps[k].1 != inc)
-                .map_or(0, |k| k + 1);
+            let start = logs[j].starts[inc].1;
             if !hb((j, start), sp) {
+                continue;
+            }
+            let (s, sinc) = logs[sp.0].steps[sp.1];
+            let (r, _) = logs[j].steps[rp.1];
+            let (ls, _) = logs[later.at.0].steps[later.at.1];
+            let what = format!(
+                "{:?} to {} (command {}) was lost between live processes: {}'s incarnation {inc} had started before it was sent and received this node's later message (sent at seq {}) at its seq {}, but never this one",
+                lost.msg,
+                n(ch.dst),
+                lost.cmd,
+                n(ch.dst),
+                ls.seq,
+                r.seq
+            );
+            let stall = stalls.iter().find(|st| {
+                st.from.0 == j
+                    && logs[j].steps[st.from.1].1 == inc
+                    && !hb(sp, st.from)
+                    && !hb(st.to(), sp)
+            });
+            if let Some(st) = stall {
+                let (stalled, _) = logs[j].steps[st.from.1];
+                excused.push(breaches::breach(
+                    BreachKind::LostToStall,
+                    s,
+                    sinc,
+                    st.late_ms,
+                    format!("{what}; it was sent while {} was stalled after its seq {}", n(ch.dst), stalled.seq),
+                ));
                 continue;
             }
             if first.as_ref().is_some_and(|(p, _)| *p <= sp) {
                 continue;
             }
-            let (s, sinc) = logs[sp.0].steps[sp.1];
-            let (r, _) = logs[j].steps[rp.1];
-            let (ls, _) = logs[later_send.0].steps[later_send.1];
-            let v = violation(
-                CheckKind::Messages,
-                s,
-                sinc,
-                format!(
-                    "{msg:?} to {} was lost between live processes: {}'s incarnation {inc} had started before it was sent and received this node's later message (sent at seq {}) at its seq {}, but never this one",
-                    n(ch.dst),
-                    n(ch.dst),
-                    ls.seq,
-                    r.seq
-                ),
-            );
-            first = Some((sp, v));
+            first = Some((sp, violation(CheckKind::Messages, s, sinc, what)));
         }
     }
-    first.map(|(_, v)| v)
+    match first {
+        Some((_, v)) => Err(v),
+        None => Ok(excused),
+    }
 }
 
 /// Vector clocks of every step (component i = how many of node i's steps happen before or are
@@ -683,7 +857,12 @@ fn unobserved_tails(logs: &[NodeLog<'_>], channels: &[Channel<'_>]) -> Vec<Vec<u
     let mut last_seen: Vec<Vec<Option<usize>>> =
         tails.iter().map(|t| vec![None; t.len()]).collect();
     for ch in channels {
-        for &((i, k), _, receipt) in &ch.sends {
+        for &Send {
+            at: (i, k),
+            receipt,
+            ..
+        } in &ch.sends
+        {
             if receipt.is_some() {
                 let inc = logs[i].steps[k].1;
                 let seen = &mut last_seen[i][inc];
@@ -710,14 +889,12 @@ fn unobserved_tails(logs: &[NodeLog<'_>], channels: &[Channel<'_>]) -> Vec<Vec<u
     tails
 }
 
-/// Check 3.
-fn check_properties(
+/// Check 3, what must hold whatever the timing: epoch order per node (the model's ghost rule),
+/// and terms totally ordered by causality. Returns the take-office steps.
+fn check_epochs_and_terms(
     logs: &[NodeLog<'_>],
-    channels: &[Channel<'_>],
     vc: &[Vec<Vec<u32>>],
-    summary: &mut Summary,
-) -> Option<Violation> {
-    // Epoch order per node (the model's ghost rule), and the take-office steps.
+) -> Result<Vec<(Epoch, Pos)>, Violation> {
     let mut terms: Vec<(Epoch, Pos)> = Vec::new();
     for (i, l) in logs.iter().enumerate() {
         let mut accepted = Epoch::none();
@@ -726,17 +903,15 @@ fn check_properties(
                 continue;
             };
             if let Err(broken) = check_epoch_order(l.id, &mut accepted, term) {
-                return Some(violation(CheckKind::Properties, s, inc, broken.to_string()));
+                return Err(violation(CheckKind::Properties, s, inc, broken.to_string()));
             }
             if let Entered::Office(epoch) = term {
                 terms.push((epoch, (i, k)));
             }
         }
     }
-    summary.terms = terms.len();
     // a happens before (or is) b.
     let hb = |a: Pos, b: Pos| vc[b.0][b.1][a.0] > a.1 as u32;
-    let step = |p: Pos| logs[p.0].steps[p.1];
     for (x, &(ea, a)) in terms.iter().enumerate() {
         for &(eb, b) in &terms[x + 1..] {
             let (late, what) = if ea == eb {
@@ -754,12 +929,28 @@ fn check_properties(
             } else {
                 continue;
             };
-            let (s, inc) = step(late);
-            return Some(violation(CheckKind::Properties, s, inc, what));
+            let (s, inc) = logs[late.0].steps[late.1];
+            return Err(violation(CheckKind::Properties, s, inc, what));
         }
     }
-    // Single coordinator and agreement on coexisting intervals. Only intervals that name a
-    // coordinator can break either property (both need two states that name one).
+    Ok(terms)
+}
+
+/// A coexisting pair of intervals on which a cut property failed: the later-beginning
+/// interval's begin, the other's begin, whether single coordinator held, whether agreement
+/// held.
+type CutFailure = (Pos, Pos, bool, bool);
+
+/// Check 3, single coordinator and agreement on coexisting intervals: every failing pair.
+/// Only intervals that name a coordinator can break either property (both need two states
+/// that name one).
+fn cut_failures(
+    logs: &[NodeLog<'_>],
+    channels: &[Channel<'_>],
+    vc: &[Vec<Vec<u32>>],
+    summary: &mut Summary,
+) -> Vec<CutFailure> {
+    let hb = |a: Pos, b: Pos| vc[b.0][b.1][a.0] > a.1 as u32;
     let tails = unobserved_tails(logs, channels);
     let mut intervals: Vec<(Pos, Pos, &State)> = Vec::new(); // (begin, end, state)
     for (i, l) in logs.iter().enumerate() {
@@ -771,45 +962,92 @@ fn check_properties(
             }
         }
     }
-    let mut first: Option<(Pos, Pos)> = None;
+    let mut failures = Vec::new();
     for (x, &(ba, ea, sa)) in intervals.iter().enumerate() {
         for &(bb, eb, sb) in &intervals[x + 1..] {
             if ba.0 == bb.0 || hb(ea, bb) || hb(eb, ba) {
                 continue;
             }
             summary.pairs_checked += 1;
-            if single_coordinator_of([sa, sb]) && agreement_of([sa, sb]) {
-                continue;
-            }
-            // Report the pair whose later-beginning interval comes first (by log position).
-            let (later, other) = if hb(ba, bb) { (bb, ba) } else { (ba, bb) };
-            if !matches!(first, Some((l, _)) if l <= later) {
-                first = Some((later, other));
+            let single = single_coordinator_of([sa, sb]);
+            let agree = agreement_of([sa, sb]);
+            if !(single && agree) {
+                let (later, other) = if hb(ba, bb) { (bb, ba) } else { (ba, bb) };
+                failures.push((later, other, single, agree));
             }
         }
     }
-    if let Some((p, q)) = first {
-        let (s, inc) = step(p);
-        let (o, _) = step(q);
-        let prop = if single_coordinator_of([&s.after, &o.after]) {
-            "agreement"
-        } else {
-            "single coordinator"
-        };
-        return Some(violation(
-            CheckKind::Properties,
-            s,
-            inc,
-            format!(
-                "{prop}: the state after this step ({:?}) coexists in a consistent cut with node {}'s state after its seq {} ({:?})",
-                s.after.role,
-                n(o.node),
-                o.seq,
-                o.after.role
-            ),
-        ));
+    // The pair whose later-beginning interval comes first (by log position) first.
+    failures.sort_by_key(|f| (f.0, f.1));
+    failures
+}
+
+/// The violation a cut failure is.
+fn cut_violation(logs: &[NodeLog<'_>], (p, q, single, _): CutFailure) -> Violation {
+    let (s, inc) = logs[p.0].steps[p.1];
+    let (o, _) = logs[q.0].steps[q.1];
+    let prop = if single {
+        "agreement"
+    } else {
+        "single coordinator"
+    };
+    violation(
+        CheckKind::Properties,
+        s,
+        inc,
+        format!(
+            "{prop}: the state after this step ({:?}) coexists in a consistent cut with node {}'s state after its seq {} ({:?})",
+            s.after.role,
+            n(o.node),
+            o.seq,
+            o.after.role
+        ),
+    )
+}
+
+/// Check 3 as a whole. Cut failures are violations, unless each involves a state in a stall's
+/// shadow (the run left the timing assumption there): then the property is reported as not
+/// holding, and the run still conforms after leaving an assumption.
+fn check_properties(
+    logs: &[NodeLog<'_>],
+    channels: &[Channel<'_>],
+    vc: &[Vec<Vec<u32>>],
+    stalls: &[breaches::Stall],
+    summary: &mut Summary,
+) -> Result<Vec<PropertyCheck>, Violation> {
+    let terms = check_epochs_and_terms(logs, vc)?;
+    summary.terms = terms.len();
+    let failures = cut_failures(logs, channels, vc, summary);
+    let shadowed = |p: Pos| stalls.iter().any(|st| st.shadows(logs, p));
+    if let Some(&f) = failures.iter().find(|f| !shadowed(f.0) && !shadowed(f.1)) {
+        return Err(cut_violation(logs, f));
     }
-    None
+    let held = |name: &'static str, failed: usize, note: String| PropertyCheck {
+        name,
+        held: failed == 0,
+        note: if failed == 0 {
+            note
+        } else {
+            format!("{failed} coexisting state pairs broke it, each with a state in the shadow of a stall")
+        },
+    };
+    let single = failures.iter().filter(|f| !f.2).count();
+    let agree = failures.iter().filter(|f| !f.3).count();
+    let pairs = format!("{} coexisting state pairs", summary.pairs_checked);
+    Ok(vec![
+        held(
+            "epoch order",
+            0,
+            "every term entered above all accepted before".into(),
+        ),
+        held(
+            "terms",
+            0,
+            format!("{} terms, no epoch shared, rising along causality", terms.len()),
+        ),
+        held("single coordinator", single, pairs.clone()),
+        held("agreement", agree, pairs),
+    ])
 }
 
 /// Validates a set of steps (from any number of nodes' logs).
@@ -822,33 +1060,57 @@ pub fn validate(steps: &[Step], opts: &Options) -> Verdict {
         summary,
         violation,
         replay_mismatches,
+        breaches: Vec::new(),
+        properties: Vec::new(),
     };
     let logs = match group(steps) {
         Ok(l) => l,
         Err(v) => return finish(summary, Some(v), Vec::new()),
     };
     summary.nodes = logs.len();
-    summary.incarnations = logs
-        .iter()
-        .map(|l| l.steps.last().map_or(0, |(_, inc)| inc + 1))
-        .sum();
+    summary.incarnations = logs.iter().map(|l| l.starts.len()).sum();
     let mismatches: Vec<Violation> = logs.iter().filter_map(|l| replay_node(l, opts)).collect();
     if let Some(v) = mismatches.first() {
         return finish(summary, Some(v.clone()), mismatches);
     }
-    let (matched, channels) = match match_messages(&logs, &mut summary) {
-        Ok(m) => m,
-        Err(v) => return finish(summary, Some(v), Vec::new()),
-    };
-    let vc = match vector_clocks(&logs, &matched) {
-        Ok(vc) => vc,
-        Err(v) => return finish(summary, Some(v), Vec::new()),
-    };
-    if let Some(v) = check_no_live_loss(&logs, &channels, &vc) {
-        return finish(summary, Some(v), Vec::new());
+    match judge(&logs, &mut summary) {
+        Ok((breaches, properties)) => Verdict {
+            breaches,
+            properties,
+            ..finish(summary, None, Vec::new())
+        },
+        Err(v) => finish(summary, Some(v), Vec::new()),
     }
-    let v = check_properties(&logs, &channels, &vc, &mut summary);
-    finish(summary, v, Vec::new())
+}
+
+/// Checks 2 and 3 on logs that replay: the breaches found, and each property's result.
+fn judge(
+    logs: &[NodeLog<'_>],
+    summary: &mut Summary,
+) -> Result<(Vec<Breach>, Vec<PropertyCheck>), Violation> {
+    let (matched, channels) = match_messages(logs, summary)?;
+    let vc = vector_clocks(logs, &matched)?;
+    let stalls = breaches::stalls(logs);
+    let lost = check_no_live_loss(logs, &channels, &vc, &stalls)?;
+    let mut properties = vec![
+        PropertyCheck {
+            name: "replay",
+            held: true,
+            note: format!("{} steps are the handler's", summary.steps),
+        },
+        PropertyCheck {
+            name: "messages",
+            held: true,
+            note: format!(
+                "every receipt paired with its one send; {} lost to stalls",
+                lost.len()
+            ),
+        },
+    ];
+    properties.extend(check_properties(logs, &channels, &vc, &stalls, summary)?);
+    let mut found: Vec<Breach> = stalls.iter().map(|st| st.describe(logs)).collect();
+    found.extend(lost);
+    Ok((found, properties))
 }
 
 /// Loads the files and validates them.

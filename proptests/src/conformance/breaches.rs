@@ -1,0 +1,182 @@
+//! Where a run left the model's assumptions, named.
+//!
+//! Bully is safe only under bounded delay and an accurate failure detector: a process that
+//! does not run for longer than the timeout looks dead to its peers while it lives. The
+//! checked model assumes it never happens (`--timing sync`); a real run can leave that
+//! assumption (SIGSTOP, a starved CPU). The logs show it without any clock shared between
+//! nodes: each node's own step times (`t_ms`) and the timers its handler set say when it
+//! should have run next.
+
+use super::{n, NodeLog, Pos, Step};
+use bully_model::{Cmd, Event, Timer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Which assumption was left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreachKind {
+    /// A process did not run for longer than the timeout past a due timer (paused with
+    /// SIGSTOP, or starved): its peers may presume it down while it lives, so two nodes may
+    /// be in office at once (the epoch fences them).
+    Stalled,
+    /// A frame between two live processes was dropped while its receiver was stalled: the
+    /// sender's queue toward it filled, or the sender presumed it down (its connection was
+    /// silent longer than the delay bound), and the frame was lost.
+    LostToStall,
+}
+
+impl fmt::Display for BreachKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BreachKind::Stalled => "stalled past the timeout",
+            BreachKind::LostToStall => "frame lost to a stalled receiver",
+        })
+    }
+}
+
+/// One assumption breach: what, where (the step after which it shows) and for how long.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Breach {
+    pub kind: BreachKind,
+    pub node: u64,
+    pub seq: u64,
+    /// 0-based incarnation of the node.
+    pub incarnation: usize,
+    pub file: PathBuf,
+    pub line: usize,
+    /// How long the assumption was left, in milliseconds (of the stalled node's clock).
+    pub ms: u64,
+    pub what: String,
+}
+
+impl fmt::Display for Breach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at node {} seq {} (incarnation {}, {}:{}), {} ms: {}",
+            self.kind,
+            self.node,
+            self.seq,
+            self.incarnation,
+            self.file.display(),
+            self.line,
+            self.ms,
+            self.what
+        )
+    }
+}
+
+pub(super) fn breach(kind: BreachKind, step: &Step, inc: usize, ms: u64, what: String) -> Breach {
+    Breach {
+        kind,
+        node: n(step.node),
+        seq: step.seq,
+        incarnation: inc,
+        file: step.source.0.clone(),
+        line: step.source.1,
+        ms,
+        what,
+    }
+}
+
+/// A stretch of one incarnation in which the process did not run: from the step at `from` to
+/// the next one (`from.1 + 1`), although `timer` was due `late_ms` before it ran, more than
+/// `timeout_ms`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Stall {
+    pub from: Pos,
+    pub timer: Timer,
+    pub late_ms: u64,
+    pub timeout_ms: u64,
+}
+
+impl Stall {
+    /// The step after the stall.
+    pub fn to(&self) -> Pos {
+        (self.from.0, self.from.1 + 1)
+    }
+
+    /// Whether the state a node entered at `at` (of its own log) is in this stall's shadow:
+    /// entered at the stall's start or later, up to one timeout after the process ran again
+    /// (the time its peers need to hear from it and it from them).
+    pub fn shadows(&self, logs: &[NodeLog<'_>], at: Pos) -> bool {
+        let steps = &logs[self.from.0].steps;
+        at.0 == self.from.0
+            && at.1 >= self.from.1
+            && steps[at.1].1 == steps[self.from.1].1
+            && steps[at.1].0.t_ms <= steps[self.to().1].0.t_ms + self.timeout_ms
+    }
+
+    pub fn describe(&self, logs: &[NodeLog<'_>]) -> Breach {
+        let (s, inc) = logs[self.from.0].steps[self.from.1];
+        let (next, _) = logs[self.from.0].steps[self.from.1 + 1];
+        breach(
+            BreachKind::Stalled,
+            s,
+            inc,
+            next.t_ms - s.t_ms,
+            format!(
+                "no step from t={} ms to t={} ms; its {} timer was due {} ms before it ran, longer than the {} ms timeout (paused, or starved of CPU)",
+                s.t_ms,
+                next.t_ms,
+                bully_model::timer_name(&self.timer),
+                self.late_ms,
+                self.timeout_ms
+            ),
+        )
+    }
+}
+
+/// Every stall of every incarnation: after each step, the timers the handler has set (each
+/// due at the step's `t_ms` plus its delay, which the node never exceeds); if the next step
+/// of the same incarnation came more than the timeout after the earliest of them was due, the
+/// process did not run in between.
+pub(super) fn stalls(logs: &[NodeLog<'_>]) -> Vec<Stall> {
+    let mut out = Vec::new();
+    for (i, l) in logs.iter().enumerate() {
+        let mut timers: BTreeMap<Timer, u64> = BTreeMap::new();
+        let mut timeout_ms = u64::MAX;
+        for (k, &(s, inc)) in l.steps.iter().enumerate() {
+            match &s.event.event {
+                Event::Start { .. } => {
+                    timers.clear();
+                    if let Some(actor) = &s.event.actor {
+                        timeout_ms = actor.timing.timeout.as_millis() as u64;
+                    }
+                }
+                Event::Timeout { timer } => {
+                    timers.remove(timer);
+                }
+                _ => {}
+            }
+            for c in &s.commands {
+                match c {
+                    Cmd::SetTimer { timer, range, .. } => {
+                        let due = s.t_ms + range.start.as_millis() as u64;
+                        timers.insert(*timer, due);
+                    }
+                    Cmd::CancelTimer { timer } => {
+                        timers.remove(timer);
+                    }
+                    _ => {}
+                }
+            }
+            let Some(&(next, next_inc)) = l.steps.get(k + 1) else {
+                continue;
+            };
+            let Some((&timer, &due)) = timers.iter().min_by_key(|(_, due)| **due) else {
+                continue;
+            };
+            if next_inc == inc && next.t_ms > due.saturating_add(timeout_ms) {
+                out.push(Stall {
+                    from: (i, k),
+                    timer,
+                    late_ms: next.t_ms - due,
+                    timeout_ms,
+                });
+            }
+        }
+    }
+    out
+}
