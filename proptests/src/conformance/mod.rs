@@ -1123,7 +1123,9 @@ mod tests {
     use super::*;
     use bully_model::{Durations, LoggedEvent, Members, Start, Timer};
 
-    /// A node's log, produced by the model's own handlers from `events` (so replay holds).
+    /// A node's log, produced by the model's own handlers from `events` (so replay holds). A
+    /// start numbered 0 gets the number `1000 * id + 1`: the same in every drive of the node
+    /// (so steps of two drives from the same start join up), and distinct across nodes.
     fn drive(id: usize, members: &[usize], events: Vec<Event>) -> Vec<Step> {
         let actor = Bully::new(
             Start::Full {
@@ -1134,7 +1136,12 @@ mod tests {
         let me = Id::from(id);
         let mut state: Option<State> = None;
         let mut steps = Vec::new();
-        for (seq, event) in events.into_iter().enumerate() {
+        for (seq, mut event) in events.into_iter().enumerate() {
+            if let Event::Start { incarnation, .. } = &mut event {
+                if *incarnation == 0 {
+                    *incarnation = 1000 * id as u64 + 1;
+                }
+            }
             let stepped = actor
                 .step(me, state.as_ref(), event.clone())
                 .expect("a start first");
@@ -1148,6 +1155,7 @@ mod tests {
                     event: LoggedEvent {
                         event,
                         actor: is_start.then(|| actor.clone()),
+                        sent: None,
                     },
                     before: state.take(),
                     after: after.clone(),
@@ -1162,6 +1170,58 @@ mod tests {
 
     fn start() -> Event {
         Event::fresh()
+    }
+
+    /// Names each receipt's send as a wire would: the first equal send to it not named yet,
+    /// else (a duplicate) the last one named, else (an invented message) a step nobody took.
+    fn link(steps: &[Step]) -> Vec<Step> {
+        let mut out = steps.to_vec();
+        // Every send: (src, dst, msg) -> identities in order, with a taken flag.
+        let mut sends: Vec<(Id, Id, Msg, SendId, bool)> = Vec::new();
+        let mut start_of: BTreeMap<Id, u64> = BTreeMap::new();
+        for s in steps {
+            if let Event::Start { incarnation, .. } = s.event.event {
+                start_of.insert(s.node, incarnation);
+            }
+            for (c, cmd) in s.commands.iter().enumerate() {
+                if let Cmd::Send { dst, msg } = cmd {
+                    let id = SendId {
+                        inc: start_of[&s.node],
+                        seq: s.seq,
+                        cmd: c as u32,
+                    };
+                    sends.push((s.node, *dst, msg.clone(), id, false));
+                }
+            }
+        }
+        for s in &mut out {
+            let Event::Msg { src, msg } = &s.event.event else {
+                continue;
+            };
+            let me = s.node;
+            let same = |e: &&mut (Id, Id, Msg, SendId, bool)| e.0 == *src && e.1 == me && e.2 == *msg;
+            let id = match sends.iter_mut().filter(same).find(|e| !e.4) {
+                Some(e) => {
+                    e.4 = true;
+                    e.3
+                }
+                None => sends.iter_mut().filter(same).last().map_or(
+                    SendId {
+                        inc: start_of.get(src).copied().unwrap_or(0),
+                        seq: 999,
+                        cmd: 0,
+                    },
+                    |e| e.3,
+                ),
+            };
+            s.event.sent = Some(id);
+        }
+        out
+    }
+
+    /// Links the receipts ([`link`]) and validates.
+    fn check(steps: &[Step]) -> Verdict {
+        validate(&link(steps), &Options::default())
     }
 
     /// Two nodes that never hear from each other both take office by timeout (each presumes
@@ -1195,7 +1255,7 @@ mod tests {
             ],
         ));
         assert!(steps[1].after.is_coordinator() && steps[5].after.is_coordinator());
-        let v = validate(&steps, &Options::default());
+        let v = check(&steps);
         let bad = v.violation.expect("two coexisting coordinators");
         assert_eq!(
             (bad.check, bad.node, bad.seq),
@@ -1215,11 +1275,11 @@ mod tests {
         };
         let once = drive(2, &[1, 2], vec![start(), election.clone()]);
         let ok: Vec<Step> = a.iter().chain(&once).cloned().collect();
-        assert!(validate(&ok, &Options::default()).ok());
+        assert!(check(&ok).ok());
 
         let twice = drive(2, &[1, 2], vec![start(), election.clone(), election]);
         let dup: Vec<Step> = a.iter().chain(&twice).cloned().collect();
-        let bad = validate(&dup, &Options::default()).violation.unwrap();
+        let bad = check(&dup).violation.unwrap();
         assert_eq!((bad.check, bad.node, bad.seq), (CheckKind::Messages, 2, 2));
 
         let invented = drive(
@@ -1236,7 +1296,7 @@ mod tests {
             ],
         );
         let inv: Vec<Step> = a.iter().chain(&invented).cloned().collect();
-        let bad = validate(&inv, &Options::default()).violation.unwrap();
+        let bad = check(&inv).violation.unwrap();
         assert_eq!((bad.check, bad.node, bad.seq), (CheckKind::Messages, 2, 1));
     }
 
@@ -1312,7 +1372,7 @@ mod tests {
             .chain(&receipts(&again[0]))
             .cloned()
             .collect();
-        let bad = validate(&steps, &Options::default())
+        let bad = check(&steps)
             .violation
             .expect("a live loss");
         assert_eq!((bad.check, bad.node, bad.seq), (CheckKind::Messages, 1, 1));
@@ -1333,7 +1393,7 @@ mod tests {
             &[1, 2],
             vec![Event::Start {
                 storage: saved,
-                incarnation: 0,
+                incarnation: 2,
             }],
         );
         let again = sends_to(&second_life, 2);
@@ -1344,7 +1404,7 @@ mod tests {
             .chain(&receipts(&again[0]))
             .cloned()
             .collect();
-        let v = validate(&steps, &Options::default());
+        let v = check(&steps);
         assert!(v.ok(), "{v}");
     }
 
@@ -1401,14 +1461,14 @@ mod tests {
             .chain(one.clone())
             .collect();
         assert!(killed[2].after.is_coordinator() && killed[3].after.is_coordinator());
-        let v = validate(&killed, &Options::default());
+        let v = check(&killed);
         assert!(v.ok(), "{v}");
 
         let shut_down: Vec<Step> = coordinator_life(Some(Event::Shutdown))
             .into_iter()
             .chain(one)
             .collect();
-        let bad = validate(&shut_down, &Options::default())
+        let bad = check(&shut_down)
             .violation
             .expect("two coordinators alive at once");
         assert_eq!(
@@ -1416,6 +1476,108 @@ mod tests {
             (CheckKind::Properties, 1, 6)
         );
         assert!(bad.what.starts_with("single coordinator"), "{bad}");
+    }
+
+    /// A coordinator announces the same COORDINATOR periodically, and once more in reply to a
+    /// restarted follower's ELECTION. The periodic one went to the follower while it was down;
+    /// the restarted follower received the reply. Paired by identity the run conforms; paired
+    /// by content (the earliest equal send), the receipt would be the periodic announcement and
+    /// the reply, sent after the new incarnation started, would look lost between live
+    /// processes.
+    #[test]
+    fn a_receipt_is_paired_with_the_send_it_names_not_an_equal_one() {
+        let msg = |src: usize, msg: Msg| Event::Msg {
+            src: Id::from(src),
+            msg,
+        };
+        let halt = sends_to(&drive(2, &[1, 2], vec![start()]), 1).remove(0);
+        let one = drive(1, &[1, 2], vec![start(), msg(2, halt.clone())]);
+        let [election, halt_ack] = <[Msg; 2]>::try_from(sends_to(&one, 2)).unwrap();
+        let two = drive(
+            2,
+            &[1, 2],
+            vec![start(), msg(1, election.clone()), msg(1, halt_ack.clone())],
+        );
+        let [_, answer, coordinator] = <[Msg; 3]>::try_from(sends_to(&two, 1)).unwrap();
+        let first_life = drive(
+            1,
+            &[1, 2],
+            vec![start(), msg(2, halt), msg(2, answer), msg(2, coordinator.clone())],
+        );
+        let saved = first_life
+            .iter()
+            .flat_map(|s| &s.commands)
+            .filter_map(|c| match c {
+                Cmd::Save { storage } => Some(storage.clone()),
+                _ => None,
+            })
+            .last();
+        // The second life: asks, takes the reply in, sends a heartbeat, gets its ack.
+        let second_life = |then: Vec<Event>| {
+            let mut events = vec![Event::Start {
+                storage: saved.clone(),
+                incarnation: 2,
+            }];
+            events.extend(then);
+            drive(1, &[1, 2], events)
+        };
+        let asks = sends_to(&second_life(vec![]), 2).remove(0);
+        assert!(matches!(asks, Msg::Election { .. }), "{asks:?}");
+        let beat = Event::Timeout {
+            timer: Timer::Heartbeat,
+        };
+        let heartbeat = sends_to(
+            &second_life(vec![msg(2, coordinator.clone()), beat.clone()]),
+            2,
+        )
+        .remove(1);
+        let coordinator_steps = drive(
+            2,
+            &[1, 2],
+            vec![
+                start(),
+                msg(1, election),
+                msg(1, halt_ack),
+                Event::Timeout {
+                    timer: Timer::Announce,
+                },
+                msg(1, asks),
+                msg(1, heartbeat),
+            ],
+        );
+        let to_one = sends_to(&coordinator_steps, 1);
+        assert_eq!(to_one[2..5], [0, 1, 2].map(|_| coordinator.clone()));
+        let ack = to_one[5].clone();
+        let life = second_life(vec![msg(2, coordinator), beat, msg(2, ack)]);
+        let steps: Vec<Step> = coordinator_steps
+            .iter()
+            .chain(&first_life)
+            .chain(&life)
+            .cloned()
+            .collect();
+        let receipt_at = steps.len() - 3;
+        // By content: the receipt takes the periodic announcement (seq 3).
+        let by_content = link(&steps);
+        let receipt = by_content[receipt_at].event.sent.unwrap();
+        assert_eq!(receipt.seq, 3);
+        let bad = validate(&by_content, &Options::default())
+            .violation
+            .expect("the reply looks lost");
+        assert!(bad.what.contains("lost between live processes"), "{bad}");
+        // By identity: it is the reply (seq 4); the announcement was lost to a down process.
+        let mut exact = by_content;
+        exact[receipt_at].event.sent = Some(SendId { seq: 4, ..receipt });
+        let v = validate(&exact, &Options::default());
+        assert_eq!(v.outcome(), Outcome::Conforms, "{v}");
+        // A receipt naming a command that is not this send is refused.
+        exact[receipt_at].event.sent = Some(SendId {
+            seq: 4,
+            cmd: 99,
+            ..receipt
+        });
+        let bad = validate(&exact, &Options::default()).violation.unwrap();
+        assert_eq!((bad.check, bad.node, bad.seq), (CheckKind::Messages, 1, 1));
+        assert!(bad.what.contains("but that command is"), "{bad}");
     }
 
     /// A gap in a node's sequence numbers and a before-state that is not the previous
@@ -1435,12 +1597,12 @@ mod tests {
         );
         let mut gap = steps.clone();
         gap.remove(1);
-        let bad = validate(&gap, &Options::default()).violation.unwrap();
+        let bad = check(&gap).violation.unwrap();
         assert_eq!((bad.check, bad.node, bad.seq), (CheckKind::Log, 1, 2));
 
         steps[2].before.as_mut().unwrap().promised = Epoch::none();
         steps[2].after = steps[2].before.clone().unwrap();
-        let bad = validate(&steps, &Options::default()).violation.unwrap();
+        let bad = check(&steps).violation.unwrap();
         assert_eq!((bad.check, bad.node, bad.seq), (CheckKind::Replay, 1, 2));
         assert!(
             bad.what.contains("not the previous step's after-state"),
