@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod conformance;
 pub mod engine;
 pub mod epochs;
 pub mod explorer;

@@ -10,7 +10,9 @@
 //! own process group (so a terminal's Ctrl-C reaches only the launcher) and with
 //! `PR_SET_PDEATHSIG = SIGKILL` (so none outlives the launcher, even if it is killed with -9).
 
+use crate::chaos;
 use crate::config::parse_duration;
+use bully_model::conformance;
 use crate::failure::Failure;
 use crate::status::{Status, StatusClient};
 use crate::wire;
@@ -54,6 +56,22 @@ pub struct ClusterArgs {
     /// starts.
     #[arg(long, value_name = "FILE")]
     pub cluster_key: Option<PathBuf>,
+    /// Inject random faults (the nemesis): a schedule drawn from SEED alone, printed as
+    /// `--script` lines, run for --duration; then the nodes' step logs are judged against the
+    /// model and the verdict printed (exit status as `conformance`'s: 0 conforms, 1 violation,
+    /// 3 conforms only after leaving an assumption). Implies --step-logs.
+    #[arg(long, value_name = "SEED", conflicts_with = "script")]
+    pub chaos: Option<u64>,
+    /// How long a --chaos run lasts.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub duration: Duration,
+    /// The faults --chaos may inject (comma-separated): kill, restart, pause.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "kill,restart")]
+    pub faults: Vec<crate::chaos::Fault>,
+    /// Nodes --chaos keeps running and unpaused at every moment [default: half of --nodes,
+    /// rounded down, at least 1].
+    #[arg(long, value_name = "N")]
+    pub min_up: Option<usize>,
     /// Testing only: the protocol variant every node runs (see `run --variant`).
     #[arg(long, value_enum, default_value_t = bully_model::Variant::Correct, hide = true)]
     pub variant: bully_model::Variant,
@@ -518,6 +536,21 @@ fn ports_free(ids: &[u64]) -> Result<(), String> {
     Ok(())
 }
 
+/// A judged run (`--chaos`) starts with no step logs: the verdict is about this run alone.
+fn refuse_old_step_logs(dir: &Path, ids: &[u64]) -> Result<(), Failure> {
+    match ids
+        .iter()
+        .map(|id| dir.join(format!("node-{id}.steps")))
+        .find(|p| p.exists())
+    {
+        Some(p) => Err(Failure::Usage(format!(
+            "--chaos: {} exists (a step log of an earlier run); give an empty --data-dir",
+            p.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn prepare_dir(dir: &Path) -> Result<(), Failure> {
     fs::create_dir_all(dir)
         .map_err(|e| Failure::Usage(format!("--data-dir {}: {e}", dir.display())))?;
@@ -538,14 +571,106 @@ pub fn main(args: ClusterArgs) -> Result<(), Failure> {
     }
     let (dir, temporary) = (plan.dir.clone(), plan.temporary);
     let script = plan.script.clone();
+    let judged = plan.args.chaos.is_some();
+    let ids = plan.ids.clone();
     let mut cluster = Cluster::launch(plan)?;
+    if let Some(text) = chaos_intro(&cluster.args, &ids, &script) {
+        cluster.say(text);
+    }
     cluster.drive(script, &stop);
     cluster.stop_all();
     cluster.say("all nodes stopped");
+    let verdict = judged.then(|| judge(&dir, &ids));
     if temporary {
         let _ = fs::remove_dir_all(&dir);
     }
-    Ok(())
+    match verdict {
+        None | Some(Ok(0)) => Ok(()),
+        Some(Ok(code)) => Err(Failure::Verdict(code)),
+        Some(Err(e)) => Err(Failure::Runtime(e)),
+    }
+}
+
+/// The nemesis's schedule (`--chaos`), as `--script` lines plus a quit at `--duration`.
+fn chaos_script(args: &ClusterArgs, ids: &[u64]) -> Result<Vec<(Duration, Action)>, Failure> {
+    let Some(seed) = args.chaos else {
+        return Ok(Vec::new());
+    };
+    let min_up = args.min_up.unwrap_or((ids.len() / 2).max(1));
+    if min_up >= ids.len() {
+        return Err(Failure::Usage(format!(
+            "--min-up {min_up} leaves no node to fault among {} (it must be below --nodes)",
+            ids.len()
+        )));
+    }
+    let plan = chaos::Plan {
+        seed,
+        duration: args.duration,
+        faults: args.faults.clone(),
+        min_up,
+    };
+    let mut script: Vec<(Duration, Action)> = chaos::draw(&plan, ids)
+        .into_iter()
+        .map(|e| {
+            let action = match e.what {
+                chaos::Injected::Kill => Action::Kill(e.node),
+                chaos::Injected::Restart => Action::Restart(e.node),
+                chaos::Injected::Pause => Action::Pause(e.node),
+                chaos::Injected::Resume => Action::Resume(e.node),
+            };
+            (e.at, action)
+        })
+        .collect();
+    script.push((args.duration, Action::Quit));
+    Ok(script)
+}
+
+/// What `--chaos` says before it starts: the seed, the counts, and the schedule as `--script`
+/// lines (to repeat the run without the nemesis).
+fn chaos_intro(args: &ClusterArgs, ids: &[u64], script: &[(Duration, Action)]) -> Option<String> {
+    let seed = args.chaos?;
+    let count = |f: fn(&Action) -> bool| script.iter().filter(|(_, a)| f(a)).count();
+    let kills = count(|a| matches!(a, Action::Kill(_)));
+    let restarts = count(|a| matches!(a, Action::Restart(_)));
+    let pauses = count(|a| matches!(a, Action::Pause(_)));
+    let min_up = args.min_up.unwrap_or((ids.len() / 2).max(1));
+    let mut text = format!(
+        "chaos seed {seed}: {} faults ({kills} kills, {restarts} restarts, {pauses} pauses) over {}, at least {min_up} of {} nodes up; schedule (--script lines):",
+        kills + restarts + pauses,
+        humantime::format_duration(args.duration),
+        ids.len()
+    );
+    for (at, action) in script {
+        text.push_str(&format!("\n  {}", script_line(*at, action)));
+    }
+    Some(text)
+}
+
+/// One `--script` line for `action` at `at`.
+fn script_line(at: Duration, action: &Action) -> String {
+    let what = match action {
+        Action::Kill(id) => format!("kill {id}"),
+        Action::Restart(id) => format!("restart {id}"),
+        Action::Pause(id) => format!("pause {id}"),
+        Action::Resume(id) => format!("resume {id}"),
+        Action::Status => "status".into(),
+        Action::Quit | Action::Help => "quit".into(),
+    };
+    format!("at {}.{:03}s {what}", at.as_secs(), at.subsec_millis())
+}
+
+/// Judges the nodes' step logs in `dir` against the model and prints the verdict; its exit
+/// code (0 conforms, 1 violation, 3 conforms only after leaving an assumption).
+fn judge(dir: &Path, ids: &[u64]) -> Result<u8, String> {
+    let files: Vec<PathBuf> = ids
+        .iter()
+        .map(|id| dir.join(format!("node-{id}.steps")))
+        .filter(|p| p.is_file())
+        .collect();
+    let verdict = conformance::validate_files(&files, &conformance::Options::default())
+        .map_err(|e| format!("conformance: {e}"))?;
+    println!("{verdict}");
+    Ok(verdict.outcome().exit_code())
 }
 
 /// A launch, checked before anything starts: the nodes' IDs (= ports), the script, the
@@ -570,6 +695,7 @@ impl Plan {
         }
         let ids: Vec<u64> = (u64::from(args.base_port)..=last).collect();
         let script = match &args.script {
+            None if args.chaos.is_some() => chaos_script(&args, &ids)?,
             Some(p) => {
                 let text = fs::read_to_string(p)
                     .map_err(|e| Failure::Usage(format!("--script {}: {e}", p.display())))?;
@@ -607,6 +733,10 @@ impl Plan {
             ),
         };
         prepare_dir(&dir)?;
+        if args.chaos.is_some() {
+            refuse_old_step_logs(&dir, &ids)?;
+            args.step_logs = true;
+        }
         Ok(Plan {
             args,
             ids,

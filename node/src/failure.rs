@@ -7,6 +7,9 @@ use std::process::ExitCode;
 pub enum Failure {
     Usage(String),
     Runtime(String),
+    /// A run was judged and its verdict printed already: exit with the verdict's code (the
+    /// `conformance` tool's: 1 violation, 3 conforms only after leaving an assumption).
+    Verdict(u8),
 }
 
 impl Failure {
@@ -14,6 +17,7 @@ impl Failure {
         let (code, msg) = match self {
             Failure::Usage(m) => (2, m),
             Failure::Runtime(m) => (1, m),
+            Failure::Verdict(code) => return ExitCode::from(code),
         };
         eprintln!("bully-node: error: {msg}");
         ExitCode::from(code)

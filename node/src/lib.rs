@@ -6,6 +6,7 @@
 //! failover bound.
 
 pub mod auth;
+pub mod chaos;
 pub mod child;
 pub mod cli;
 pub mod cluster;

@@ -7,13 +7,14 @@
 //!   is caught), `tests/crosscheck.rs` (for N ≤ 3 the simulator stays inside the exhaustively
 //!   explored state space).
 //!
-//! * [`conformance`]: a validator for real nodes' NDJSON step logs (replay through the model's
-//!   handlers, sends matched to receipts, the model's properties on the merged run), also a tool:
-//!   `cargo run -p bully-proptests --bin conformance -- LOG...`. Test: `tests/conformance.rs`
-//!   (a real 5-node cluster with a kill, a restart and a pause; mutant and tampered logs are
-//!   rejected).
+//! * [`conformance`]: the validator for real nodes' NDJSON step logs
+//!   ([`bully_model::conformance`]: replay through the model's handlers, each receipt paired
+//!   with the send it names, assumption breaches named, the model's properties on the merged
+//!   run), also a tool: `cargo run -p bully-proptests --bin conformance -- LOG...`. Tests:
+//!   `tests/conformance.rs` (a real 5-node cluster with a kill, a restart and a pause; mutant
+//!   and tampered logs are rejected), `tests/chaos.rs` (random fault schedules on 7 nodes).
 //! * `tests/codec.rs`: the node's wire encoding round-trips every envelope, and the decoder never
 //!   panics on arbitrary, truncated, corrupted or oversized frames.
 
-pub mod conformance;
+pub use bully_model::conformance;
 pub mod sim;

@@ -21,12 +21,14 @@
 //! between handler calls), and a restarted incarnation's `storage`, if any, is the last `save`
 //! that node logged (nothing stale is loaded).
 //!
-//! **2. Messages.** Every message a node logs as received (`event.kind = msg`, from `src`) was
-//! sent by `src` to that node (a `send` command in `src`'s log with the same `msg`), and no
-//! (src, dst, msg) is received more often than it was sent (losses are allowed: a node may be
-//! down; duplicates are not: the wire is reliable while both ends are up). Receipts are matched
-//! to sends channel by channel (src → dst) in FIFO order where possible (the earliest unmatched
-//! equal send after the previous match), otherwise to any earlier unmatched equal send.
+//! **2. Messages.** Every message a node logs as received (`event.kind = msg`, from `src`) names
+//! the send it is (`event.sent`, a [`SendId`] the wire carried: `src`'s start number, step and
+//! command), and that command is a `send` of this very message to this node in `src`'s log;
+//! no send is received twice (losses are allowed: a node may be down; duplicates are not: the
+//! wire is reliable while both ends are up). Receipts are never paired by content: a
+//! coordinator sends equal announcements again and again, and which of them arrived is what
+//! decides whether one was lost between live processes. A log whose receipts carry no identity
+//! is refused ([`LoadError::NoIdentity`]).
 //! And no message is lost between live processes: a send on channel q → p that was never
 //! received, although a *later* send of the same incarnation of q to p was received by the
 //! incarnation of p that had (causally) started before the lost send, is a violation (the wire
@@ -56,20 +58,32 @@
 //!   reason neither is a state of a killed incarnation that ends in its *unobserved tail*, the
 //!   steps after the last one whose messages anyone received ([`unobserved_tails`]).
 //!
+//! **Assumption breaches** ([`breaches`]). The model assumes bounded delay and an accurate
+//! failure detector. Where the logs show a run leaving that assumption, the breach is named,
+//! with where and for how long: a process *stalled past the timeout* (between two of its steps
+//! a timer it had set was due longer than the timeout before it ran: SIGSTOP, or a starved
+//! CPU), and a *frame lost to a stalled receiver* (a loss between live processes, as above,
+//! whose send falls within a stall of the receiver). Replay, messages, epoch order and terms
+//! must hold regardless. Single coordinator and agreement may then fail, but only on pairs with
+//! a state in a stall's *shadow* (from the stall to one timeout after the process ran again);
+//! each says whether it held. A failure outside every shadow is a violation.
+//!
 //! The verdict names the first bad step: nodes in ID order, steps in log order, and checks in
 //! the order above (a malformed log is reported before replay, replay before messages, ...).
+//! Its [`Outcome`] is one of three: conforms, violation, or conforms only after leaving an
+//! assumption (the `conformance` tool exits 0, 1 and 3).
 
-use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
-use bully_model::{Bully, Epoch, Id, LoggedStep, Msg, SendId, State, Storage, Variant};
+use crate::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
+use crate::{Bully, Epoch, Id, LoggedStep, Msg, SendId, State, Storage, Variant};
 use std::collections::{BTreeMap, HashMap};
 
-mod breaches;
+pub mod breaches;
 pub use breaches::{Breach, BreachKind};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
-pub use bully_model::{Cmd, Event};
+pub use crate::{Cmd, Event};
 
 /// One logged handler step ([`LoggedStep`], the node's step-log line), and where its line
 /// came from (file, 1-based line number).
@@ -1121,7 +1135,7 @@ pub fn validate_files(paths: &[PathBuf], opts: &Options) -> Result<Verdict, Load
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bully_model::{Durations, LoggedEvent, Members, Start, Timer};
+    use crate::{Durations, LoggedEvent, Members, Start, Timer};
 
     /// A node's log, produced by the model's own handlers from `events` (so replay holds). A
     /// start numbered 0 gets the number `1000 * id + 1`: the same in every drive of the node

@@ -8,7 +8,7 @@
 //! should have run next.
 
 use super::{n, NodeLog, Pos, Step};
-use bully_model::{Cmd, Event, Timer};
+use crate::{Cmd, Event, Timer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -117,10 +117,10 @@ impl Stall {
             inc,
             next.t_ms - s.t_ms,
             format!(
-                "no step from t={} ms to t={} ms; its {} timer was due {} ms before it ran, longer than the {} ms timeout (paused, or starved of CPU)",
+                "no step from t={} ms to t={} ms; its {} timer was {} ms overdue when it ran, longer than the {} ms timeout (paused, or starved of CPU)",
                 s.t_ms,
                 next.t_ms,
-                bully_model::timer_name(&self.timer),
+                crate::timer_name(&self.timer),
                 self.late_ms,
                 self.timeout_ms
             ),
@@ -130,8 +130,8 @@ impl Stall {
 
 /// Every stall of every incarnation: after each step, the timers the handler has set (each
 /// due at the step's `t_ms` plus its delay, which the node never exceeds); if the next step
-/// of the same incarnation came more than the timeout after the earliest of them was due, the
-/// process did not run in between.
+/// of the same incarnation came more than the timeout after the earliest of them was due (or
+/// after this step, if it was due already), the process did not run in between.
 pub(super) fn stalls(logs: &[NodeLog<'_>]) -> Vec<Stall> {
     let mut out = Vec::new();
     for (i, l) in logs.iter().enumerate() {
@@ -168,11 +168,14 @@ pub(super) fn stalls(logs: &[NodeLog<'_>]) -> Vec<Stall> {
             let Some((&timer, &due)) = timers.iter().min_by_key(|(_, due)| **due) else {
                 continue;
             };
-            if next_inc == inc && next.t_ms > due.saturating_add(timeout_ms) {
+            // Measured from this step when the timer was overdue already: the steps a resumed
+            // process takes in a burst are one stall, not one each.
+            let idle_from = due.max(s.t_ms);
+            if next_inc == inc && next.t_ms > idle_from.saturating_add(timeout_ms) {
                 out.push(Stall {
                     from: (i, k),
                     timer,
-                    late_ms: next.t_ms - due,
+                    late_ms: next.t_ms - idle_from,
                     timeout_ms,
                 });
             }
