@@ -180,7 +180,11 @@ pub struct SendId {
 
 impl std::fmt::Display for SendId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "start {} seq {} command {}", self.inc, self.seq, self.cmd)
+        write!(
+            f,
+            "start {} seq {} command {}",
+            self.inc, self.seq, self.cmd
+        )
     }
 }
 

@@ -102,7 +102,10 @@ pub fn draw(plan: &Plan, ids: &[u64]) -> Vec<Event> {
         }
         let (what, node) = match rng.pick(&allowed) {
             Fault::Kill => (Injected::Kill, rng.pick(&up)),
-            Fault::Restart => (Injected::Restart, rng.pick(&down.iter().copied().collect::<Vec<_>>())),
+            Fault::Restart => (
+                Injected::Restart,
+                rng.pick(&down.iter().copied().collect::<Vec<_>>()),
+            ),
             Fault::Pause => (Injected::Pause, rng.pick(&up)),
         };
         match what {

@@ -12,10 +12,10 @@
 
 use crate::chaos;
 use crate::config::parse_duration;
-use bully_model::conformance;
 use crate::failure::Failure;
 use crate::status::{Status, StatusClient};
 use crate::wire;
+use bully_model::conformance;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -66,7 +66,12 @@ pub struct ClusterArgs {
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub duration: Duration,
     /// The faults --chaos may inject (comma-separated): kill, restart, pause.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "kill,restart")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "kill,restart"
+    )]
     pub faults: Vec<crate::chaos::Fault>,
     /// Nodes --chaos keeps running and unpaused at every moment [default: half of --nodes,
     /// rounded down, at least 1].
@@ -388,9 +393,21 @@ impl Cluster {
     /// Keeps a watching status request at every running node, waits at most `--poll` for
     /// their answers, and prints role changes and elections.
     fn observe(&mut self) {
+        self.ask_watches();
+        for c in self.read_replies() {
+            self.say(c);
+        }
+        self.check_agreement();
+    }
+
+    /// Sends a watching status request to every running node that has none outstanding.
+    fn ask_watches(&mut self) {
         let now = Instant::now();
-        let live = |n: &Node| n.child.is_some() && !n.paused;
-        for n in self.nodes.values_mut().filter(|n| live(n)) {
+        for n in self
+            .nodes
+            .values_mut()
+            .filter(|n| n.child.is_some() && !n.paused)
+        {
             if n.asked
                 .is_some_and(|(_, at)| now.duration_since(at) < WATCH_WAIT + WATCH_GRACE)
             {
@@ -405,10 +422,15 @@ impl Cluster {
                 n.asked = Some((nonce, now));
             }
         }
+    }
+
+    /// Waits at most `--poll` for the nodes' answers and takes them in; the role changes, as
+    /// lines to print.
+    fn read_replies(&mut self) -> Vec<String> {
         let mut watched: Vec<&mut Node> = self
             .nodes
             .values_mut()
-            .filter(|n| live(n) && n.asked.is_some())
+            .filter(|n| n.child.is_some() && !n.paused && n.asked.is_some())
             .collect();
         let mut items: Vec<_> = watched.iter().map(|n| n.client.poll_item()).collect();
         let ms = self.args.poll.as_millis().clamp(1, i64::MAX as u128) as i64;
@@ -433,11 +455,12 @@ impl Cluster {
                 n.last_status = Some(s);
             }
         }
-        for c in changes {
-            self.say(c);
-        }
-        // Agreement: every running, unpaused node names the same coordinator and epoch, and
-        // that coordinator is running, unpaused and in office.
+        changes
+    }
+
+    /// Agreement: every running, unpaused node names the same coordinator and epoch, and that
+    /// coordinator is running, unpaused and in office; a new one is announced.
+    fn check_agreement(&mut self) {
         let live: Vec<&Node> = self
             .nodes
             .values()

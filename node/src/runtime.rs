@@ -15,8 +15,7 @@ use crate::watchers::Watchers;
 use crate::wire::{self, unix_ms};
 use bully_model::{
     timer_name, Bully, Cmd, Epoch, Event, LoggedEvent, LoggedStep, Members, Role, SendId, State,
-    Storage,
-    Timer,
+    Storage, Timer,
 };
 use stateright::actor::Id;
 use std::collections::BTreeMap;

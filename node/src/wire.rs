@@ -265,12 +265,7 @@ pub fn decode_stamped(
             DecodeError::BadMessage(format!("\"queued_ms\" is not a whole number: {}", clip(q)))
         })?),
     };
-    let sent = match obj.remove("sent") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(serde_json::from_value::<SendId>(v).map_err(|e| {
-            DecodeError::BadMessage(format!("\"sent\" is not a send identity: {}", clip(e)))
-        })?),
-    };
+    let sent = sent_of(obj.remove("sent"))?;
     let msg = obj
         .remove("msg")
         .ok_or_else(|| DecodeError::BadMessage("missing field \"msg\"".into()))?;
@@ -290,6 +285,16 @@ pub fn decode_stamped(
         }),
         stamp,
     ))
+}
+
+/// The envelope's `sent` field, if any.
+fn sent_of(field: Option<Value>) -> Result<Option<SendId>, DecodeError> {
+    match field {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v).map(Some).map_err(|e| {
+            DecodeError::BadMessage(format!("\"sent\" is not a send identity: {}", clip(e)))
+        }),
+    }
 }
 
 /// Encodes a protocol envelope.

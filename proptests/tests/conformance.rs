@@ -12,7 +12,9 @@
 
 use bully_model::Variant;
 use bully_model::{Id, Msg};
-use bully_proptests::conformance::{self, CheckKind, Cmd, Event, Options, Step};
+use bully_proptests::conformance::{
+    self, BreachKind, CheckKind, Cmd, Event, Options, Outcome, Step,
+};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -93,21 +95,26 @@ fn node_binary() -> Result<PathBuf, String> {
     ))
 }
 
-/// A base port with `NODES` consecutive free ports on 127.0.0.1. Each call starts its probe
+/// A base port with `NODES` consecutive free ports on 127.0.0.1 (see [`free_ports`]).
+fn free_base_port() -> u16 {
+    free_ports(NODES as u16)
+}
+
+/// A base port with `count` consecutive free ports on 127.0.0.1. Each call starts its probe
 /// elsewhere: the tests of this binary run in parallel, and calls that probed the same ports
 /// before either cluster bound them would collide.
-fn free_base_port() -> u16 {
+fn free_ports(count: u16) -> u16 {
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let seed = std::process::id() as u64;
     for attempt in 0..200u64 {
         let base = 20_000 + ((seed * 7919 + (call * 1_000 + attempt) * 101) % 30_000) as u16;
-        let free = (0..NODES as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        let free = (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if free {
             return base;
         }
     }
-    panic!("no {NODES} consecutive free ports found");
+    panic!("no {count} consecutive free ports found");
 }
 
 /// The logs of one cluster run.
@@ -201,6 +208,8 @@ fn run() -> &'static Run {
     }
 }
 
+/// The shared run conforms, after leaving one assumption: the follower paused for 500 ms
+/// (past the 300 ms timeout) is named, and what must hold regardless held.
 #[test]
 fn real_cluster_conforms() {
     let run = run();
@@ -213,6 +222,20 @@ fn real_cluster_conforms() {
     // The first election and the failover after the kill both happened.
     assert!(s.terms >= 2, "{s}");
     assert!(s.received > 100 && s.pairs_checked > 0, "{s}");
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::ConformsOnlyAfterLeavingAnAssumption,
+        "{verdict}"
+    );
+    let paused = run.base + 1;
+    assert!(
+        verdict
+            .breaches
+            .iter()
+            .all(|b| b.kind == BreachKind::Stalled && b.node == paused && b.ms >= 300),
+        "{verdict}"
+    );
+    assert!(verdict.properties.iter().all(|p| p.held), "{verdict}");
 }
 
 /// The first step (nodes in ID order) at which `NeverAnswer` differs from the correct handler:
@@ -359,9 +382,16 @@ fn receipts_without_a_sender_log_are_rejected() {
 fn tool_exit_codes() {
     let run = run();
     let tool = env!("CARGO_BIN_EXE_conformance");
+    // The shared run paused a follower past the timeout: it conforms after leaving that
+    // assumption.
     let out = Command::new(tool).args(&run.files).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("CONFORMS"));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("CONFORMS ONLY AFTER LEAVING AN ASSUMPTION"),
+        "{text}"
+    );
+    assert!(text.contains("breach: stalled past the timeout"), "{text}");
 
     let out = Command::new(tool)
         .args(["--variant", "lowest-wins"])
@@ -383,6 +413,20 @@ fn tool_exit_codes() {
     std::fs::write(&garbage, "not a step\n").unwrap();
     let out = Command::new(tool).arg(&garbage).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // A log whose receipts carry no send identity (an older node's) is refused, by name.
+    let mut values = lines(run, run.base + 1);
+    for v in &mut values {
+        if let Some(event) = v["event"].as_object_mut() {
+            event.remove("sent");
+        }
+    }
+    let old = run.dir.join("old.steps");
+    let text: String = values.iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(&old, text).unwrap();
+    let out = Command::new(tool).arg(&old).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("without its send's identity"), "{err}");
 }
 
 /// The full scenario of the issue: SIGKILL the coordinator, restart it (it keeps its data
@@ -488,4 +532,131 @@ fn nodes_running_a_mutant_fail_conformance() {
     assert_eq!(v.check, CheckKind::Replay, "{v}");
     // Under LowestWins the lowest node outranks everyone from its very first step.
     assert_eq!((v.node, v.seq), (run.base, 0), "{v}");
+}
+
+/// `bully-node cluster --chaos SEED` on 7 nodes (100 ms heartbeat, 300 ms timeout) for
+/// `secs` seconds, with `extra` arguments: its exit code, its output, and the step logs'
+/// verdict.
+fn chaos(
+    name: &str,
+    seed: u64,
+    secs: u64,
+    extra: &[&str],
+) -> (Option<i32>, String, conformance::Verdict) {
+    const SEVEN: u16 = 7;
+    let bin = node_binary().unwrap_or_else(|e| panic!("{e}"));
+    let base = free_ports(SEVEN);
+    let dir = std::env::temp_dir().join(format!("bully-chaos-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let child = Command::new(&bin)
+        .args(["cluster", "--nodes", &SEVEN.to_string()])
+        .args(["--base-port", &base.to_string()])
+        .args(["--heartbeat", "100ms", "--timeout", "300ms"])
+        .args([
+            "--chaos",
+            &seed.to_string(),
+            "--duration",
+            &format!("{secs}s"),
+        ])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let mut guard = Guard(child);
+    let limit = Duration::from_secs(secs + 30);
+    let status = guard.wait(limit).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = String::new();
+    if let Some(mut o) = guard.0.stdout.take() {
+        std::io::Read::read_to_string(&mut o, &mut out).unwrap();
+    }
+    let files: Vec<PathBuf> = (base..base + SEVEN)
+        .map(|id| dir.join(format!("node-{id}.steps")))
+        .filter(|p| p.is_file())
+        .collect();
+    let verdict =
+        conformance::validate_files(&files, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    (status.code(), out, verdict)
+}
+
+/// The faults a chaos run's output lists: (kills, restarts, pauses).
+fn faults_of(out: &str) -> (usize, usize, usize) {
+    let n = |what: &str| {
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("at ") && l.contains(what))
+            .count()
+    };
+    (n(" kill "), n(" restart "), n(" pause "))
+}
+
+/// The chaos soak: random kill/restart schedules on 7 nodes, 20 s each; each conforms, and
+/// the launcher says so with exit status 0.
+fn soak(seed: u64) {
+    let (code, out, verdict) = chaos(&format!("soak-{seed}"), seed, 20, &[]);
+    let (kills, restarts, pauses) = faults_of(&out);
+    println!("seed {seed}: {kills} kills, {restarts} restarts; {verdict}");
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::Conforms,
+        "seed {seed}: {verdict}"
+    );
+    assert_eq!(code, Some(0), "seed {seed}: {out}");
+    assert!(out.contains("\nCONFORMS: 7 nodes"), "{out}");
+    assert!(kills >= 4 && restarts >= 3 && pauses == 0, "{out}");
+    assert!(verdict.summary.incarnations > 7, "{verdict}");
+}
+
+#[test]
+fn chaos_soak_seed_1() {
+    soak(1);
+}
+
+#[test]
+fn chaos_soak_seed_2() {
+    soak(2);
+}
+
+#[test]
+fn chaos_soak_seed_3() {
+    soak(3);
+}
+
+/// A schedule with pauses past the timeout: the verdict names each as a stall (exit status
+/// 3), and epoch order and terms are still judged, and hold.
+#[test]
+fn chaos_pauses_name_their_breach_and_epoch_order_holds() {
+    let (code, out, verdict) = chaos("pause", 2, 12, &["--faults", "kill,restart,pause"]);
+    println!("{verdict}");
+    assert!(faults_of(&out).2 > 0, "{out}");
+    assert_eq!(
+        verdict.outcome(),
+        Outcome::ConformsOnlyAfterLeavingAnAssumption,
+        "{verdict}"
+    );
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        verdict
+            .breaches
+            .iter()
+            .any(|b| b.kind == BreachKind::Stalled && b.ms > 300),
+        "{verdict}"
+    );
+    for must in ["replay", "messages", "epoch order", "terms"] {
+        let p = verdict.properties.iter().find(|p| p.name == must);
+        assert!(p.is_some_and(|p| p.held), "{must}: {verdict}");
+    }
+    assert!(out.contains("breach: stalled past the timeout"), "{out}");
+}
+
+/// Nodes running a mutant under chaos are still caught: exit status 1, at a replay.
+#[test]
+fn chaos_with_a_mutant_is_rejected() {
+    let (code, out, verdict) = chaos("mutant", 3, 6, &["--variant", "lowest-wins"]);
+    let v = verdict.violation.expect("a mutant must fail");
+    assert_eq!(v.check, CheckKind::Replay, "{v}");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("VIOLATION: replay check failed"), "{out}");
 }

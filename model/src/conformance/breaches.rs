@@ -97,15 +97,21 @@ impl Stall {
         (self.from.0, self.from.1 + 1)
     }
 
-    /// Whether the state a node entered at `at` (of its own log) is in this stall's shadow:
-    /// entered at the stall's start or later, up to one timeout after the process ran again
-    /// (the time its peers need to hear from it and it from them).
+    /// Whether the state a node entered at `at` (of its own log, until its next step) is in
+    /// this stall's shadow: it lasted until one timeout before the stall began or later (a
+    /// peer that presumed the process down had last heard from it up to a timeout before),
+    /// and began no later than one timeout after the process ran again (the time its peers
+    /// need to hear from it and it from them), by its own clock.
     pub fn shadows(&self, logs: &[NodeLog<'_>], at: Pos) -> bool {
+        if at.0 != self.from.0 {
+            return false;
+        }
         let steps = &logs[self.from.0].steps;
-        at.0 == self.from.0
-            && at.1 >= self.from.1
-            && steps[at.1].1 == steps[self.from.1].1
-            && steps[at.1].0.t_ms <= steps[self.to().1].0.t_ms + self.timeout_ms
+        let began = steps[at.1].0.t_ms;
+        let ended = steps.get(at.1 + 1).map_or(began, |s| s.0.t_ms);
+        steps[at.1].1 == steps[self.from.1].1
+            && ended + self.timeout_ms >= steps[self.from.1].0.t_ms
+            && began <= steps[self.to().1].0.t_ms + self.timeout_ms
     }
 
     pub fn describe(&self, logs: &[NodeLog<'_>]) -> Breach {

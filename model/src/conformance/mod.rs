@@ -65,7 +65,8 @@
 //! CPU), and a *frame lost to a stalled receiver* (a loss between live processes, as above,
 //! whose send falls within a stall of the receiver). Replay, messages, epoch order and terms
 //! must hold regardless. Single coordinator and agreement may then fail, but only on pairs with
-//! a state in a stall's *shadow* (from the stall to one timeout after the process ran again);
+//! a state in a stall's *shadow* (of the stalled process, from one timeout before the stall to
+//! one timeout after the process ran again);
 //! each says whether it held. A failure outside every shadow is a violation.
 //!
 //! The verdict names the first bad step: nodes in ID order, steps in log order, and checks in
@@ -644,7 +645,9 @@ fn resolve_send(
         other => Err(format!(
             "received {msg:?} from {} as its send ({id}), but that command is {}",
             n(src),
-            other.map_or("missing".to_string(), |c| describe_cmds(std::slice::from_ref(c)))
+            other.map_or("missing".to_string(), |c| describe_cmds(
+                std::slice::from_ref(c)
+            ))
         )),
     }
 }
@@ -781,7 +784,11 @@ fn check_no_live_loss(
                     s,
                     sinc,
                     st.late_ms,
-                    format!("{what}; it was sent while {} was stalled after its seq {}", n(ch.dst), stalled.seq),
+                    format!(
+                        "{what}; it was sent while {} was stalled after its seq {}",
+                        n(ch.dst),
+                        stalled.seq
+                    ),
                 ));
                 continue;
             }
@@ -1057,7 +1064,10 @@ fn check_properties(
         held(
             "terms",
             0,
-            format!("{} terms, no epoch shared, rising along causality", terms.len()),
+            format!(
+                "{} terms, no epoch shared, rising along causality",
+                terms.len()
+            ),
         ),
         held("single coordinator", single, pairs.clone()),
         held("agreement", agree, pairs),
@@ -1213,7 +1223,8 @@ mod tests {
                 continue;
             };
             let me = s.node;
-            let same = |e: &&mut (Id, Id, Msg, SendId, bool)| e.0 == *src && e.1 == me && e.2 == *msg;
+            let same =
+                |e: &&mut (Id, Id, Msg, SendId, bool)| e.0 == *src && e.1 == me && e.2 == *msg;
             let id = match sends.iter_mut().filter(same).find(|e| !e.4) {
                 Some(e) => {
                     e.4 = true;
@@ -1386,9 +1397,7 @@ mod tests {
             .chain(&receipts(&again[0]))
             .cloned()
             .collect();
-        let bad = check(&steps)
-            .violation
-            .expect("a live loss");
+        let bad = check(&steps).violation.expect("a live loss");
         assert_eq!((bad.check, bad.node, bad.seq), (CheckKind::Messages, 1, 1));
         assert!(bad.what.contains("lost between live processes"), "{bad}");
 
@@ -1516,7 +1525,12 @@ mod tests {
         let first_life = drive(
             1,
             &[1, 2],
-            vec![start(), msg(2, halt), msg(2, answer), msg(2, coordinator.clone())],
+            vec![
+                start(),
+                msg(2, halt),
+                msg(2, answer),
+                msg(2, coordinator.clone()),
+            ],
         );
         let saved = first_life
             .iter()
