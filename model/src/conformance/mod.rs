@@ -1534,12 +1534,12 @@ mod tests {
         );
         let saved = first_life
             .iter()
-            .flat_map(|s| &s.commands)
-            .filter_map(|c| match c {
+            .rev()
+            .flat_map(|s| s.commands.iter().rev())
+            .find_map(|c| match c {
                 Cmd::Save { storage } => Some(storage.clone()),
                 _ => None,
-            })
-            .last();
+            });
         // The second life: asks, takes the reply in, sends a heartbeat, gets its ack.
         let second_life = |then: Vec<Event>| {
             let mut events = vec![Event::Start {
