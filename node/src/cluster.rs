@@ -63,7 +63,7 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "SEED", conflicts_with = "script")]
     pub chaos: Option<u64>,
     /// How long a --chaos run lasts.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = parse_duration, default_value = "60s", requires = "chaos")]
     pub duration: Duration,
     /// The faults --chaos may inject (comma-separated): kill, restart, pause.
     #[arg(
@@ -75,7 +75,7 @@ pub struct ClusterArgs {
     pub faults: Vec<crate::chaos::Fault>,
     /// Nodes --chaos keeps running and unpaused at every moment [default: half of --nodes,
     /// rounded down, at least 1].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", requires = "chaos")]
     pub min_up: Option<usize>,
     /// Testing only: the protocol variant every node runs (see `run --variant`).
     #[arg(long, value_enum, default_value_t = bully_model::Variant::Correct, hide = true)]
