@@ -82,11 +82,13 @@ pub(super) fn breach(kind: BreachKind, step: &Step, inc: usize, ms: u64, what: S
 
 /// A stretch of one incarnation in which the process did not run: from the step at `from` to
 /// the next one (`from.1 + 1`), although `timer` was due `late_ms` before it ran, more than
+/// `timeout_ms`; or (`timer` `None`) a silent gap of `late_ms` during which a frame to it was
+/// lost ([`silent_gap`]).
 /// `timeout_ms`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Stall {
     pub from: Pos,
-    pub timer: Timer,
+    pub timer: Option<Timer>,
     pub late_ms: u64,
     pub timeout_ms: u64,
 }
@@ -117,18 +119,22 @@ impl Stall {
     pub fn describe(&self, logs: &[NodeLog<'_>]) -> Breach {
         let (s, inc) = logs[self.from.0].steps[self.from.1];
         let (next, _) = logs[self.from.0].steps[self.from.1 + 1];
+        let why = match &self.timer {
+            Some(timer) => format!(
+                "its {} timer was {} ms overdue when it ran",
+                crate::timer_name(timer),
+                self.late_ms
+            ),
+            None => "a frame to it was lost meanwhile".to_string(),
+        };
         breach(
             BreachKind::Stalled,
             s,
             inc,
             next.t_ms - s.t_ms,
             format!(
-                "no step from t={} ms to t={} ms; its {} timer was {} ms overdue when it ran, longer than the {} ms timeout (paused, or starved of CPU)",
-                s.t_ms,
-                next.t_ms,
-                crate::timer_name(&self.timer),
-                self.late_ms,
-                self.timeout_ms
+                "no step from t={} ms to t={} ms; {why}, longer than the {} ms timeout (paused, or starved of CPU)",
+                s.t_ms, next.t_ms, self.timeout_ms
             ),
         )
     }
@@ -180,7 +186,7 @@ pub(super) fn stalls(logs: &[NodeLog<'_>]) -> Vec<Stall> {
             if next_inc == inc && next.t_ms > idle_from.saturating_add(timeout_ms) {
                 out.push(Stall {
                     from: (i, k),
-                    timer,
+                    timer: Some(timer),
                     late_ms: next.t_ms - idle_from,
                     timeout_ms,
                 });
@@ -188,4 +194,33 @@ pub(super) fn stalls(logs: &[NodeLog<'_>]) -> Vec<Stall> {
         }
     }
     out
+}
+
+/// A stall no due timer shows (a quiet process, such as a coordinator between announcements,
+/// paused): in incarnation `inc` of node `j`, two consecutive steps more than the timeout apart
+/// between which `during` says a lost frame was sent. A sender gives up a frame to a peer whose
+/// connection is not up within half the timeout, so a frame lost to a live process that took
+/// no step for longer than the timeout was lost to that silence.
+pub(super) fn silent_gap(
+    logs: &[NodeLog<'_>],
+    (j, inc): (usize, usize),
+    during: impl Fn(Pos, Pos) -> bool,
+) -> Option<Stall> {
+    let steps = &logs[j].steps;
+    let start = steps.iter().position(|&(_, c)| c == inc)?;
+    let timeout_ms = steps[start]
+        .0
+        .event
+        .actor
+        .as_ref()
+        .map(|a| a.timing.timeout.as_millis() as u64)?;
+    (start..steps.len() - 1)
+        .take_while(|&k| steps[k + 1].1 == inc)
+        .find(|&k| steps[k + 1].0.t_ms - steps[k].0.t_ms > timeout_ms && during((j, k), (j, k + 1)))
+        .map(|k| Stall {
+            from: (j, k),
+            timer: None,
+            late_ms: steps[k + 1].0.t_ms - steps[k].0.t_ms,
+            timeout_ms,
+        })
 }

@@ -732,7 +732,7 @@ fn check_no_live_loss(
     logs: &[NodeLog<'_>],
     channels: &[Channel<'_>],
     vc: &[Vec<Vec<u32>>],
-    stalls: &[breaches::Stall],
+    stalls: &mut Vec<breaches::Stall>,
 ) -> Result<Vec<Breach>, Violation> {
     let index: HashMap<Id, usize> = logs.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
     let hb = |a: Pos, b: Pos| vc[b.0][b.1][a.0] > a.1 as u32;
@@ -771,11 +771,14 @@ fn check_no_live_loss(
                 ls.seq,
                 r.seq
             );
-            let stall = stalls.iter().find(|st| {
-                st.from.0 == j
-                    && logs[j].steps[st.from.1].1 == inc
-                    && !hb(sp, st.from)
-                    && !hb(st.to(), sp)
+            let during = |from: Pos, to: Pos| !hb(sp, from) && !hb(to, sp);
+            let known = stalls.iter().copied().find(|st| {
+                st.from.0 == j && logs[j].steps[st.from.1].1 == inc && during(st.from, st.to())
+            });
+            let stall = known.or_else(|| {
+                let gap = breaches::silent_gap(logs, (j, inc), during)?;
+                stalls.push(gap);
+                Some(gap)
             });
             if let Some(st) = stall {
                 let (stalled, _) = logs[j].steps[st.from.1];
@@ -1114,8 +1117,8 @@ fn judge(
 ) -> Result<(Vec<Breach>, Vec<PropertyCheck>), Violation> {
     let (matched, channels) = match_messages(logs, summary)?;
     let vc = vector_clocks(logs, &matched)?;
-    let stalls = breaches::stalls(logs);
-    let lost = check_no_live_loss(logs, &channels, &vc, &stalls)?;
+    let mut stalls = breaches::stalls(logs);
+    let lost = check_no_live_loss(logs, &channels, &vc, &mut stalls)?;
     let mut properties = vec![
         PropertyCheck {
             name: "replay",
