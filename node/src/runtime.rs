@@ -79,29 +79,6 @@ pub fn describe_role(role: &Role) -> String {
     }
 }
 
-/// The role's name (`status` field `role`).
-pub fn role_name(role: &Role) -> &'static str {
-    match role {
-        Role::Joining { .. } => "joining",
-        Role::Electing { .. } => "electing",
-        Role::Waiting => "waiting",
-        Role::Halting { .. } => "halting",
-        Role::Coordinator { .. } => "coordinator",
-        Role::Follower { .. } => "follower",
-    }
-}
-
-/// What counts as a role change for logs: another role, or the same role at another epoch.
-fn role_key(role: &Role) -> (&'static str, Option<Epoch>) {
-    let epoch = match role {
-        Role::Halting { epoch, .. } | Role::Coordinator { epoch } | Role::Follower { epoch } => {
-            Some(*epoch)
-        }
-        _ => None,
-    };
-    (role_name(role), epoch)
-}
-
 /// How long after being set `timer` fires, for a handler that asked for `delay`.
 ///
 /// Heartbeats leave on the wall clock's multiples of the heartbeat period rather than a
@@ -443,14 +420,15 @@ impl<T: Transport> Runtime<T> {
         Ok(())
     }
 
-    /// Counters and the one readable log line per role change.
+    /// Counters and the one readable log line per role change. A role change is a change of
+    /// the leadership view ([`Leadership`]), the one rule that the log, `status`, the metrics,
+    /// the hooks and the library's subscribers share.
     fn observe(&mut self, before: Option<&State>, after: &State, event: &Event) {
         let was = before.map(|s| &s.role);
         if !was.is_some_and(in_election) && in_election(&after.role) {
             self.stats.elections_started += 1;
             self.watchers.metrics.election_started();
         }
-        self.watchers.update(self.id, Leadership::of(after));
         if let Some(e) = after.epoch() {
             if !matches!(self.stats.highest_epoch, Some(h) if h >= e) {
                 self.stats.highest_epoch = Some(e);
@@ -458,7 +436,7 @@ impl<T: Transport> Runtime<T> {
                 self.stats.epoch_since_unix_ms = Some(unix_ms());
             }
         }
-        if was.map(role_key) == Some(role_key(&after.role)) {
+        if !self.watchers.update(self.id, Leadership::of(after)) {
             return;
         }
         self.stats.role_changes += 1;
@@ -468,8 +446,8 @@ impl<T: Transport> Runtime<T> {
         self.stats.last_role_change = Some(RoleChange {
             unix_ms: unix_ms(),
             uptime_ms: self.started.elapsed().as_millis() as u64,
-            from: was.map(|r| role_name(r).to_string()),
-            to: role_name(&after.role).to_string(),
+            from: was.map(|r| RoleName::of(r).to_string()),
+            to: RoleName::of(&after.role).to_string(),
             why: why.clone(),
         });
         match from {
@@ -539,7 +517,7 @@ impl<T: Transport> Runtime<T> {
             version: env!("CARGO_PKG_VERSION").to_string(),
             listen: self.info.listen.clone(),
             advertise: self.info.advertise.clone(),
-            role: role.map(|r| role_name(r).to_string()),
+            role: role.map(|r| RoleName::of(r).to_string()),
             role_detail: role.cloned(),
             role_text: role.map(describe_role),
             coordinator: state.and_then(State::coordinator),
