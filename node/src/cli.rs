@@ -461,6 +461,12 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         reg.map_err(|e| Failure::Runtime(format!("signal handler: {e}")))?;
     }
     let (watchers, _metrics) = library::watchers(&cfg)?;
+    let controls = library::Controls {
+        steplog,
+        stop,
+        wake: wake_r,
+        watchers,
+    };
 
     if a.wire == Wire::Exercise {
         warn!(
@@ -469,10 +475,10 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
             cfg.id
         );
         let host = a.host.as_deref().unwrap_or("127.0.0.1");
-        crate::exercise::run(&cfg, host, steplog, stop, wake_r, watchers)?;
+        crate::exercise::run(&cfg, host, controls)?;
         return Ok(());
     }
-    library::run(&cfg, steplog, stop, wake_r, watchers)?;
+    library::run(&cfg, controls)?;
     Ok(())
 }
 
