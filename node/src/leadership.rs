@@ -4,7 +4,7 @@
 //! application that acts on leadership needs three things: this node's role, whom it follows,
 //! and the epoch to fence its work with. A [`Change`] is reported whenever one of them changes.
 
-use bully_model::{Epoch, Role, State};
+use bully_model::{Epoch, Members, Role, State};
 use std::fmt;
 
 /// A node's role, without the protocol's details.
@@ -58,6 +58,27 @@ impl RoleName {
 impl fmt::Display for RoleName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+fn ids(m: &Members) -> String {
+    let v: Vec<String> = m.iter().map(|i| usize::from(i).to_string()).collect();
+    v.join(", ")
+}
+
+/// A role in words, for log lines, `status` and the cluster view.
+pub fn describe_role(role: &Role) -> String {
+    match role {
+        Role::Joining { contact } => format!("joining via {}", usize::from(*contact)),
+        Role::Electing { waiting } => format!("electing (asked {})", ids(waiting)),
+        Role::Waiting => "waiting for a coordinator".into(),
+        Role::Halting { epoch, waiting, .. } => {
+            format!("candidate for epoch {epoch} (halting {})", ids(waiting))
+        }
+        Role::Coordinator { epoch } => format!("COORDINATOR (epoch {epoch})"),
+        Role::Follower { epoch } => {
+            format!("follower of {} (epoch {epoch})", usize::from(epoch.leader))
+        }
     }
 }
 
@@ -126,7 +147,6 @@ impl Change {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bully_model::Members;
     use stateright::actor::Id;
 
     #[test]

@@ -25,7 +25,7 @@ use crate::steplog::StepLog;
 use crate::storage::{self, Saved, Store, StoreError};
 use crate::transport::controlled::ControlledTransport;
 use crate::transport::zmq::{TransportError, ZmqOptions, ZmqTransport};
-use crate::transport::Transport;
+use crate::transport::Wire;
 use crate::watchers::Watchers;
 use crate::wire::{self, DEFAULT_MAX_FRAME};
 use bully_model::{Bully, Durations, Members, Start, Variant};
@@ -275,7 +275,7 @@ pub(crate) struct Bound<T> {
 /// The one assembly of a node, whatever its wire: opens the storage, has `bind` bind the wire
 /// (`None`: the node was stopped first), builds the handler and runs the event loop until the
 /// stop flag is set. `wire` names the wire in the log.
-pub(crate) fn assemble<T: Transport>(
+pub(crate) fn assemble<T: Wire>(
     cfg: &NodeConfig,
     wire: &'static str,
     controls: Controls,

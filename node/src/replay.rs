@@ -571,7 +571,7 @@ impl Replay {
             let _ = writeln!(
                 out,
                 "  node {i}: {}",
-                crate::runtime::describe_role(&s.role)
+                crate::leadership::describe_role(&s.role)
             );
         }
         for node in self

@@ -32,8 +32,9 @@
 use super::adapter;
 use super::codec::{self, Ext, Kind};
 use crate::transport::{
-    bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, Backlog, Inbound,
-    Listening, ReplyTo, Transport, TransportCounters, TransportError, Wake,
+    bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, AddressBook,
+    Backlog, Inbound, Listening, ReplyTo, StatusPort, StepObserver, Transport, TransportCounters,
+    TransportError, Wake,
 };
 use crate::wire;
 use bully_model::{Members, Msg, State};
@@ -488,19 +489,6 @@ impl Transport for ExerciseTransport {
         self.pump(Instant::now());
     }
 
-    fn observe(&mut self, state: &State) {
-        self.state = Some(state.clone());
-        // Called once per step, before its commands run. The first step after a request is
-        // its own; a later one means the handler had nothing to say back: pay the neutral reply
-        // now, so that a message from a later step (a timer's heartbeat, say) is never taken
-        // for the reply — a plain peer would not read it there.
-        match &mut self.owed {
-            Some(Owed::Request { handling, .. }) if !*handling => *handling = true,
-            Some(Owed::Request { .. }) => self.settle(),
-            _ => {}
-        }
-    }
-
     fn wait(&mut self, timeout: Duration, inbound: &mut Vec<Inbound>) -> anyhow::Result<()> {
         self.settle();
         let now = Instant::now();
@@ -578,13 +566,31 @@ impl Transport for ExerciseTransport {
         Ok(())
     }
 
+    fn counters(&self) -> &TransportCounters {
+        &self.counters
+    }
+
+    fn close(&mut self, grace: Duration) {
+        serve_until_sent(self, Instant::now() + grace, |t| {
+            t.settle();
+            t.busy()
+        });
+        self.settle();
+    }
+}
+
+/// Status requests (JSON) arrive on the REP socket, which owes each one its reply.
+impl StatusPort for ExerciseTransport {
     fn reply_status(&mut self, _to: ReplyTo, nonce: Option<u64>, status: &Value) {
         if matches!(self.owed, Some(Owed::Status)) {
             self.owed = None;
             self.rep_send(wire::status_reply(nonce, status));
         }
     }
+}
 
+/// Port = ID: every peer's endpoint follows from its ID.
+impl AddressBook for ExerciseTransport {
     fn address_book(&self) -> BTreeMap<u64, String> {
         self.peers
             .keys()
@@ -596,16 +602,19 @@ impl Transport for ExerciseTransport {
         // Endpoints follow from IDs (port = ID): nothing to persist.
         false
     }
+}
 
-    fn counters(&self) -> &TransportCounters {
-        &self.counters
-    }
-
-    fn close(&mut self, grace: Duration) {
-        serve_until_sent(self, Instant::now() + grace, |t| {
-            t.settle();
-            t.busy()
-        });
-        self.settle();
+impl StepObserver for ExerciseTransport {
+    fn observe(&mut self, state: &State) {
+        self.state = Some(state.clone());
+        // Called once per step, before its commands run. The first step after a request is
+        // its own; a later one means the handler had nothing to say back: pay the neutral reply
+        // now, so that a message from a later step (a timer's heartbeat, say) is never taken
+        // for the reply — a plain peer would not read it there.
+        match &mut self.owed {
+            Some(Owed::Request { handling, .. }) if !*handling => *handling = true,
+            Some(Owed::Request { .. }) => self.settle(),
+            _ => {}
+        }
     }
 }
