@@ -97,7 +97,78 @@ struct Node {
     epoch_order: Option<String>,
 }
 
+/// The command line of node `i` of `trace`, under the replayer at `endpoint`, with its data
+/// directory and step log. The endpoints given are never bound: every frame goes through the
+/// replayer.
+fn node_args(
+    i: usize,
+    trace: &TraceFile,
+    variant: Variant,
+    endpoint: &str,
+    data: &Path,
+    steps: &Path,
+) -> Vec<String> {
+    let dummy = |j: usize| format!("tcp://127.0.0.1:{}", 1 + j);
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--id".into(),
+        i.to_string(),
+        "--listen".into(),
+        dummy(i),
+        "--controlled".into(),
+        endpoint.to_string(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--step-log".into(),
+        steps.display().to_string(),
+        "--variant".into(),
+        clap::ValueEnum::to_possible_value(&variant)
+            .expect("every variant has a name")
+            .get_name()
+            .to_string(),
+    ];
+    let n = trace.config.processes;
+    match trace.config.start {
+        StartMode::Full => {
+            for j in (0..n).filter(|&j| j != i) {
+                args.extend(["--peer".into(), format!("{j}={}", dummy(j))]);
+            }
+        }
+        StartMode::Join if i == 0 => {}
+        StartMode::Join => {
+            args.extend(["--join".into(), format!("0={}", dummy(0))]);
+        }
+    }
+    args
+}
+
 impl Node {
+    /// Node `i`, not started yet and without its command line, with its files in `dir` (left
+    /// over ones removed).
+    fn fresh(i: usize, dir: &Path) -> Node {
+        let data = dir.join(format!("node-{i}"));
+        let steps = dir.join(format!("node-{i}.steps"));
+        let _ = fs::remove_dir_all(&data);
+        let _ = fs::remove_file(&steps);
+        Node {
+            child: None,
+            args: Vec::new(),
+            data,
+            log: dir.join(format!("node-{i}.log")),
+            steps,
+            read: 0,
+            incarnation: 0,
+            state: None,
+            tag: Tag::default(),
+            timers: BTreeSet::new(),
+            saved: None,
+            unclaimed: 0,
+            connected: false,
+            accepted: Epoch::none(),
+            epoch_order: None,
+        }
+    }
+
     /// Which start of its process the running (or last) run is, as the checker numbers
     /// starts: 1 for the first.
     fn start_ordinal(&self) -> u64 {
@@ -180,60 +251,11 @@ impl Replay {
             .get_last_endpoint()
             .map_err(|e| e.to_string())?
             .map_err(|_| "the replayer's endpoint is not text".to_string())?;
-        let dummy = |j: usize| format!("tcp://127.0.0.1:{}", 1 + j);
         let nodes = (0..n)
             .map(|i| {
-                let data = dir.join(format!("node-{i}"));
-                let steps = dir.join(format!("node-{i}.steps"));
-                let log = dir.join(format!("node-{i}.log"));
-                let _ = fs::remove_dir_all(&data);
-                let _ = fs::remove_file(&steps);
-                let mut args: Vec<String> = vec![
-                    "run".into(),
-                    "--id".into(),
-                    i.to_string(),
-                    "--listen".into(),
-                    dummy(i),
-                    "--controlled".into(),
-                    endpoint.clone(),
-                    "--data-dir".into(),
-                    data.display().to_string(),
-                    "--step-log".into(),
-                    steps.display().to_string(),
-                    "--variant".into(),
-                    clap::ValueEnum::to_possible_value(&variant)
-                        .expect("every variant has a name")
-                        .get_name()
-                        .to_string(),
-                ];
-                match trace.config.start {
-                    StartMode::Full => {
-                        for j in (0..n).filter(|&j| j != i) {
-                            args.extend(["--peer".into(), format!("{j}={}", dummy(j))]);
-                        }
-                    }
-                    StartMode::Join if i == 0 => {}
-                    StartMode::Join => {
-                        args.extend(["--join".into(), format!("0={}", dummy(0))]);
-                    }
-                }
-                Node {
-                    child: None,
-                    args,
-                    data,
-                    log,
-                    steps,
-                    read: 0,
-                    incarnation: 0,
-                    state: None,
-                    tag: Tag::default(),
-                    timers: BTreeSet::new(),
-                    saved: None,
-                    unclaimed: 0,
-                    connected: false,
-                    accepted: Epoch::none(),
-                    epoch_order: None,
-                }
+                let mut node = Node::fresh(i, dir);
+                node.args = node_args(i, trace, variant, &endpoint, &node.data, &node.steps);
+                node
             })
             .collect();
         let mut replay = Replay {

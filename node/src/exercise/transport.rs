@@ -353,42 +353,20 @@ impl ExerciseTransport {
     fn on_request(&mut self, frames: Vec<Vec<u8>>, inbound: &mut Vec<Inbound>) {
         self.counters.frames_in += 1;
         self.counters.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
-        let refuse = |t: &mut Self, reason: &'static str, what: String| {
-            t.count_drop(reason, || what);
-            t.answer(Kind::Heartbeat, None);
-        };
         if frames.len() != 1 {
             let e = codec::DecodeError::Framing(frames.len());
-            return refuse(self, e.reason(), e.to_string());
+            return self.refuse(e.reason(), e.to_string());
         }
         let payload = &frames[0];
         if payload.first() == Some(&b'{') {
-            // JSON: only a status request (`bully-node status`) is meaningful here.
-            return match wire::decode(payload, self.me, self.opts.max_frame) {
-                Ok(wire::Frame::Status { nonce, .. }) => {
-                    self.owed = Some(Owed::Status);
-                    // The REP socket takes no request before this one is answered, so a
-                    // watch is answered at once, like a plain request.
-                    inbound.push(Inbound::Status {
-                        reply: ReplyTo(Vec::new()),
-                        nonce,
-                        watch: None,
-                    });
-                }
-                _ => refuse(
-                    self,
-                    "not_pickle",
-                    "a JSON frame that is no status request".into(),
-                ),
-            };
+            return self.on_json_request(payload, inbound);
         }
         let frame = match codec::decode(payload, self.opts.max_frame) {
             Ok(f) => f,
-            Err(e) => return refuse(self, e.reason(), e.to_string()),
+            Err(e) => return self.refuse(e.reason(), e.to_string()),
         };
         if !frame.kind.is_request() {
-            return refuse(
-                self,
+            return self.refuse(
                 "unexpected_type",
                 format!("{} sent as a request", frame.kind.name()),
             );
@@ -399,17 +377,13 @@ impl ExerciseTransport {
                 frame.kind.name(),
                 frame.sender
             );
-            return refuse(self, "before_start", what);
+            return self.refuse("before_start", what);
         }
         let Some((from, msg)) = adapter::request_msg(&frame, self.state.as_ref()) else {
-            return refuse(self, "bad_field", "a request without a sender".into());
+            return self.refuse("bad_field", "a request without a sender".into());
         };
         if from == self.me {
-            return refuse(
-                self,
-                "invalid_sender",
-                format!("sender {from} is this node"),
-            );
+            return self.refuse("invalid_sender", format!("sender {from} is this node"));
         }
         let peer = self.peers.entry(from).or_default();
         peer.plain = Some(frame.ext == Ext::Plain);
@@ -430,6 +404,34 @@ impl ExerciseTransport {
                 msg,
             },
         );
+    }
+
+    /// A JSON request on the REP socket: only a status request (`bully-node status`) is
+    /// meaningful here; anything else gets the neutral reply.
+    fn on_json_request(&mut self, payload: &[u8], inbound: &mut Vec<Inbound>) {
+        match wire::decode(payload, self.me, self.opts.max_frame) {
+            Ok(wire::Frame::Status { nonce, .. }) => {
+                self.owed = Some(Owed::Status);
+                // The REP socket takes no request before this one is answered, so a watch is
+                // answered at once, like a plain request.
+                inbound.push(Inbound::Status {
+                    reply: ReplyTo(Vec::new()),
+                    nonce,
+                    watch: None,
+                });
+            }
+            _ => self.refuse(
+                "not_pickle",
+                "a JSON frame that is no status request".into(),
+            ),
+        }
+    }
+
+    /// Counts a request dropped for `reason` and answers it with the neutral reply (the
+    /// exercise knows no error type, and the REP socket must answer every request).
+    fn refuse(&mut self, reason: &'static str, what: String) {
+        self.count_drop(reason, || what);
+        self.answer(Kind::Heartbeat, None);
     }
 
     /// Pays a reply still owed (the handler had nothing to say to the requester).

@@ -220,7 +220,7 @@ impl Listening {
 pub enum Inbound {
     /// A protocol message from process `from`.
     Msg { from: Id, msg: Msg },
-    /// A status request; answer it with [`Transport::reply_status`] (with `watch`, once the
+    /// A status request; answer it with [`StatusPort::reply_status`] (with `watch`, once the
     /// role changed or the wait is over).
     Status {
         reply: ReplyTo,

@@ -104,7 +104,7 @@ pub struct ZmqTransport {
     links: BTreeMap<u64, Link>,
     /// Bumped whenever `book` changes.
     book_version: u64,
-    /// The version the runtime last persisted (see [`Transport::take_book_changed`]).
+    /// The version the runtime last persisted (see [`AddressBook::take_book_changed`]).
     book_persisted: u64,
     /// The version of the book last sent to each peer, and when.
     book_sent: BTreeMap<u64, (u64, Instant)>,
