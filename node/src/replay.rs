@@ -21,6 +21,7 @@
 //! stops the replay. The replayer decides nothing about the protocol: it moves frames as the
 //! trace says and compares what the nodes report with what the model recorded.
 
+use crate::storage::Store;
 use crate::wire;
 use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
 use bully_model::system::state::{asker, renamed, renamed_state, renamed_storage};
@@ -504,6 +505,7 @@ impl Replay {
                 self.take_step(*process).map(|_| ())
             }
             TraceAction::Crash { process } => {
+                self.await_saved(*process)?;
                 let node = &mut self.nodes[*process];
                 let mut child = node.child.take().ok_or("the node is not running")?;
                 let _ = child.kill();
@@ -529,6 +531,31 @@ impl Replay {
                 self.spawn(*process)?;
                 self.take_step(*process).map(|_| ())
             }
+        }
+    }
+
+    /// Waits until node `i`'s storage file holds what its last logged step saved. The model's
+    /// steps are atomic and a crash falls between two of them, but a node logs a step before
+    /// executing its commands: the frames a step sends are awaited ([`Replay::take_step`]),
+    /// and this awaits its durable write, which a step without sends leaves nothing else to
+    /// wait for.
+    fn await_saved(&self, i: usize) -> Result<(), String> {
+        let node = &self.nodes[i];
+        let Some(expected) = &node.saved else {
+            return Ok(());
+        };
+        let store = Store::open(&node.data, i as u64).map_err(|e| e.to_string())?;
+        let t0 = Instant::now();
+        loop {
+            if matches!(store.load(), Ok(Some(s)) if &s.storage == expected) {
+                return Ok(());
+            }
+            if t0.elapsed() > PATIENCE {
+                return Err(format!(
+                    "node {i} did not save {expected:?} within {PATIENCE:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
