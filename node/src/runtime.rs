@@ -5,9 +5,9 @@
 //! [`Inbound::Msg`] → `Bully::step` (the model's one dispatch) → commands → `Send` → transport,
 //! `SetTimer`/`CancelTimer` → the deadline table, `Save` → [`Store`].
 //!
-//! Beside the loop, each in a file of its own: the deadline table ([`timers`]), the counters
-//! ([`stats`]), heartbeat round trips ([`round_trips`]), status requests waiting for a role
-//! change ([`status_watches`]) and the status reply ([`status_reply`]).
+//! Beside the loop, each in a file of its own under `runtime/`: the deadline table (`timers`),
+//! the counters (`stats`), heartbeat round trips (`round_trips`), status requests waiting for
+//! a role change (`status_watches`) and the status reply (`status_reply`).
 
 mod round_trips;
 mod stats;
