@@ -391,7 +391,7 @@ fn symbolic_pass(model: &BullySystem, opts: &Options) -> (Search, Option<Livenes
             counterexample: l.counterexample,
             elapsed: l.elapsed,
             peak_memory: memory::resident_bytes().unwrap_or(0),
-            stopped_at_memory: None,
+            stopped_at_memory: l.stopped_at_memory,
         }
     });
     (search, live)

@@ -46,6 +46,12 @@ fn symbolic_states_within(cfg: &Config, flaw: Flaw, expansions: Option<u32>) -> 
         },
     );
     let outcome = engine.run();
+    // Listed one by one below: a broken engine's graph may be too large to list.
+    assert!(
+        outcome.states < 2_000_000,
+        "{cfg}: {flaw:?} reached {} states, too many to list",
+        outcome.states
+    );
     let states: HashSet<SysState> = engine.states().into_iter().collect();
     assert_eq!(
         outcome.states,
@@ -219,12 +225,23 @@ fn broken_engines_are_caught() {
     let explicit = explicit_states(&cfg);
     let within = Some(300);
     assert!(symbolic_states_within(&cfg, Flaw::None, within).is_subset(&explicit));
-    for flaw in [Flaw::IgnoreQuiet, Flaw::KeepMessagesToCrashed] {
+    // The broken saturation step grows its graph fast (9 M states within 300 expansions, 50 k
+    // within 50), so it is listed after fewer. Within them it reaches the same combinations of
+    // process states, with networks they never occur with: only the state-by-state comparison
+    // catches it.
+    for (flaw, within, same_processes) in [
+        (Flaw::IgnoreQuiet, within, false),
+        (Flaw::KeepMessagesToCrashed, within, false),
+        (Flaw::LocalStepWithoutGuard, Some(50), true),
+    ] {
         let broken = symbolic_states_within(&cfg, flaw, within);
-        assert!(!broken.is_subset(&explicit), "{flaw:?} went unnoticed");
-        assert!(
-            !projections(&broken).is_subset(&projections(&explicit)),
-            "{flaw:?}: the process states differ too"
+        let extra = broken.difference(&explicit).min_by_key(|s| s.network.len());
+        assert!(extra.is_some(), "{flaw:?} went unnoticed");
+        println!("{flaw:?} reaches, among others:\n{:?}", extra.unwrap());
+        assert_eq!(
+            projections(&broken).is_subset(&projections(&explicit)),
+            same_processes,
+            "{flaw:?}: whether the process states differ too"
         );
     }
 }
