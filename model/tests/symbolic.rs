@@ -27,17 +27,28 @@ fn explicit_states(cfg: &Config) -> HashSet<SysState> {
     seen
 }
 
-fn symbolic_states(cfg: &Config, flaw: Flaw) -> HashSet<SysState> {
-    symbolic_states_within(cfg, flaw, None)
+/// The states the symbolic engine reaches on `threads`.
+fn symbolic_states(cfg: &Config, threads: usize) -> HashSet<SysState> {
+    symbolic_states_on(cfg, Flaw::None, None, threads)
 }
 
 /// The states the symbolic engine reaches (within `expansions` expansions).
 fn symbolic_states_within(cfg: &Config, flaw: Flaw, expansions: Option<u32>) -> HashSet<SysState> {
+    symbolic_states_on(cfg, flaw, expansions, 1)
+}
+
+fn symbolic_states_on(
+    cfg: &Config,
+    flaw: Flaw,
+    expansions: Option<u32>,
+    threads: usize,
+) -> HashSet<SysState> {
     let model = cfg.clone().into_model();
     let mut engine = symbolic::Engine::new(
         &model,
         symbolic::Options {
             flaw,
+            threads,
             // A broken engine's graph may be infinite (timers that ignore the network elect
             // forever).
             max_expansions: expansions,
@@ -91,11 +102,14 @@ fn configurations() -> Vec<Config> {
 fn both_engines_reach_exactly_the_same_states() {
     for cfg in configurations() {
         let explicit = explicit_states(&cfg);
-        let symbolic = symbolic_states(&cfg, Flaw::None);
-        assert!(
-            explicit == symbolic,
-            "{cfg}: the engines disagree on the reachable states"
-        );
+        // On one thread, and on three workers that send each other what they reach.
+        for threads in [1, 3] {
+            let symbolic = symbolic_states(&cfg, threads);
+            assert!(
+                explicit == symbolic,
+                "{cfg}: the engines disagree on the reachable states ({threads} threads)"
+            );
+        }
         println!("{cfg}: {} states, the same in both engines", explicit.len());
     }
 }
@@ -182,10 +196,13 @@ fn the_symbolic_liveness_pass_finds_the_trapped_states() {
                 )
         }
     };
-    for (cfg, who) in [
-        (Config::new(3).crashes(1).recoveries(0), 2),
-        (Config::new(3), 1),
-        (Config::new(3).start(StartMode::Join), 0),
+    for (cfg, who, threads) in [
+        (Config::new(3).crashes(1).recoveries(0), 2, 1),
+        (Config::new(3), 1, 1),
+        (Config::new(3).start(StartMode::Join), 0, 1),
+        // The steps the workers of a parallel search recorded, merged.
+        (Config::new(3), 1, 2),
+        (Config::new(3).start(StartMode::Join), 0, 3),
     ] {
         let expected = explicit_trapped(&cfg, coordinator(who));
         assert!(expected > 0, "{cfg}: the goal fails somewhere");
@@ -194,6 +211,7 @@ fn the_symbolic_liveness_pass_finds_the_trapped_states() {
             &model,
             symbolic::Options {
                 stop_at_violation: false,
+                threads,
                 ..symbolic::Options::default()
             },
         );
@@ -201,7 +219,7 @@ fn the_symbolic_liveness_pass_finds_the_trapped_states() {
         let found = engine.can_reach(coordinator(who));
         assert_eq!(
             found.trapped_states, expected as u128,
-            "{cfg}: {who} in office"
+            "{cfg}: {who} in office ({threads} threads)"
         );
         let path = found.counterexample.expect("a way to a trapped state");
         let path = path.path().expect("a path to a trapped state");

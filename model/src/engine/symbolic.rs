@@ -41,6 +41,11 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
+mod parallel;
+
+/// Each property's first example or counterexample found, by name.
+type Found = Vec<(&'static str, SysState)>;
+
 /// A level's map, owned (see [`Mdd::transform`]).
 type BoxedMap<'a> = Option<Box<dyn FnMut(Value) -> Option<Value> + 'a>>;
 
@@ -50,6 +55,9 @@ const LOOK_EVERY: Duration = Duration::from_millis(10);
 /// Most layers of its own networks one expansion adds (see [`Engine::expand`]); the rest wait
 /// for a later one. A deliberately broken engine's graph may be infinite.
 const MAX_LAYERS: usize = 256;
+
+/// An entry number's bits below the worker's (see [`Engine::global`]).
+const WORKER_SHIFT: u32 = 27;
 
 /// Collect garbage nodes once there are this many (and then once the store has doubled).
 const GC_FLOOR: usize = 1 << 20;
@@ -113,11 +121,20 @@ pub enum Flaw {
 pub struct Outcome {
     pub states: u128,
     pub seconds: f64,
+    pub nodes: DiagramNodes,
     pub peak_memory: u64,
     /// Set when the search stopped early (a counterexample or the memory budget).
     pub stopped: Option<crate::engine::Stop>,
     /// Each property's first example or counterexample (by name).
     pub discoveries: HashMap<&'static str, Witness>,
+}
+
+/// How large the diagram store grew during the search (on several threads: the sum of each
+/// worker's largest), and what the reached sets hold at its end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiagramNodes {
+    pub peak: usize,
+    pub last: usize,
 }
 
 /// The liveness verdict of a symbolic run.
@@ -143,6 +160,9 @@ pub struct Options {
     /// Find a path to each `sometimes` example too, not only to counterexamples: a second
     /// search in the same order, as long as it takes to reach the last of them.
     pub example_paths: bool,
+    /// Threads that search: each owns the combinations that hash to it, with a diagram store
+    /// of its own ([`parallel`]). The liveness pass and the search for paths run on one.
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -154,6 +174,7 @@ impl Default for Options {
             max_expansions: None,
             flaw: Flaw::None,
             example_paths: true,
+            threads: 1,
         }
     }
 }
@@ -172,6 +193,11 @@ pub struct Engine<'m> {
     index: HashMap<SysState, u32, ahash::RandomState>,
     entries: Vec<Entry>,
     edges: HashSet<(u32, Action), ahash::RandomState>,
+    /// Which worker of a parallel search this is (0 alone): the high bits of the entry
+    /// numbers its steps are recorded from ([`Entry::preds`], [`Engine::global`]).
+    worker: u32,
+    /// The most nodes the store has held (see [`DiagramNodes`]).
+    peak_nodes: usize,
 }
 
 /// The search's eye on its means: the peak resident size, the budget, the progress lines.
@@ -271,6 +297,8 @@ impl<'m> Engine<'m> {
             index: HashMap::default(),
             entries: Vec::new(),
             edges: HashSet::default(),
+            worker: 0,
+            peak_nodes: 0,
         }
     }
 
@@ -331,33 +359,24 @@ impl<'m> Engine<'m> {
     pub fn run(&mut self) -> Outcome {
         let t0 = Instant::now();
         let properties = self.model.properties();
-        let stop_at_violation = self.opts.stop_at_violation;
-        let mut found: Vec<(&'static str, SysState)> = Vec::new();
-        let (stopped, peak) = self.explore(t0, |engine, k, fresh, _| {
-            for p in &properties {
-                if found.iter().any(|(name, _)| *name == p.name) {
-                    continue;
-                }
-                let Some(nets) = engine.satisfying(p, k, fresh) else {
-                    continue;
-                };
-                if p.expectation == Expectation::Eventually {
-                    continue;
-                }
-                let vector = engine.mdd.pick(nets).expect("non-empty");
-                let mut state = engine.entries[k as usize].state.clone();
-                state.network = engine.join(&vector);
-                found.push((p.name, state));
-                if p.expectation == Expectation::Always && stop_at_violation {
-                    return ControlFlow::Break(Some(crate::engine::Stop::Violation {
-                        property: p.name.to_string(),
-                    }));
-                }
-            }
-            ControlFlow::Continue(())
-        });
+        let mut found: Found = Vec::new();
+        let (stopped, peak) = if self.opts.threads > 1 && self.opts.max_expansions.is_none() {
+            parallel::explore(self, t0, &properties, &mut found)
+        } else {
+            self.explore(t0, |engine, k, fresh, _| {
+                engine.check_properties(&properties, &mut found, k, fresh)
+            })
+        };
         let states = self.entries.iter().map(|e| self.mdd.count(e.reached)).sum();
         let seconds = t0.elapsed().as_secs_f64();
+        let peak_nodes = self.peak_nodes.max(self.mdd.node_count());
+        // What the reached sets need, without the search's garbage.
+        let mut roots: Vec<&mut Node> = self.entries.iter_mut().map(|e| &mut e.reached).collect();
+        self.mdd.collect(&mut roots);
+        let nodes = DiagramNodes {
+            peak: peak_nodes,
+            last: self.mdd.node_count(),
+        };
         // Counterexamples always get a path; examples only if asked (it may take as long as
         // the search again). An example without one is reported as reached, path unknown.
         let wanted = |name: &str| {
@@ -389,10 +408,44 @@ impl<'m> Engine<'m> {
         Outcome {
             states,
             seconds,
+            nodes,
             peak_memory: peak.max(memory::resident_bytes().unwrap_or(0)),
             stopped,
             discoveries: found.into_iter().collect(),
         }
+    }
+
+    /// Checks `properties` on the networks `fresh` of entry `k`, adding what it finds to
+    /// `found` (a property's first example or counterexample only). Breaks off at a
+    /// counterexample if the search stops at violations.
+    fn check_properties(
+        &mut self,
+        properties: &[stateright::Property<BullySystem>],
+        found: &mut Found,
+        k: u32,
+        fresh: Node,
+    ) -> ControlFlow<Option<crate::engine::Stop>> {
+        for p in properties {
+            if found.iter().any(|(name, _)| *name == p.name) {
+                continue;
+            }
+            let Some(nets) = self.satisfying(p, k, fresh) else {
+                continue;
+            };
+            if p.expectation == Expectation::Eventually {
+                continue;
+            }
+            let vector = self.mdd.pick(nets).expect("non-empty");
+            let mut state = self.entries[k as usize].state.clone();
+            state.network = self.join(&vector);
+            found.push((p.name, state));
+            if p.expectation == Expectation::Always && self.opts.stop_at_violation {
+                return ControlFlow::Break(Some(crate::engine::Stop::Violation {
+                    property: p.name.to_string(),
+                }));
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// The search itself: from the initial states until nothing is left to expand, `visit`
@@ -450,25 +503,19 @@ impl<'m> Engine<'m> {
             });
             let (layers, closed, others) = self.expand(k, nets, max_layers);
             expansions += layers.len() as u32;
-            // The combination's own new networks: reached and shown, but not pending, since
-            // `expand` has taken every step from them already (but the last layer's own steps
-            // when it stopped short of the fixpoint).
-            let last = layers.len();
-            for (i, fresh) in layers.into_iter().enumerate() {
-                tick += 1;
-                let reached = self.entries[k as usize].reached;
-                self.entries[k as usize].reached = self.mdd.union(reached, fresh);
-                if !closed && i + 1 == last {
-                    work.pending[k as usize] = fresh;
-                    work.queue
-                        .push(Reverse((progress(&self.entries[k as usize].state), k)));
-                }
-                if let ControlFlow::Break(stop) = visit(self, k, fresh, tick) {
-                    return (stop, watch.peak);
-                }
+            let settled = self.settle_layers(&mut work, k, layers, closed, &mut tick, &mut visit);
+            if let ControlFlow::Break(stop) = settled {
+                return (stop, watch.peak);
             }
             tick += 1;
-            arrived = others;
+            arrived = others
+                .into_iter()
+                .map(|(next, a, image)| {
+                    let to = self.entry(next);
+                    self.record_edge(k, to, a);
+                    (to, image)
+                })
+                .collect();
             let what = || {
                 format!(
                     "{expansions} expansions, {} process-state combinations, {} diagram nodes",
@@ -482,6 +529,33 @@ impl<'m> Engine<'m> {
         }
     }
 
+    /// The new networks of `k` itself that [`Engine::expand`] found: reached and shown, but
+    /// not pending, since `expand` has taken every step from them already (but the last
+    /// layer's own steps when it stopped short of the fixpoint). Each layer is a tick.
+    fn settle_layers(
+        &mut self,
+        work: &mut Work,
+        k: u32,
+        layers: Vec<Node>,
+        closed: bool,
+        tick: &mut u32,
+        visit: &mut impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::engine::Stop>>,
+    ) -> ControlFlow<Option<crate::engine::Stop>> {
+        let last = layers.len();
+        for (i, fresh) in layers.into_iter().enumerate() {
+            *tick += 1;
+            let reached = self.entries[k as usize].reached;
+            self.entries[k as usize].reached = self.mdd.union(reached, fresh);
+            if !closed && i + 1 == last {
+                work.pending[k as usize] = fresh;
+                work.queue
+                    .push(Reverse((progress(&self.entries[k as usize].state), k)));
+            }
+            visit(self, k, fresh, *tick)?;
+        }
+        ControlFlow::Continue(())
+    }
+
     /// Networks `nets` arrived at entry `k` at `tick`: what is new of them is reached, pending
     /// and shown to `visit`.
     fn arrive(
@@ -490,8 +564,8 @@ impl<'m> Engine<'m> {
         k: u32,
         nets: Node,
         tick: u32,
-        visit: &mut impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::search::Stop>>,
-    ) -> ControlFlow<Option<crate::search::Stop>> {
+        visit: &mut impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::engine::Stop>>,
+    ) -> ControlFlow<Option<crate::engine::Stop>> {
         work.pending.resize(self.entries.len(), Mdd::EMPTY);
         let reached = self.entries[k as usize].reached;
         let fresh = self.mdd.diff(nets, reached);
@@ -510,6 +584,7 @@ impl<'m> Engine<'m> {
 
     /// Frees the nodes that neither `pending` nor any entry holds.
     fn collect_garbage(&mut self, pending: &mut [Node]) {
+        self.peak_nodes = self.peak_nodes.max(self.mdd.node_count());
         let mut roots: Vec<&mut Node> = pending.iter_mut().collect();
         for e in self.entries.iter_mut() {
             roots.push(&mut e.reached);
@@ -532,6 +607,7 @@ impl<'m> Engine<'m> {
                 stop_at_violation: false,
                 progress_every: None,
                 max_expansions: None,
+                threads: 1,
                 ..self.opts.clone()
             },
         );
@@ -676,14 +752,14 @@ impl<'m> Engine<'m> {
     /// every other step again from a large set of networks. Returns the layers of new networks
     /// of `k` itself (layer i: i such steps from `nets`; at most `max_layers`), whether they
     /// reached the fixpoint (if not, the last layer's own steps are still to be taken), and,
-    /// for every other step taken from `nets` and all the layers, the entry it reaches and its
-    /// networks.
+    /// for every other step taken from `nets` and all the layers, the processes it reaches,
+    /// the step and its networks.
     fn expand(
         &mut self,
         k: u32,
         nets: Node,
         max_layers: usize,
-    ) -> (Vec<Node>, bool, Vec<(u32, Node)>) {
+    ) -> (Vec<Node>, bool, Vec<(SysState, Action, Node)>) {
         let state = self.entries[k as usize].state.clone();
         let reached = self.entries[k as usize].reached;
         let mut local: HashMap<Action, bool, ahash::RandomState> = HashMap::default();
@@ -730,9 +806,7 @@ impl<'m> Engine<'m> {
             let Some((next, image)) = self.step_set(&state, covered, a, guard, None) else {
                 continue;
             };
-            let to = self.entry(next);
-            self.record_edge(k, to, a);
-            out.push((to, image));
+            out.push((next, a, image));
         }
         (layers, closed, out)
     }
@@ -740,8 +814,18 @@ impl<'m> Engine<'m> {
     /// Records the step `a` from entry `from` to entry `to` (for liveness and paths).
     fn record_edge(&mut self, from: u32, to: u32, a: Action) {
         if self.edges.insert((from, a)) {
+            let from = self.global(from);
             self.entries[to as usize].preds.push((from, a));
         }
+    }
+
+    /// Entry `k`'s number among every worker's ([`Engine::worker`]).
+    fn global(&self, k: u32) -> u32 {
+        debug_assert!(
+            k < 1 << WORKER_SHIFT,
+            "too many combinations for one worker"
+        );
+        self.worker << WORKER_SHIFT | k
     }
 
     /// The level of the channel a message step depends on, if `a` is one.
@@ -988,7 +1072,7 @@ impl<'m> Engine<'m> {
                 }
             }
             let what = || format!("liveness: {} combinations to go back from", work.len());
-            if let Some(crate::search::Stop::MemoryBudget { resident, .. }) =
+            if let Some(crate::engine::Stop::MemoryBudget { resident, .. }) =
                 watch.look(&self.opts, what)
             {
                 return Err(resident);
