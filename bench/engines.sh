@@ -47,7 +47,7 @@ row() { # label binary engine threads args...
   case $code in 0) result=ok;; 1) result=violation;; 3) result="memory budget";; 124) result="timeout ${LIMIT}s";; *) result="exit $code";; esac
   nodes=$( (grep -o "diagram nodes: [0-9]* at most, [0-9]* at the end" "$OUT/engines/$name.err" || true) | tail -1)
   peak=$(echo "$nodes" | awk '{print $3}')
-  last=$(echo "$nodes" | awk '{print $7}')
+  last=$(echo "$nodes" | awk '{print $6}')
   echo "| \`$*\` | $label | $result | $states | $wall | $rss | ${peak:-} | ${last:-} | $load |" >> "$MD"
   echo "$label $*: $result, $states states, ${wall}s, ${rss} MiB" >&2
 }

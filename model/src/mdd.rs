@@ -65,7 +65,7 @@ impl Cache {
 }
 
 /// A diagram outside any store ([`Mdd::export`]): its nodes, children first, each as its level
-/// and its edges' range; a child is [`Portable::FULL`] or `FIRST + i` for the node at `i`.
+/// and its edges' range; a child is `FULL` or `FIRST + i` for the node at `i`.
 pub struct Portable {
     nodes: Vec<(u32, u32, u32)>,
     /// `(value, child)`, node after node.

@@ -29,6 +29,10 @@
 //! fixpoint of "can still settle" over the same steps. The properties read the processes and
 //! ghost state only, except `crash cuts a broadcast short`, which reads whether channels are
 //! empty ([`properties::broadcast_cut_channels`]).
+//!
+//! With [`Options::threads`] above one, the search runs on that many workers, each owning a
+//! share of the combinations with a store of its own (module `parallel`); liveness and the search
+//! for paths then run on one thread, over the merged result.
 
 use crate::mdd::{Mdd, Node, Value};
 use crate::memory::{self, Budget};
@@ -112,7 +116,7 @@ pub enum Flaw {
     /// Ignores a crash's effect on the messages to the crashed process (they stay).
     KeepMessagesToCrashed,
     /// A broken saturation step: closing a combination under its own local steps
-    /// ([`Engine::expand`]) applies a message step to every network, not only to those whose
+    /// (`Engine::expand`) applies a message step to every network, not only to those whose
     /// channel holds a content that enables it (the event's effect without its guard's level).
     LocalStepWithoutGuard,
 }
@@ -161,7 +165,7 @@ pub struct Options {
     /// search in the same order, as long as it takes to reach the last of them.
     pub example_paths: bool,
     /// Threads that search: each owns the combinations that hash to it, with a diagram store
-    /// of its own ([`parallel`]). The liveness pass and the search for paths run on one.
+    /// of its own (module `parallel`). The liveness pass and the search for paths run on one.
     pub threads: usize,
 }
 
