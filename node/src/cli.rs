@@ -46,6 +46,9 @@ pub enum Cmd {
     /// Reproduce a model trace (`bully-model check|simulate --trace-out FILE`) step by step on
     /// real node processes, comparing every process with the model after each step.
     Replay(ReplayArgs),
+    /// Run an implementation of the course exercise under faults and judge it (see the guide
+    /// page "Testing your exercise").
+    Workbench(Box<crate::workbench::WorkbenchArgs>),
 }
 
 #[derive(Args, Debug)]

@@ -34,6 +34,8 @@
 //! up all along). Losses to a process that is down are allowed, as in the model, and so is the
 //! tail of what a crashed incarnation sent (a `kill -9` discards libzmq's queue; the model's
 //! `CutShort`).
+//! Receipts from processes named in [`Options::foreign`] (which write no log: plain exercise
+//! peers, the workbench's observer) are taken as sent.
 //!
 //! **3. Properties over the merged run.** The matching of step 2 and each node's step order give
 //! the happens-before order (vector clocks over all steps; a node's incarnations are one
@@ -155,6 +157,10 @@ pub struct Options {
     /// whatever the log's `actor` says). The tests use it to give the validator a mutant
     /// handler: real logs must then fail replay.
     pub variant: Option<Variant>,
+    /// Processes that write no step log (plain exercise peers, the workbench's observer): what
+    /// a node logs as received from one of them is taken as sent, since nothing can be
+    /// matched. Every other check still applies.
+    pub foreign: std::collections::BTreeSet<Id>,
 }
 
 /// Which check found a violation.
@@ -474,6 +480,7 @@ struct Channel<'a> {
 #[allow(clippy::type_complexity)]
 fn match_messages<'a>(
     logs: &[NodeLog<'a>],
+    opts: &Options,
     summary: &mut Summary,
 ) -> Result<(Vec<Vec<Option<Pos>>>, Vec<Channel<'a>>), Violation> {
     let index: HashMap<Id, usize> = logs.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
@@ -502,6 +509,9 @@ fn match_messages<'a>(
             };
             let bad = |what: String| Err(violation(CheckKind::Messages, s, *inc, what));
             let Some(&i) = index.get(src) else {
+                if opts.foreign.contains(src) {
+                    continue;
+                }
                 return bad(format!(
                     "received {msg:?} from {}, which has no log (nothing it sent can be matched)",
                     n(*src)
@@ -836,7 +846,7 @@ pub fn validate(steps: &[Step], opts: &Options) -> Verdict {
     if let Some(v) = mismatches.first() {
         return finish(summary, Some(v.clone()), mismatches);
     }
-    let (matched, channels) = match match_messages(&logs, &mut summary) {
+    let (matched, channels) = match match_messages(&logs, opts, &mut summary) {
         Ok(m) => m,
         Err(v) => return finish(summary, Some(v), Vec::new()),
     };
@@ -941,6 +951,27 @@ mod tests {
         );
         assert!(bad.what.starts_with("single coordinator"), "{bad}");
         assert_eq!(v.summary.terms, 2);
+    }
+
+    /// A receipt from a process without a log cannot be matched: a violation, unless that
+    /// process is named foreign (a plain exercise peer, the workbench's observer).
+    #[test]
+    fn receipts_from_foreign_processes_are_taken_as_sent() {
+        let from_plain_peer = Event::Msg {
+            src: Id::from(7),
+            msg: Msg::Election {
+                tag: Default::default(),
+            },
+        };
+        let steps = drive(2, &[2, 7], vec![start(), from_plain_peer]);
+        let bad = validate(&steps, &Options::default()).violation.unwrap();
+        assert_eq!((bad.check, bad.node, bad.seq), (CheckKind::Messages, 2, 1));
+        let opts = Options {
+            foreign: [Id::from(7)].into(),
+            ..Options::default()
+        };
+        let v = validate(&steps, &opts);
+        assert!(v.ok(), "{:?}", v.violation);
     }
 
     /// A receipt logged twice for one send is a duplicate; one never sent is invented.
