@@ -37,8 +37,21 @@ fn python_impl(file: &str) -> String {
     format!("python3 -u {PYTHON}/{file} {{port}} {{contact}} --heartbeat {{heartbeat}} --timeout {{timeout}}")
 }
 
+/// The verified node, writing the step log the workbench checks with the conformance checker.
 fn rust_impl() -> String {
-    format!("{BIN} run --wire exercise {{port}} {{contact}} --heartbeat {{heartbeat_ms}}ms --timeout {{timeout_ms}}ms --data-dir {{dir}}")
+    format!("{BIN} run --wire exercise {{port}} {{contact}} --heartbeat {{heartbeat_ms}}ms --timeout {{timeout_ms}}ms --data-dir {{dir}} --step-log {{steps}}")
+}
+
+/// Every scenario's step logs conform to the model, where the checker is built (it belongs to
+/// the proptests crate: `cargo build -p bully-proptests --bin conformance`).
+fn assert_conforms(results: &Value) {
+    for s in results["scenarios"].as_array().unwrap() {
+        let c = &s["conformance"];
+        match c["conforms"].as_bool() {
+            Some(ok) => assert!(ok, "{}: {c}", s["scenario"]),
+            None => eprintln!("conformance not checked: {}", c["detail"]),
+        }
+    }
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -136,6 +149,7 @@ fn the_verified_node_passes_every_scenario_and_the_report_is_written() {
     let dir = scratch("verified");
     let report = dir.join("report");
     let results = all_scenarios_pass(&rust_impl(), &["--report", report.to_str().unwrap()]);
+    assert_conforms(&results);
     // The measured times are there for every scenario with a fault.
     for s in results["scenarios"].as_array().unwrap() {
         if s["scenario"] != "join" {

@@ -76,7 +76,12 @@ fn run_one(
     bench.inject(scenario)?;
     let trace = bench.finish(scenario)?;
     let (verdicts, times) = verdict::judge(&trace);
-    let conformance = conformance::check(exe, &trace.step_logs, &trace.foreign);
+    let conformance = conformance::check(
+        exe,
+        &trace.step_logs,
+        &trace.foreign,
+        scenario == Scenario::PauseCoordinator,
+    );
     let svg = timeline::svg(&trace, &verdicts);
     let mut result = ScenarioResult::new(scenario, verdicts, times, conformance);
     result.acts = trace.acts;

@@ -53,12 +53,6 @@ impl Act {
         matches!(
             self,
             Act::Kill { .. } | Act::Pause { .. } | Act::Resume { .. } | Act::BadFrame { .. }
-        ) || matches!(
-            self,
-            Act::Start {
-                contact: Some(_),
-                ..
-            }
         )
     }
 }

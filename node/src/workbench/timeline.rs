@@ -101,57 +101,59 @@ fn paused_close(a: &Act) -> Option<u16> {
     }
 }
 
-/// The picture of one scenario.
-pub fn svg(tr: &Trace, verdicts: &[Verdict]) -> String {
-    let mut lanes: Vec<u16> = tr.nodes.iter().map(|n| n.0).collect();
-    lanes.sort_unstable_by(|a, b| b.cmp(a));
-    let span = tr.end.as_secs_f64().max(0.001);
-    let x = |t: Duration| LABEL + PLOT * t.as_secs_f64() / span;
-    let y = |port: u16| TOP + LANE * lanes.iter().position(|&p| p == port).unwrap_or(0) as f64;
-    let height =
-        (TOP + LANE * lanes.len() as f64 + 30.0).max(TOP + 20.0 * verdicts.len() as f64 + 20.0);
-    let width = LABEL + PLOT + SIDE;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="4" y="18" font-weight="bold" font-size="14">{}</text>"#,
-        tr.scenario.name()
-    );
-    for &port in &lanes {
-        let yy = y(port);
-        let _ = writeln!(s, r#"<text x="4" y="{}">{port}</text>"#, yy + 17.0);
-        for (a, b) in spans(tr, port, running_open, running_close) {
-            let _ = writeln!(
+/// Where things go in one scenario's picture.
+struct Layout {
+    lanes: Vec<u16>,
+    span: f64,
+}
+
+impl Layout {
+    fn x(&self, t: Duration) -> f64 {
+        LABEL + PLOT * t.as_secs_f64() / self.span
+    }
+
+    fn y(&self, port: u16) -> f64 {
+        TOP + LANE * self.lanes.iter().position(|&p| p == port).unwrap_or(0) as f64
+    }
+
+    fn bar(&self, s: &mut String, (a, b): (Duration, Duration), y: f64, style: &str, title: &str) {
+        let _ = writeln!(
+            s,
+            r#"<rect x="{:.1}" y="{y:.1}" width="{:.1}" {style}><title>{title}</title></rect>"#,
+            self.x(a),
+            (self.x(b) - self.x(a)).max(1.0)
+        );
+    }
+}
+
+/// Each node's lane: running, paused, leading, announcements.
+fn lanes(s: &mut String, f: &Layout, tr: &Trace) {
+    for &port in &f.lanes {
+        let y = f.y(port);
+        let _ = writeln!(s, r#"<text x="4" y="{}">{port}</text>"#, y + 17.0);
+        for span in spans(tr, port, running_open, running_close) {
+            f.bar(
                 s,
-                r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="10" fill="#d0d0d0"/>"##,
-                x(a),
-                yy + 8.0,
-                (x(b) - x(a)).max(1.0)
+                span,
+                y + 8.0,
+                r##"height="10" fill="#d0d0d0""##,
+                "running",
             );
         }
-        for (a, b) in spans(tr, port, paused_open, paused_close) {
-            let _ = writeln!(
+        for span in spans(tr, port, paused_open, paused_close) {
+            f.bar(
                 s,
-                r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="10" fill="#f2c14e"><title>paused</title></rect>"##,
-                x(a),
-                yy + 8.0,
-                (x(b) - x(a)).max(1.0)
+                span,
+                y + 8.0,
+                r##"height="10" fill="#f2c14e""##,
+                "paused",
             );
         }
     }
     for (a, b, who) in tenures(tr) {
-        if lanes.contains(&who) {
-            let _ = writeln!(
-                s,
-                r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="18" fill="#2b6cb0" opacity="0.8"><title>{who} leads</title></rect>"##,
-                x(a),
-                y(who) + 4.0,
-                (x(b) - x(a)).max(1.0)
-            );
+        if f.lanes.contains(&who) {
+            let style = r##"height="18" fill="#2b6cb0" opacity="0.8""##;
+            f.bar(s, (a, b), f.y(who) + 4.0, style, &format!("{who} leads"));
         }
     }
     for o in &tr.seen {
@@ -159,11 +161,15 @@ pub fn svg(tr: &Trace, verdicts: &[Verdict]) -> String {
             let _ = writeln!(
                 s,
                 r##"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="#0b2545"><title>{winner} announced itself</title></circle>"##,
-                x(o.t),
-                y(winner) + 13.0
+                f.x(o.t),
+                f.y(winner) + 13.0
             );
         }
     }
+}
+
+/// The faults and unexpected exits, as marks on the lanes.
+fn marks(s: &mut String, f: &Layout, tr: &Trace) {
     for a in &tr.acts {
         let (port, mark, color, what) = match a.act {
             Act::Kill { port } => (port, "✕", "#c53030", "kill -9"),
@@ -176,45 +182,46 @@ pub fn svg(tr: &Trace, verdicts: &[Verdict]) -> String {
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{:.1}" fill="{color}" font-size="16" text-anchor="middle" font-weight="bold">{mark}<title>{what} at {:.2} s</title></text>"#,
-            x(a.t),
-            y(port) + 19.0,
+            f.x(a.t),
+            f.y(port) + 19.0,
             a.t.as_secs_f64()
         );
     }
-    let axis = TOP + LANE * lanes.len() as f64 + 6.0;
+}
+
+fn axis(s: &mut String, f: &Layout) {
+    let y = TOP + LANE * f.lanes.len() as f64 + 6.0;
     let _ = writeln!(
         s,
-        r##"<line x1="{LABEL}" y1="{axis}" x2="{}" y2="{axis}" stroke="#555"/>"##,
+        r##"<line x1="{LABEL}" y1="{y}" x2="{}" y2="{y}" stroke="#555"/>"##,
         LABEL + PLOT
     );
-    let step = if span > 20.0 {
+    let step = if f.span > 20.0 {
         5.0
-    } else if span > 6.0 {
+    } else if f.span > 6.0 {
         1.0
     } else {
         0.5
     };
     let mut t = 0.0;
-    while t <= span {
-        let xx = LABEL + PLOT * t / span;
+    while t <= f.span {
         let _ = writeln!(
             s,
-            r##"<text x="{xx:.1}" y="{}" font-size="10" text-anchor="middle" fill="#555">{t}s</text>"##,
-            axis + 14.0
+            r##"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle" fill="#555">{t}s</text>"##,
+            LABEL + PLOT * t / f.span,
+            y + 14.0
         );
         t += step;
     }
+}
+
+fn verdict_list(s: &mut String, verdicts: &[Verdict]) {
     for (i, v) in verdicts.iter().enumerate() {
-        let color = match v.outcome {
-            Outcome::Pass => "#2f855a",
-            Outcome::Fail => "#c53030",
-            _ => "#777777",
-        };
-        let word = match v.outcome {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "FAIL",
-            Outcome::NotJudged => "not judged",
-            Outcome::NotApplicable => "n/a",
+        let (color, word) = match v.outcome {
+            Outcome::Pass => ("#2f855a", "pass"),
+            Outcome::Fail => ("#c53030", "FAIL"),
+            Outcome::NotJudged => ("#777777", "not judged"),
+            Outcome::NotApplicable => ("#777777", "n/a"),
         };
         let _ = writeln!(
             s,
@@ -225,6 +232,33 @@ pub fn svg(tr: &Trace, verdicts: &[Verdict]) -> String {
             escape(&v.reason)
         );
     }
+}
+
+/// The picture of one scenario.
+pub fn svg(tr: &Trace, verdicts: &[Verdict]) -> String {
+    let mut lanes_desc: Vec<u16> = tr.nodes.iter().map(|n| n.0).collect();
+    lanes_desc.sort_unstable_by(|a, b| b.cmp(a));
+    let f = Layout {
+        span: tr.end.as_secs_f64().max(0.001),
+        lanes: lanes_desc,
+    };
+    let height =
+        (TOP + LANE * f.lanes.len() as f64 + 30.0).max(TOP + 20.0 * verdicts.len() as f64 + 20.0);
+    let width = LABEL + PLOT + SIDE;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="4" y="18" font-weight="bold" font-size="14">{}</text>"#,
+        tr.scenario.name()
+    );
+    lanes(&mut s, &f, tr);
+    marks(&mut s, &f, tr);
+    axis(&mut s, &f);
+    verdict_list(&mut s, verdicts);
     s.push_str("</svg>\n");
     s
 }

@@ -506,3 +506,176 @@ pub fn judge(tr: &Trace) -> (Vec<Verdict>, Times) {
     };
     (vec![det, highest, notif, single, resp, crash], times)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workbench::args::{Program, Scenario};
+    use crate::workbench::observer::Observation;
+    use crate::workbench::scenario::Timed;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Four nodes 1..=4 up from 0 ms (formed at 100 ms), the first leading; `acts` and `seen`
+    /// after that, and probes every 100 ms answered by every live node (unless `deaf`).
+    fn trace(acts: Vec<(u64, Act)>, seen: Vec<(u64, Seen)>, end: u64) -> Trace {
+        let nodes: Vec<(u16, Program)> = (1..=4).map(|p| (p, Program::UnderTest)).collect();
+        let mut all: Vec<Timed> = nodes
+            .iter()
+            .map(|&(port, _)| Timed {
+                t: ms(0),
+                act: Act::Up { port },
+            })
+            .collect();
+        all.extend(acts.into_iter().map(|(t, act)| Timed { t: ms(t), act }));
+        let mut tr = Trace {
+            scenario: Scenario::KillCoordinator,
+            nodes,
+            heartbeat: ms(100),
+            timeout: ms(300),
+            slack: ms(250),
+            formed: ms(100),
+            acts: all,
+            seen: seen
+                .into_iter()
+                .map(|(t, seen)| Observation { t: ms(t), seen })
+                .collect(),
+            end: ms(end),
+            crashes: Vec::new(),
+            step_logs: Vec::new(),
+            foreign: Vec::new(),
+        };
+        let lives = Lives::of(&tr);
+        for t in (0..end.saturating_sub(300)).step_by(100) {
+            for port in 1..=4 {
+                if lives.over(port, ms(t), ms(t + 300)) {
+                    let seen = Seen::Probe {
+                        port,
+                        answered: true,
+                    };
+                    tr.seen.push(Observation { t: ms(t), seen });
+                }
+            }
+        }
+        tr.seen.sort_by_key(|o| o.t);
+        tr
+    }
+
+    fn outcome(tr: &Trace, name: &str) -> (Outcome, String) {
+        let v = judge(tr).0.into_iter().find(|v| v.name == name).unwrap();
+        (v.outcome, v.reason)
+    }
+
+    fn addressed(kind: &'static str, origin: u16) -> Seen {
+        Seen::Addressed {
+            dead: 4,
+            kind,
+            origin,
+        }
+    }
+
+    /// A kill of 4 at 200 ms, an election at 3's tombstone, 3's announcement at 900 ms.
+    fn good_failover() -> (Vec<(u64, Act)>, Vec<(u64, Seen)>) {
+        let acts = vec![(200, Act::Kill { port: 4 })];
+        let seen = vec![
+            (300, addressed("heartbeat", 1)),
+            (600, addressed("election", 3)),
+            (900, Seen::Announced { winner: 3 }),
+        ];
+        (acts, seen)
+    }
+
+    #[test]
+    fn a_clean_failover_passes_every_verdict() {
+        let (acts, seen) = good_failover();
+        let tr = trace(acts, seen, 3000);
+        let (verdicts, times) = judge(&tr);
+        for v in &verdicts {
+            assert_eq!(v.outcome, Outcome::Pass, "{v:?}");
+        }
+        assert_eq!((times.detect, times.elect), (Some(ms(400)), Some(ms(700))));
+    }
+
+    #[test]
+    fn two_claims_within_a_timeout_fail_single_coordinator() {
+        let (acts, mut seen) = good_failover();
+        seen.push((1000, Seen::Announced { winner: 2 }));
+        let (o, why) = outcome(&trace(acts, seen, 3000), "single-coordinator");
+        assert_eq!(o, Outcome::Fail, "{why}");
+        assert!(why.contains("3 and 2"), "{why}");
+    }
+
+    #[test]
+    fn announcements_that_go_on_after_settling_fail_single_coordinator() {
+        let (acts, mut seen) = good_failover();
+        seen.extend([
+            (2600, Seen::Announced { winner: 2 }),
+            (3200, Seen::Announced { winner: 3 }),
+        ]);
+        let (o, why) = outcome(&trace(acts, seen, 3600), "single-coordinator");
+        assert_eq!(o, Outcome::Fail, "{why}");
+    }
+
+    #[test]
+    fn a_node_still_following_the_dead_coordinator_fails_notifies_all() {
+        let (acts, mut seen) = good_failover();
+        seen.push((2000, addressed("heartbeat", 1)));
+        let (o, why) = outcome(&trace(acts, seen, 3000), "notifies-all");
+        assert_eq!(o, Outcome::Fail, "{why}");
+        assert!(why.starts_with("1 still heartbeated"), "{why}");
+    }
+
+    #[test]
+    fn an_exit_or_a_traceback_fails_no_crash() {
+        let (mut acts, seen) = good_failover();
+        acts.push((
+            1500,
+            Act::Exited {
+                port: 1,
+                status: "exit status: 1".into(),
+            },
+        ));
+        let (o, why) = outcome(&trace(acts.clone(), seen.clone(), 3000), "no-crash");
+        assert_eq!(o, Outcome::Fail, "{why}");
+        let (acts, seen) = good_failover();
+        let mut tr = trace(acts, seen, 3000);
+        tr.crashes
+            .push((2, "Traceback (most recent call last):".into()));
+        assert_eq!(outcome(&tr, "no-crash").0, Outcome::Fail);
+    }
+
+    #[test]
+    fn a_late_election_fails_detects_and_what_depends_on_it_is_not_judged() {
+        let acts = vec![(200, Act::Kill { port: 4 })];
+        let seen = vec![(5000, Seen::Announced { winner: 3 })];
+        let tr = trace(acts, seen, 6000);
+        assert_eq!(outcome(&tr, "detects").0, Outcome::Fail);
+        for name in ["notifies-all", "elects-highest", "single-coordinator"] {
+            assert_eq!(outcome(&tr, name).0, Outcome::NotJudged, "{name}");
+        }
+    }
+
+    #[test]
+    fn probes_missed_twice_fail_responsive_but_not_while_paused() {
+        let (acts, seen) = good_failover();
+        let mut tr = trace(acts, seen, 3000);
+        for o in tr.seen.iter_mut() {
+            if matches!(o.seen, Seen::Probe { port: 2, .. }) && o.t >= ms(1500) {
+                o.seen = Seen::Probe {
+                    port: 2,
+                    answered: false,
+                };
+            }
+        }
+        let (o, why) = outcome(&tr, "responsive");
+        assert_eq!(o, Outcome::Fail, "{why}");
+        // The same misses while 2 is paused do not count.
+        tr.acts.push(Timed {
+            t: ms(1400),
+            act: Act::Pause { port: 2 },
+        });
+        assert_eq!(outcome(&tr, "responsive").0, Outcome::Pass);
+    }
+}
