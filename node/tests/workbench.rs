@@ -11,7 +11,7 @@ use common::{consecutive_free_ports, BIN};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -243,7 +243,7 @@ fn alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
-fn pids(file: &PathBuf) -> Vec<i32> {
+fn pids(file: &Path) -> Vec<i32> {
     fs::read_to_string(file)
         .unwrap_or_default()
         .lines()
@@ -253,7 +253,7 @@ fn pids(file: &PathBuf) -> Vec<i32> {
 
 /// A template that records each node's PID in `file`, then runs the verified node (or, with
 /// `exit_joiners`, exits at once unless it is the first node).
-fn recording_impl(file: &PathBuf, exit_joiners: bool) -> String {
+fn recording_impl(file: &Path, exit_joiners: bool) -> String {
     let run = format!("{BIN} run --wire exercise $1 $2 --heartbeat 150ms --timeout 500ms");
     let body = if exit_joiners {
         format!("echo $$ >> {f}; if [ -z \"$2\" ]; then exec {run}; else echo cannot join >&2; exit 3; fi", f = file.display())

@@ -576,8 +576,11 @@ mod tests {
         }
     }
 
+    /// Observations at given milliseconds.
+    type SeenAt = Vec<(u64, Seen)>;
+
     /// A kill of 4 at 200 ms, an election at 3's tombstone, 3's announcement at 900 ms.
-    fn good_failover() -> (Vec<(u64, Act)>, Vec<(u64, Seen)>) {
+    fn good_failover() -> (Vec<(u64, Act)>, SeenAt) {
         let acts = vec![(200, Act::Kill { port: 4 })];
         let seen = vec![
             (300, addressed("heartbeat", 1)),
