@@ -40,7 +40,7 @@ pub fn check(exe: &Path, logs: &[PathBuf], foreign: &[u16], froze: bool) -> Opti
         return Some(Conformance {
             logs: logs.len(),
             conforms: None,
-            detail: "not checked: a frozen process breaks the bounded-delay assumption the model's properties rest on".into(),
+            detail: "a frozen process breaks the bounded-delay assumption the model's properties rest on".into(),
         });
     }
     let Some(bin) = checker(exe) else {
