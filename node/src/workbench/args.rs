@@ -9,7 +9,7 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
-    /// Nothing more.
+    /// Form the cluster (the first node alone, the others joining through it); no fault.
     Join,
     /// `kill -9` the coordinator.
     KillCoordinator,
