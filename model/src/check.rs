@@ -38,7 +38,7 @@ pub enum Engine {
     /// One state at a time ([`crate::engine::explicit`], or stateright's checker depth first).
     Explicit,
     /// Process states one at a time, each with its set of networks as a decision diagram
-    /// ([`crate::engine::symbolic`]); single-threaded, lowest-numbered combination first (no depth).
+    /// ([`crate::engine::symbolic`]); least advanced combination first (no depth), on `--threads`.
     Symbolic,
 }
 
@@ -368,9 +368,16 @@ fn symbolic_pass(model: &BullySystem, opts: &Options) -> (Search, Option<Livenes
             max_expansions: None,
             flaw: symbolic::Flaw::None,
             example_paths: opts.example_paths,
+            threads: opts.threads.max(1),
         },
     );
     let found = engine.run();
+    if opts.progress_every.is_some() {
+        eprintln!(
+            "  diagram nodes: {} at most, {} at the end of the search",
+            found.nodes.peak, found.nodes.last
+        );
+    }
     let search = Search {
         unique_states: usize::try_from(found.states).unwrap_or(usize::MAX),
         total_states: usize::try_from(found.states).unwrap_or(usize::MAX),
@@ -391,7 +398,7 @@ fn symbolic_pass(model: &BullySystem, opts: &Options) -> (Search, Option<Livenes
             counterexample: l.counterexample,
             elapsed: l.elapsed,
             peak_memory: memory::resident_bytes().unwrap_or(0),
-            stopped_at_memory: None,
+            stopped_at_memory: l.stopped_at_memory,
         }
     });
     (search, live)

@@ -64,6 +64,30 @@ impl Cache {
     }
 }
 
+/// A diagram outside any store ([`Mdd::export`]): its nodes, children first, each as its level
+/// and its edges' range; a child is `FULL` or `FIRST + i` for the node at `i`.
+pub struct Portable {
+    nodes: Vec<(u32, u32, u32)>,
+    /// `(value, child)`, node after node.
+    pub edges: Vec<(Value, u32)>,
+    root: u32,
+}
+
+impl Portable {
+    const EMPTY: u32 = 0;
+    const FULL: u32 = 1;
+    const FIRST: u32 = 2;
+
+    /// Each edge's level and value (values repeat).
+    pub fn values(&self) -> impl Iterator<Item = (usize, Value)> + '_ {
+        self.nodes.iter().flat_map(|&(level, start, end)| {
+            self.edges[start as usize..end as usize]
+                .iter()
+                .map(move |&(v, _)| (level as usize, v))
+        })
+    }
+}
+
 /// The operation caches' size: at least this many slots...
 const CACHE_MIN: usize = 1 << 12;
 /// ...and at most this many (24 MiB each).
@@ -440,6 +464,71 @@ impl Mdd {
         r
     }
 
+    /// The diagram `a`, outside the store: to be rebuilt in another store ([`Mdd::import`]).
+    pub fn export(&self, a: Node) -> Portable {
+        let mut out = Portable {
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            root: Portable::EMPTY,
+        };
+        let mut index: HashMap<Node, u32, ahash::RandomState> = HashMap::default();
+        out.root = self.export_rec(a, &mut index, &mut out);
+        out
+    }
+
+    fn export_rec(
+        &self,
+        a: Node,
+        index: &mut HashMap<Node, u32, ahash::RandomState>,
+        out: &mut Portable,
+    ) -> u32 {
+        match a {
+            Self::EMPTY => return Portable::EMPTY,
+            Self::FULL => return Portable::FULL,
+            _ => {}
+        }
+        if let Some(&i) = index.get(&a) {
+            return i;
+        }
+        let edges: Vec<(Value, u32)> = self
+            .edges(a)
+            .iter()
+            .map(|&(v, c)| (v, self.export_rec(c, index, out)))
+            .collect();
+        let start = out.edges.len() as u32;
+        out.edges.extend(edges);
+        out.nodes
+            .push((self.level(a) as u32, start, out.edges.len() as u32));
+        let i = Portable::FIRST + out.nodes.len() as u32 - 1;
+        index.insert(a, i);
+        i
+    }
+
+    /// Rebuilds an exported diagram in this store, each value `v` at level `l` becoming
+    /// `value(l, v)` (distinct values must stay distinct).
+    pub fn import(&mut self, p: &Portable, mut value: impl FnMut(usize, Value) -> Value) -> Node {
+        let mut built: Vec<Node> = Vec::with_capacity(p.nodes.len());
+        let mut edges = Edges::new();
+        for &(level, start, end) in &p.nodes {
+            edges.clear();
+            for &(v, c) in &p.edges[start as usize..end as usize] {
+                let child = match c {
+                    Portable::FULL => Self::FULL,
+                    _ => built[(c - Portable::FIRST) as usize],
+                };
+                edges.push((value(level as usize, v), child));
+            }
+            edges.sort_unstable_by_key(|&(v, _)| v);
+            let n = self.make(level as usize, &edges);
+            built.push(n);
+        }
+        match p.root {
+            Portable::EMPTY => Self::EMPTY,
+            Portable::FULL => Self::FULL,
+            r => built[(r - Portable::FIRST) as usize],
+        }
+    }
+
     /// How many vectors `a` holds.
     pub fn count(&self, a: Node) -> u128 {
         let mut memo = HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
@@ -577,6 +666,27 @@ mod tests {
             vec![vec![0, 1, 2], vec![0, 1], vec![0, 2, 3]]
         );
         assert_eq!(m.pick(a), Some(vec![0, 1, 2]));
+    }
+
+    #[test]
+    fn a_diagram_moves_to_another_store() {
+        let mut m = Mdd::new(3);
+        let vs = [[0, 1, 2], [0, 1, 3], [1, 1, 2], [2, 0, 0]];
+        let a = set(&mut m, &vs);
+        let p = m.export(a);
+        // Another store, where every value is shifted by 10 at level 1.
+        let mut other = Mdd::new(3);
+        let _unrelated = set(&mut other, &[[5, 5, 5]]);
+        let b = other.import(&p, |l, v| if l == 1 { v + 10 } else { v });
+        let shifted: Vec<Vec<Value>> = vs
+            .iter()
+            .map(|v| vec![v[0], v[1] + 10, v[2]])
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(other.vectors(b), shifted);
+        assert_eq!(other.import(&m.export(Mdd::EMPTY), |_, v| v), Mdd::EMPTY);
+        assert_eq!(p.values().filter(|&(l, _)| l == 0).count(), 3);
     }
 
     #[test]

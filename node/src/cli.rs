@@ -46,6 +46,9 @@ pub enum Cmd {
     /// Reproduce a model trace (`bully-model check|simulate --trace-out FILE`) step by step on
     /// real node processes, comparing every process with the model after each step.
     Replay(ReplayArgs),
+    /// Run an implementation of the course exercise under faults and judge it (see the guide
+    /// page "Testing your exercise").
+    Workbench(Box<crate::workbench::WorkbenchArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -225,6 +228,56 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
         Some(path) => ClusterFile::load(path)?,
         None => ClusterFile::default(),
     };
+    let (id, localhost_ports) = node_id(a)?;
+    let Named {
+        mut book,
+        own,
+        own_flag,
+    } = named_members(a, &file, id)?;
+    let listen = listen_endpoint(a, id, own.as_deref())?;
+    let advertise =
+        advertised(&listen, a.advertise.as_deref(), own.as_deref()).map_err(
+            |why| match &own_flag {
+                Some(p) => format!("--peer {p}: this node's own ID, but {why}"),
+                None => format!("member {id} of the config file: {why}"),
+            },
+        )?;
+    if !wire::valid_connect_endpoint(&advertise) {
+        return Err(format!(
+            "invalid --advertise endpoint {advertise:?} (peers must be able to connect to it)"
+        ));
+    }
+    let start = start_spec(a, id, &mut book)?;
+    if !(1024..=64 << 20).contains(&a.max_frame) {
+        return Err("--max-frame must be between 1024 bytes and 64 MiB".into());
+    }
+    if a.wire == Wire::Exercise && a.cluster_key.is_some() {
+        return Err(
+            "--cluster-key needs the native wire: the exercise's pickle dicts carry no MAC".into(),
+        );
+    }
+    Ok(NodeConfig {
+        id,
+        listen,
+        advertise,
+        book,
+        start,
+        localhost_ports,
+        timing: timing(a, &file),
+        data_dir: a.data_dir.clone().or(file.data_dir.clone()),
+        cluster_key: a.cluster_key.clone().or(file.cluster_key.clone()),
+        max_frame: a.max_frame,
+        step_log: a.step_log.clone(),
+        hooks: hooks(a, &file),
+        metrics: a.metrics.or(file.metrics),
+        variant: a.variant,
+        controlled: a.controlled.clone(),
+    })
+}
+
+/// This node's ID, and whether members nobody gave an endpoint for are reached at their
+/// localhost port (always with the shorthand).
+fn node_id(a: &RunArgs) -> Result<(u64, bool), String> {
     let (id, localhost_ports) = match (a.port, a.id) {
         (Some(port), _) => (port, true),
         (None, Some(id)) => (id, a.localhost_ports),
@@ -233,7 +286,21 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
     if usize::try_from(id).is_err() {
         return Err(format!("ID {id} is too large"));
     }
-    // Every member named: the file's, then --peer (which wins), this node possibly among them.
+    Ok((id, localhost_ports))
+}
+
+/// Every member named, this node's own entry taken out.
+struct Named {
+    book: BTreeMap<u64, String>,
+    /// This node's own endpoint, if listed.
+    own: Option<String>,
+    /// The `--peer` flag that listed it, if one did.
+    own_flag: Option<String>,
+}
+
+/// The members of the config file, then of `--peer` (which wins), this node possibly among
+/// them.
+fn named_members(a: &RunArgs, file: &ClusterFile, id: u64) -> Result<Named, String> {
     let mut book: BTreeMap<u64, String> = file.members.clone();
     let mut own_flag = None;
     let mut flagged = std::collections::BTreeSet::new();
@@ -254,11 +321,20 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
             path.display()
         ));
     }
-    let listen = match (a.port, &a.listen, &own) {
+    Ok(Named {
+        book,
+        own,
+        own_flag,
+    })
+}
+
+/// The endpoint to bind: the shorthand's port, `--listen`, or this node's own listed endpoint.
+fn listen_endpoint(a: &RunArgs, id: u64, own: Option<&str>) -> Result<String, String> {
+    let listen = match (a.port, &a.listen, own) {
         (Some(port), _, _) => wire::localhost_endpoint(port)
             .ok_or_else(|| format!("port {port} is not a valid TCP port"))?,
         (None, Some(listen), _) => listen.clone(),
-        (None, None, Some(own)) => own.clone(),
+        (None, None, Some(own)) => own.to_string(),
         (None, None, None) => {
             return Err(format!(
             "give --listen ENDPOINT, or list this node's own ID ({id}) with --peer or in --config"
@@ -270,98 +346,72 @@ pub fn setup(a: &RunArgs) -> Result<NodeConfig, String> {
             "invalid --listen endpoint {listen:?} (expected tcp://HOST:PORT, tcp://*:PORT or ipc://PATH)"
         ));
     }
-    let advertise =
-        advertised(&listen, a.advertise.as_deref(), own.as_deref()).map_err(
-            |why| match &own_flag {
-                Some(p) => format!("--peer {p}: this node's own ID, but {why}"),
-                None => format!("member {id} of the config file: {why}"),
-            },
-        )?;
-    if !wire::valid_connect_endpoint(&advertise) {
-        return Err(format!(
-            "invalid --advertise endpoint {advertise:?} (peers must be able to connect to it)"
-        ));
-    }
+    Ok(listen)
+}
+
+/// How the node starts: with every member in `book`, or joining through the shorthand's
+/// contact port or `--join` (whose endpoint, when given, goes into `book`).
+fn start_spec(a: &RunArgs, id: u64, book: &mut BTreeMap<u64, String>) -> Result<StartSpec, String> {
     let join = match (a.contact, &a.join) {
         (Some(c), _) => Some(c.to_string()),
         (None, j) => j.clone(),
     };
-    let start = match join {
-        None => StartSpec::Full(book.keys().copied().chain([id]).collect()),
-        Some(j) => {
-            let spec = if let Ok(cid) = j.trim().parse::<u64>() {
-                if let std::collections::btree_map::Entry::Vacant(v) = book.entry(cid) {
-                    v.insert(wire::localhost_endpoint(cid).ok_or_else(|| {
-                        format!("--join {j}: no --peer {cid}=ENDPOINT and {cid} is not a port")
-                    })?);
-                }
-                StartSpec::Join(cid)
-            } else if j.contains('=') {
-                let (cid, ep) = parse_id_endpoint(&j).map_err(|e| format!("--join {e}"))?;
-                match book.insert(cid, ep.clone()) {
-                    Some(old) if old != ep => {
-                        return Err(format!("--join {j}: --peer gives {cid} another endpoint"))
-                    }
-                    _ => {}
-                }
-                StartSpec::Join(cid)
-            } else if wire::valid_connect_endpoint(j.trim()) {
-                StartSpec::JoinEndpoint(j.trim().to_string())
-            } else {
-                return Err(format!(
-                    "--join {j:?}: expected ID=ENDPOINT, ENDPOINT (tcp://HOST:PORT) or ID"
-                ));
-            };
-            if spec == StartSpec::Join(id) {
-                return Err(format!("--join {j}: a node cannot join through itself"));
-            }
-            spec
-        }
+    let Some(j) = join else {
+        return Ok(StartSpec::Full(book.keys().copied().chain([id]).collect()));
     };
-    let timing = Durations {
-        heartbeat: a
-            .heartbeat
-            .or(file.heartbeat)
-            .unwrap_or(Durations::default().heartbeat),
-        timeout: a
-            .timeout
-            .or(file.timeout)
-            .unwrap_or(Durations::default().timeout),
-    };
-    if !(1024..=64 << 20).contains(&a.max_frame) {
-        return Err("--max-frame must be between 1024 bytes and 64 MiB".into());
+    let spec = join_through(&j, book)?;
+    if spec == StartSpec::Join(id) {
+        return Err(format!("--join {j}: a node cannot join through itself"));
     }
-    let hooks = Hooks {
-        on_coordinator: a.on_coordinator.clone().or(file.on_coordinator),
-        on_step_down: a.on_step_down.clone().or(file.on_step_down),
-        on_change: a.on_change.clone().or(file.on_change),
+    Ok(spec)
+}
+
+/// The contact `j` of a join: `ID`, `ID=ENDPOINT` or `ENDPOINT`.
+fn join_through(j: &str, book: &mut BTreeMap<u64, String>) -> Result<StartSpec, String> {
+    if let Ok(cid) = j.trim().parse::<u64>() {
+        if let std::collections::btree_map::Entry::Vacant(v) = book.entry(cid) {
+            v.insert(wire::localhost_endpoint(cid).ok_or_else(|| {
+                format!("--join {j}: no --peer {cid}=ENDPOINT and {cid} is not a port")
+            })?);
+        }
+        Ok(StartSpec::Join(cid))
+    } else if j.contains('=') {
+        let (cid, ep) = parse_id_endpoint(j).map_err(|e| format!("--join {e}"))?;
+        match book.insert(cid, ep.clone()) {
+            Some(old) if old != ep => {
+                Err(format!("--join {j}: --peer gives {cid} another endpoint"))
+            }
+            _ => Ok(StartSpec::Join(cid)),
+        }
+    } else if wire::valid_connect_endpoint(j.trim()) {
+        Ok(StartSpec::JoinEndpoint(j.trim().to_string()))
+    } else {
+        Err(format!(
+            "--join {j:?}: expected ID=ENDPOINT, ENDPOINT (tcp://HOST:PORT) or ID"
+        ))
+    }
+}
+
+/// The protocol's timing: each flag, else the config file, else the default.
+fn timing(a: &RunArgs, file: &ClusterFile) -> Durations {
+    let default = Durations::default();
+    Durations {
+        heartbeat: a.heartbeat.or(file.heartbeat).unwrap_or(default.heartbeat),
+        timeout: a.timeout.or(file.timeout).unwrap_or(default.timeout),
+    }
+}
+
+/// The hooks: each flag, else the config file.
+fn hooks(a: &RunArgs, file: &ClusterFile) -> Hooks {
+    Hooks {
+        on_coordinator: a.on_coordinator.clone().or(file.on_coordinator.clone()),
+        on_step_down: a.on_step_down.clone().or(file.on_step_down.clone()),
+        on_change: a.on_change.clone().or(file.on_change.clone()),
         timeout: a
             .hook_timeout
             .or(file.hook_timeout)
             .unwrap_or(hooks::DEFAULT_TIMEOUT),
-    };
-    if a.wire == Wire::Exercise && a.cluster_key.is_some() {
-        return Err(
-            "--cluster-key needs the native wire: the exercise's pickle dicts carry no MAC".into(),
-        );
     }
-    Ok(NodeConfig {
-        id,
-        listen,
-        advertise,
-        book,
-        start,
-        localhost_ports,
-        timing,
-        data_dir: a.data_dir.clone().or(file.data_dir),
-        cluster_key: a.cluster_key.clone().or(file.cluster_key),
-        max_frame: a.max_frame,
-        step_log: a.step_log.clone(),
-        hooks,
-        metrics: a.metrics.or(file.metrics),
-        variant: a.variant,
-        controlled: a.controlled.clone(),
-    })
 }
 
 /// The options that make no sense on the exercise wire (where port = ID on one host).
@@ -461,6 +511,12 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         reg.map_err(|e| Failure::Runtime(format!("signal handler: {e}")))?;
     }
     let (watchers, _metrics) = library::watchers(&cfg)?;
+    let controls = library::Controls {
+        steplog,
+        stop,
+        wake: wake_r,
+        watchers,
+    };
 
     if a.wire == Wire::Exercise {
         warn!(
@@ -469,10 +525,10 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
             cfg.id
         );
         let host = a.host.as_deref().unwrap_or("127.0.0.1");
-        crate::exercise::run(&cfg, host, steplog, stop, wake_r, watchers)?;
+        crate::exercise::run(&cfg, host, controls)?;
         return Ok(());
     }
-    library::run(&cfg, steplog, stop, wake_r, watchers)?;
+    library::run(&cfg, controls)?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 //! application that acts on leadership needs three things: this node's role, whom it follows,
 //! and the epoch to fence its work with. A [`Change`] is reported whenever one of them changes.
 
-use bully_model::{Epoch, Role, State};
+use bully_model::{Epoch, Members, Role, State};
 use std::fmt;
 
 /// A node's role, without the protocol's details.
@@ -39,7 +39,8 @@ impl RoleName {
             Role::Follower { .. } => RoleName::Follower,
         }
     }
-    /// The name used in `status`, logs and the hooks' `BULLY_ROLE`.
+    /// The name used in `status`, logs, metrics and the hooks' `BULLY_ROLE`: the one spelling
+    /// of a role's name in this crate (for the protocol's roles, the model's serde tag).
     pub fn as_str(self) -> &'static str {
         match self {
             RoleName::Starting => "starting",
@@ -57,6 +58,27 @@ impl RoleName {
 impl fmt::Display for RoleName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+fn ids(m: &Members) -> String {
+    let v: Vec<String> = m.iter().map(|i| usize::from(i).to_string()).collect();
+    v.join(", ")
+}
+
+/// A role in words, for log lines, `status` and the cluster view.
+pub fn describe_role(role: &Role) -> String {
+    match role {
+        Role::Joining { contact } => format!("joining via {}", usize::from(*contact)),
+        Role::Electing { waiting } => format!("electing (asked {})", ids(waiting)),
+        Role::Waiting => "waiting for a coordinator".into(),
+        Role::Halting { epoch, waiting, .. } => {
+            format!("candidate for epoch {epoch} (halting {})", ids(waiting))
+        }
+        Role::Coordinator { epoch } => format!("COORDINATOR (epoch {epoch})"),
+        Role::Follower { epoch } => {
+            format!("follower of {} (epoch {epoch})", usize::from(epoch.leader))
+        }
     }
 }
 
@@ -97,7 +119,11 @@ impl Leadership {
     }
 }
 
-/// A change of role, of whom the node follows, or of the epoch.
+/// A change of role, of whom the node follows, or of the epoch: the one definition of a role
+/// change (the log line, `status`'s `role_changes` and its watches, the metrics, the hooks and
+/// the subscribers all count these). The coordinator is the term's leader, so this is a change
+/// of role or of term; a candidate bidding again at a higher epoch is still halting and leads no
+/// one, so its new candidacy is an election's progress (like whom it waits for), not a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Change {
     /// The node's ID.
@@ -115,5 +141,39 @@ impl Change {
     /// shutting down.
     pub fn stepped_down(&self) -> bool {
         self.previous.is_coordinator() && !self.current.is_coordinator()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stateright::actor::Id;
+
+    #[test]
+    fn a_roles_name_is_the_models_serde_tag() {
+        let epoch = Epoch {
+            round: 2,
+            leader: Id::from(1),
+        };
+        let roles = [
+            Role::Joining {
+                contact: Id::from(1),
+            },
+            Role::Electing {
+                waiting: Members::new([Id::from(2)]),
+            },
+            Role::Waiting,
+            Role::Halting {
+                epoch,
+                waiting: Members::new([Id::from(0)]),
+                asked_again: false,
+            },
+            Role::Coordinator { epoch },
+            Role::Follower { epoch },
+        ];
+        for role in roles {
+            let json = serde_json::to_value(&role).expect("a role serialises");
+            assert_eq!(json["role"], RoleName::of(&role).as_str(), "{role:?}");
+        }
     }
 }

@@ -26,3 +26,4 @@ pub mod storage;
 pub mod transport;
 pub mod watchers;
 pub mod wire;
+pub mod workbench;

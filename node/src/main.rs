@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Cmd::Status(a) => cli::status(a),
         Cmd::Cluster(a) => bully_node::cluster::main(a),
         Cmd::Replay(a) => cli::replay(a),
+        Cmd::Workbench(a) => bully_node::workbench::main(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

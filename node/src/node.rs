@@ -25,6 +25,7 @@ use crate::steplog::StepLog;
 use crate::storage::{self, Saved, Store, StoreError};
 use crate::transport::controlled::ControlledTransport;
 use crate::transport::zmq::{TransportError, ZmqOptions, ZmqTransport};
+use crate::transport::Wire;
 use crate::watchers::Watchers;
 use crate::wire::{self, DEFAULT_MAX_FRAME};
 use bully_model::{Bully, Durations, Members, Start, Variant};
@@ -253,16 +254,111 @@ fn discover_id(
     }
 }
 
-/// Runs a node on the native wire until `stop` is set (`wake` is the read end of a pipe whose
-/// write end wakes the loop).
-pub fn run(
+/// What the event loop is handed besides the configuration: where its steps are logged, the
+/// stop flag with the pipe that wakes the loop, and who hears of leadership changes.
+pub struct Controls {
+    pub steplog: Option<StepLog>,
+    pub stop: Arc<AtomicBool>,
+    /// Read end of a pipe whose write end wakes the loop (signals, [`NodeHandle::stop`]).
+    pub wake: UnixStream,
+    pub watchers: Watchers,
+}
+
+/// A wire bound for one node: its transport, the endpoints `status` shows, and how the node
+/// starts on it (a join through an endpoint already resolved to the contact's ID).
+pub(crate) struct Bound<T> {
+    pub transport: T,
+    pub info: NodeInfo,
+    pub start: StartSpec,
+}
+
+/// The one assembly of a node, whatever its wire: opens the storage, has `bind` bind the wire
+/// (`None`: the node was stopped first), builds the handler and runs the event loop until the
+/// stop flag is set. `wire` names the wire in the log.
+pub(crate) fn assemble<T: Wire>(
     cfg: &NodeConfig,
-    steplog: Option<StepLog>,
-    stop: Arc<AtomicBool>,
-    wake: UnixStream,
-    watchers: Watchers,
+    wire: &'static str,
+    controls: Controls,
+    bind: impl FnOnce(&Durable, UnixStream, &AtomicBool) -> Result<Option<Bound<T>>, NodeError>,
 ) -> Result<(), NodeError> {
-    run_keyed(cfg, load_key(cfg)?, steplog, stop, wake, watchers)
+    let Controls {
+        steplog,
+        stop,
+        wake,
+        watchers,
+    } = controls;
+    let durable = open_store(cfg)?;
+    let Some(bound) = bind(&durable, wake, &stop)? else {
+        return Ok(());
+    };
+    let mut actor = Bully::new(protocol_start(&bound.start)?, cfg.timing);
+    actor.variant = cfg.variant;
+    let Durable {
+        store,
+        saved,
+        incarnation,
+    } = durable;
+    info!(
+        node = cfg.id,
+        wire,
+        listen = %bound.info.listen,
+        heartbeat = ?cfg.timing.heartbeat,
+        timeout = ?cfg.timing.timeout,
+        restored = saved.is_some(),
+        "starting"
+    );
+    Runtime::new(
+        cfg.id,
+        actor,
+        bound.transport,
+        store,
+        bound.info,
+        steplog,
+        stop,
+    )
+    .with_watchers(watchers)
+    .with_incarnation(incarnation)
+    .run(saved.map(|s| s.storage))?;
+    info!(node = cfg.id, "stopped");
+    Ok(())
+}
+
+/// The handler's start for `spec`: by now a join names its contact's ID.
+fn protocol_start(spec: &StartSpec) -> Result<Start, NodeError> {
+    match spec {
+        StartSpec::Full(ids) => Ok(Start::Full {
+            members: Members::new(ids.iter().map(|&i| wire::id(i))),
+        }),
+        StartSpec::Join(c) => Ok(Start::Join {
+            contact: wire::id(*c),
+        }),
+        StartSpec::JoinEndpoint(ep) => Err(NodeError::Config(format!(
+            "--join {ep}: this wire joins through a member's ID, not an endpoint"
+        ))),
+    }
+}
+
+impl From<RunError> for NodeError {
+    fn from(e: RunError) -> NodeError {
+        NodeError::Runtime(e.to_string())
+    }
+}
+
+impl From<TransportError> for NodeError {
+    /// A socket that cannot be made is the machine's failure; an endpoint that cannot be
+    /// bound or reached is the configuration's.
+    fn from(e: TransportError) -> NodeError {
+        match e {
+            TransportError::Zmq(_) => NodeError::Runtime(e.to_string()),
+            _ => NodeError::Config(e.to_string()),
+        }
+    }
+}
+
+/// Runs a node on the native wire (or, with [`NodeConfig::controlled`], the replayer's) until
+/// the stop flag is set.
+pub fn run(cfg: &NodeConfig, controls: Controls) -> Result<(), NodeError> {
+    run_keyed(cfg, load_key(cfg)?, controls)
 }
 
 /// The cluster key of `cfg`, read and checked.
@@ -279,21 +375,29 @@ fn load_key(cfg: &NodeConfig) -> Result<Option<ClusterKey>, NodeError> {
 fn run_keyed(
     cfg: &NodeConfig,
     key: Option<ClusterKey>,
-    steplog: Option<StepLog>,
-    stop: Arc<AtomicBool>,
-    wake: UnixStream,
-    watchers: Watchers,
+    controls: Controls,
 ) -> Result<(), NodeError> {
-    if let Some(endpoint) = &cfg.controlled {
-        return run_controlled(cfg, endpoint, steplog, stop, wake, watchers);
+    match &cfg.controlled {
+        Some(replayer) => assemble(cfg, "controlled", controls, |_, wake, _| {
+            bind_controlled(cfg, replayer, wake)
+        }),
+        None => assemble(cfg, "native", controls, |durable, wake, stop| {
+            bind_native(cfg, key, durable, wake, stop)
+        }),
     }
-    let Durable {
-        store,
-        saved,
-        incarnation,
-    } = open_store(cfg)?;
-    // Saved endpoints first; the configuration wins where both name an ID.
-    let mut book = saved.as_ref().map(|s| s.peers.clone()).unwrap_or_default();
+}
+
+/// The native wire: the address book (saved endpoints first; the configuration wins where both
+/// name an ID), the cluster key, and a join through an endpoint resolved to the contact's ID.
+fn bind_native(
+    cfg: &NodeConfig,
+    key: Option<ClusterKey>,
+    durable: &Durable,
+    wake: UnixStream,
+    stop: &AtomicBool,
+) -> Result<Option<Bound<ZmqTransport>>, NodeError> {
+    let saved_book = durable.saved.as_ref().map(|s| &s.peers);
+    let mut book = saved_book.cloned().unwrap_or_default();
     book.extend(cfg.book.clone());
     let opts = ZmqOptions {
         listen: cfg.listen.clone(),
@@ -302,130 +406,93 @@ fn run_keyed(
         pending_ttl: cfg.timing.timeout / 2,
         localhost_ports: cfg.localhost_ports,
     };
-    let mut transport =
-        ZmqTransport::bind(cfg.id, opts, book, Some(wake)).map_err(|e| match e {
-            TransportError::Zmq(_) => NodeError::Runtime(e.to_string()),
-            _ => NodeError::Config(e.to_string()),
-        })?;
-    match key {
-        None => warn!(
-            node = cfg.id,
-            "UNAUTHENTICATED CLUSTER: no cluster key, so any process that can reach {} {}",
-            cfg.listen,
-            "can take part in elections under any ID (and a high one wins); give every node the same --cluster-key FILE"
-        ),
-        Some(key) => {
-            info!(
-                node = cfg.id,
-                incarnation,
-                "frames are authenticated with the cluster key (HMAC-SHA256)"
-            );
-            transport = transport.with_auth(Authenticator::new(key, incarnation));
-        }
-    }
-
-    let start = match cfg.start.clone() {
-        StartSpec::Full(ids) => full_start(ids),
-        StartSpec::Join(c) => Start::Join {
-            contact: wire::id(c),
-        },
+    let transport = ZmqTransport::bind(cfg.id, opts, book, Some(wake))?;
+    let mut transport = authenticate(cfg, transport, key, durable.incarnation);
+    let start = match &cfg.start {
         StartSpec::JoinEndpoint(ep) => {
-            // A restarted node finds the contact's ID in its saved address book, so it does not
-            // depend on the contact being up; otherwise it asks the contact.
-            let known = saved
-                .as_ref()
-                .and_then(|s| s.peers.iter().find(|(_, e)| **e == ep).map(|(id, _)| *id));
-            let cid = match known {
-                Some(id) => id,
-                None => match discover_id(&ep, cfg.timing.timeout, &stop)? {
-                    Some(id) => id,
-                    None => {
-                        info!(node = cfg.id, "stopped before {ep} answered");
-                        return Ok(());
-                    }
-                },
+            let Some(cid) = contact_id(cfg, ep, saved_book, stop)? else {
+                info!(node = cfg.id, "stopped before {ep} answered");
+                return Ok(None);
             };
-            if cid == cfg.id {
-                return Err(NodeError::Config(format!(
-                    "--join {ep}: that is this node's own ID ({cid})"
-                )));
-            }
-            transport.add_peer(cid, ep);
-            Start::Join {
-                contact: wire::id(cid),
-            }
+            transport.add_peer(cid, ep.clone());
+            StartSpec::Join(cid)
         }
+        spec => spec.clone(),
     };
-    let mut actor = Bully::new(start, cfg.timing);
-    actor.variant = cfg.variant;
-    info!(
-        node = cfg.id,
-        listen = %cfg.listen,
-        heartbeat = ?cfg.timing.heartbeat,
-        timeout = ?cfg.timing.timeout,
-        restored = saved.is_some(),
-        "starting"
-    );
     let info = NodeInfo {
         listen: cfg.listen.clone(),
         advertise: cfg.advertise.clone(),
     };
-    let rt = Runtime::new(cfg.id, actor, transport, store, info, steplog, stop)
-        .with_watchers(watchers)
-        .with_incarnation(incarnation);
-    rt.run(saved.map(|s| s.storage)).map_err(|e| match e {
-        RunError::Save(_) | RunError::Transport(_) => NodeError::Runtime(e.to_string()),
-    })?;
-    info!(node = cfg.id, "stopped");
-    Ok(())
+    Ok(Some(Bound {
+        transport,
+        info,
+        start,
+    }))
 }
 
-fn full_start(ids: Vec<u64>) -> Start {
-    Start::Full {
-        members: Members::new(ids.into_iter().map(wire::id)),
-    }
-}
-
-/// [`run`] on the controlled wire: the same actor, storage and event loop, with every frame
-/// and timer going through the replayer at `endpoint`.
-fn run_controlled(
+/// Seals frames with the cluster key, or says loudly that there is none.
+fn authenticate(
     cfg: &NodeConfig,
-    endpoint: &str,
-    steplog: Option<StepLog>,
-    stop: Arc<AtomicBool>,
-    wake: UnixStream,
-    watchers: Watchers,
-) -> Result<(), NodeError> {
-    let Durable {
-        store,
-        saved,
-        incarnation,
-    } = open_store(cfg)?;
-    let start = match cfg.start.clone() {
-        StartSpec::Full(ids) => full_start(ids),
-        StartSpec::Join(c) => Start::Join {
-            contact: wire::id(c),
+    transport: ZmqTransport,
+    key: Option<ClusterKey>,
+    incarnation: u64,
+) -> ZmqTransport {
+    let Some(key) = key else {
+        warn!(
+            node = cfg.id,
+            "UNAUTHENTICATED CLUSTER: no cluster key, so any process that can reach {} {}",
+            cfg.listen,
+            "can take part in elections under any ID (and a high one wins); give every node the same --cluster-key FILE"
+        );
+        return transport;
+    };
+    info!(
+        node = cfg.id,
+        incarnation, "frames are authenticated with the cluster key (HMAC-SHA256)"
+    );
+    transport.with_auth(Authenticator::new(key, incarnation))
+}
+
+/// The ID of the member at `ep` to join through: from the saved address book (so a restarted
+/// node does not depend on the contact being up), else asked of it (`None`: stopped first).
+fn contact_id(
+    cfg: &NodeConfig,
+    ep: &str,
+    saved_book: Option<&BTreeMap<u64, String>>,
+    stop: &AtomicBool,
+) -> Result<Option<u64>, NodeError> {
+    let known = saved_book.and_then(|b| b.iter().find(|(_, e)| *e == ep).map(|(id, _)| *id));
+    let cid = match known {
+        Some(id) => id,
+        None => match discover_id(ep, cfg.timing.timeout, stop)? {
+            Some(id) => id,
+            None => return Ok(None),
         },
-        StartSpec::JoinEndpoint(ep) => {
-            return Err(NodeError::Config(format!(
-                "a controlled node joins through an ID, not an endpoint ({ep})"
-            )))
-        }
     };
-    let transport = ControlledTransport::connect(cfg.id, endpoint, cfg.max_frame, Some(wake))
-        .map_err(|e| NodeError::Config(e.to_string()))?;
-    let mut actor = Bully::new(start, cfg.timing);
-    actor.variant = cfg.variant;
-    info!(node = cfg.id, replayer = %endpoint, "starting under the replayer's control");
+    if cid == cfg.id {
+        return Err(NodeError::Config(format!(
+            "--join {ep}: that is this node's own ID ({cid})"
+        )));
+    }
+    Ok(Some(cid))
+}
+
+/// The controlled wire: every frame and timer goes through the replayer at `replayer`.
+fn bind_controlled(
+    cfg: &NodeConfig,
+    replayer: &str,
+    wake: UnixStream,
+) -> Result<Option<Bound<ControlledTransport>>, NodeError> {
+    let transport = ControlledTransport::connect(cfg.id, replayer, cfg.max_frame, Some(wake))?;
     let info = NodeInfo {
-        listen: endpoint.to_string(),
-        advertise: endpoint.to_string(),
+        listen: replayer.to_string(),
+        advertise: replayer.to_string(),
     };
-    let rt = Runtime::new(cfg.id, actor, transport, store, info, steplog, stop)
-        .with_watchers(watchers)
-        .with_incarnation(incarnation);
-    rt.run(saved.map(|s| s.storage))
-        .map_err(|e| NodeError::Runtime(e.to_string()))
+    Ok(Some(Bound {
+        transport,
+        info,
+        start: cfg.start.clone(),
+    }))
 }
 
 /// Opens the step log file of `cfg`, if any.
@@ -470,7 +537,15 @@ pub fn start(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
     let flag = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
         .name(format!("bully-node-{id}"))
-        .spawn(move || run_keyed(&cfg, key, steplog, flag, wake_r, watchers))
+        .spawn(move || {
+            let controls = Controls {
+                steplog,
+                stop: flag,
+                wake: wake_r,
+                watchers,
+            };
+            run_keyed(&cfg, key, controls)
+        })
         .map_err(|e| NodeError::Runtime(format!("spawn: {e}")))?;
     Ok(NodeHandle {
         id,

@@ -21,6 +21,7 @@
 //! stops the replay. The replayer decides nothing about the protocol: it moves frames as the
 //! trace says and compares what the nodes report with what the model recorded.
 
+use crate::storage::Store;
 use crate::wire;
 use bully_model::properties::{agreement_of, check_epoch_order, single_coordinator_of, Entered};
 use bully_model::system::state::{asker, renamed, renamed_state, renamed_storage};
@@ -97,7 +98,78 @@ struct Node {
     epoch_order: Option<String>,
 }
 
+/// The command line of node `i` of `trace`, under the replayer at `endpoint`, with its data
+/// directory and step log. The endpoints given are never bound: every frame goes through the
+/// replayer.
+fn node_args(
+    i: usize,
+    trace: &TraceFile,
+    variant: Variant,
+    endpoint: &str,
+    data: &Path,
+    steps: &Path,
+) -> Vec<String> {
+    let dummy = |j: usize| format!("tcp://127.0.0.1:{}", 1 + j);
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--id".into(),
+        i.to_string(),
+        "--listen".into(),
+        dummy(i),
+        "--controlled".into(),
+        endpoint.to_string(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--step-log".into(),
+        steps.display().to_string(),
+        "--variant".into(),
+        clap::ValueEnum::to_possible_value(&variant)
+            .expect("every variant has a name")
+            .get_name()
+            .to_string(),
+    ];
+    let n = trace.config.processes;
+    match trace.config.start {
+        StartMode::Full => {
+            for j in (0..n).filter(|&j| j != i) {
+                args.extend(["--peer".into(), format!("{j}={}", dummy(j))]);
+            }
+        }
+        StartMode::Join if i == 0 => {}
+        StartMode::Join => {
+            args.extend(["--join".into(), format!("0={}", dummy(0))]);
+        }
+    }
+    args
+}
+
 impl Node {
+    /// Node `i`, not started yet and without its command line, with its files in `dir` (left
+    /// over ones removed).
+    fn fresh(i: usize, dir: &Path) -> Node {
+        let data = dir.join(format!("node-{i}"));
+        let steps = dir.join(format!("node-{i}.steps"));
+        let _ = fs::remove_dir_all(&data);
+        let _ = fs::remove_file(&steps);
+        Node {
+            child: None,
+            args: Vec::new(),
+            data,
+            log: dir.join(format!("node-{i}.log")),
+            steps,
+            read: 0,
+            incarnation: 0,
+            state: None,
+            tag: Tag::default(),
+            timers: BTreeSet::new(),
+            saved: None,
+            unclaimed: 0,
+            connected: false,
+            accepted: Epoch::none(),
+            epoch_order: None,
+        }
+    }
+
     /// Which start of its process the running (or last) run is, as the checker numbers
     /// starts: 1 for the first.
     fn start_ordinal(&self) -> u64 {
@@ -180,60 +252,11 @@ impl Replay {
             .get_last_endpoint()
             .map_err(|e| e.to_string())?
             .map_err(|_| "the replayer's endpoint is not text".to_string())?;
-        let dummy = |j: usize| format!("tcp://127.0.0.1:{}", 1 + j);
         let nodes = (0..n)
             .map(|i| {
-                let data = dir.join(format!("node-{i}"));
-                let steps = dir.join(format!("node-{i}.steps"));
-                let log = dir.join(format!("node-{i}.log"));
-                let _ = fs::remove_dir_all(&data);
-                let _ = fs::remove_file(&steps);
-                let mut args: Vec<String> = vec![
-                    "run".into(),
-                    "--id".into(),
-                    i.to_string(),
-                    "--listen".into(),
-                    dummy(i),
-                    "--controlled".into(),
-                    endpoint.clone(),
-                    "--data-dir".into(),
-                    data.display().to_string(),
-                    "--step-log".into(),
-                    steps.display().to_string(),
-                    "--variant".into(),
-                    clap::ValueEnum::to_possible_value(&variant)
-                        .expect("every variant has a name")
-                        .get_name()
-                        .to_string(),
-                ];
-                match trace.config.start {
-                    StartMode::Full => {
-                        for j in (0..n).filter(|&j| j != i) {
-                            args.extend(["--peer".into(), format!("{j}={}", dummy(j))]);
-                        }
-                    }
-                    StartMode::Join if i == 0 => {}
-                    StartMode::Join => {
-                        args.extend(["--join".into(), format!("0={}", dummy(0))]);
-                    }
-                }
-                Node {
-                    child: None,
-                    args,
-                    data,
-                    log,
-                    steps,
-                    read: 0,
-                    incarnation: 0,
-                    state: None,
-                    tag: Tag::default(),
-                    timers: BTreeSet::new(),
-                    saved: None,
-                    unclaimed: 0,
-                    connected: false,
-                    accepted: Epoch::none(),
-                    epoch_order: None,
-                }
+                let mut node = Node::fresh(i, dir);
+                node.args = node_args(i, trace, variant, &endpoint, &node.data, &node.steps);
+                node
             })
             .collect();
         let mut replay = Replay {
@@ -482,6 +505,7 @@ impl Replay {
                 self.take_step(*process).map(|_| ())
             }
             TraceAction::Crash { process } => {
+                self.await_saved(*process)?;
                 let node = &mut self.nodes[*process];
                 let mut child = node.child.take().ok_or("the node is not running")?;
                 let _ = child.kill();
@@ -507,6 +531,31 @@ impl Replay {
                 self.spawn(*process)?;
                 self.take_step(*process).map(|_| ())
             }
+        }
+    }
+
+    /// Waits until node `i`'s storage file holds what its last logged step saved. The model's
+    /// steps are atomic and a crash falls between two of them, but a node logs a step before
+    /// executing its commands: the frames a step sends are awaited ([`Replay::take_step`]),
+    /// and this awaits its durable write, which a step without sends leaves nothing else to
+    /// wait for.
+    fn await_saved(&self, i: usize) -> Result<(), String> {
+        let node = &self.nodes[i];
+        let Some(expected) = &node.saved else {
+            return Ok(());
+        };
+        let store = Store::open(&node.data, i as u64).map_err(|e| e.to_string())?;
+        let t0 = Instant::now();
+        loop {
+            if matches!(store.load(), Ok(Some(s)) if &s.storage == expected) {
+                return Ok(());
+            }
+            if t0.elapsed() > PATIENCE {
+                return Err(format!(
+                    "node {i} did not save {expected:?} within {PATIENCE:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -571,7 +620,7 @@ impl Replay {
             let _ = writeln!(
                 out,
                 "  node {i}: {}",
-                crate::runtime::describe_role(&s.role)
+                crate::leadership::describe_role(&s.role)
             );
         }
         for node in self

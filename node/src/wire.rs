@@ -233,32 +233,13 @@ pub fn decode_stamped(
             _ => Err(DecodeError::UnknownRequest(clip(request))),
         };
     }
-    let from = match obj.get("from") {
-        None | Some(Value::Null) => return Err(DecodeError::MissingSender),
-        Some(f) => f
-            .as_u64()
-            .filter(|&id| usize::try_from(id).is_ok())
-            .ok_or_else(|| DecodeError::InvalidSender(clip(f)))?,
-    };
-    if from == me {
-        return Err(DecodeError::SelfSender(from));
-    }
+    let from = sender(&obj, me)?;
     let from_endpoint = match obj.remove("from_endpoint") {
         None | Some(Value::Null) => None,
         Some(Value::String(e)) if valid_connect_endpoint(&e) => Some(e),
         Some(other) => return Err(DecodeError::InvalidEndpoint(clip(other))),
     };
-    // The address book is advisory: entries that do not parse are skipped, not fatal.
-    let mut peers = BTreeMap::new();
-    if let Some(Value::Object(book)) = obj.remove("peers") {
-        for (k, v) in book {
-            if let (Ok(id), Value::String(e)) = (k.parse::<u64>(), v) {
-                if valid_connect_endpoint(&e) && usize::try_from(id).is_ok() {
-                    peers.insert(id, e);
-                }
-            }
-        }
-    }
+    let peers = advisory_book(obj.remove("peers"));
     let queued_ms = match obj.remove("queued_ms") {
         None | Some(Value::Null) => None,
         Some(q) => Some(q.as_u64().ok_or_else(|| {
@@ -295,6 +276,39 @@ fn sent_of(field: Option<Value>) -> Result<Option<SendId>, DecodeError> {
             DecodeError::BadMessage(format!("\"sent\" is not a send identity: {}", clip(e)))
         }),
     }
+}
+
+/// The `"from"` of a protocol message: a process ID, and not this node's (`me`).
+fn sender(obj: &serde_json::Map<String, Value>, me: u64) -> Result<u64, DecodeError> {
+    let from = match obj.get("from") {
+        None | Some(Value::Null) => return Err(DecodeError::MissingSender),
+        Some(f) => f
+            .as_u64()
+            .filter(|&id| usize::try_from(id).is_ok())
+            .ok_or_else(|| DecodeError::InvalidSender(clip(f)))?,
+    };
+    if from == me {
+        return Err(DecodeError::SelfSender(from));
+    }
+    Ok(from)
+}
+
+/// The `"peers"` address book of an envelope. It is advisory: entries that do not parse are
+/// skipped, not fatal.
+fn advisory_book(book: Option<Value>) -> BTreeMap<u64, String> {
+    let Some(Value::Object(book)) = book else {
+        return BTreeMap::new();
+    };
+    book.into_iter()
+        .filter_map(|(k, v)| match (k.parse::<u64>(), v) {
+            (Ok(id), Value::String(e))
+                if valid_connect_endpoint(&e) && usize::try_from(id).is_ok() =>
+            {
+                Some((id, e))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Encodes a protocol envelope.

@@ -276,6 +276,7 @@ fn mutant_never_answer_fails_at_the_first_lower_election() {
         &run.steps,
         &Options {
             variant: Some(Variant::NeverAnswer),
+            ..Options::default()
         },
     );
     let v = verdict.violation.clone().expect("the mutant must fail");
@@ -295,6 +296,7 @@ fn mutant_lowest_wins_fails_at_the_lowest_nodes_start() {
         &run.steps,
         &Options {
             variant: Some(Variant::LowestWins),
+            ..Options::default()
         },
     );
     let v = verdict.violation.expect("the mutant must fail");

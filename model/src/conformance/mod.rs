@@ -36,6 +36,8 @@
 //! up all along). Losses to a process that is down are allowed, as in the model, and so is the
 //! tail of what a crashed incarnation sent (a `kill -9` discards libzmq's queue; the model's
 //! `CutShort`).
+//! Receipts from processes named in [`Options::foreign`] (which write no log: plain exercise
+//! peers, the workbench's observer) are taken as sent.
 //!
 //! **3. Properties over the merged run.** The matching of step 2 and each node's step order give
 //! the happens-before order (vector clocks over all steps; a node's incarnations are one
@@ -157,12 +159,6 @@ pub fn parse_steps(text: &str, file: &Path) -> Result<Vec<Step>, LoadError> {
             line: n + 1,
             error: e.to_string(),
         })?;
-        if matches!(logged.event.event, Event::Msg { .. }) && logged.event.sent.is_none() {
-            return Err(LoadError::NoIdentity {
-                file: file.to_owned(),
-                line: n + 1,
-            });
-        }
         steps.push(Step {
             line: logged,
             source: (file.to_owned(), n + 1),
@@ -191,6 +187,10 @@ pub struct Options {
     /// whatever the log's `actor` says). The tests use it to give the validator a mutant
     /// handler: real logs must then fail replay.
     pub variant: Option<Variant>,
+    /// Processes that write no step log (plain exercise peers, the workbench's observer): what
+    /// a node logs as received from one of them is taken as sent, since nothing can be
+    /// matched. Every other check still applies.
+    pub foreign: std::collections::BTreeSet<Id>,
 }
 
 /// Which check found a violation.
@@ -656,6 +656,7 @@ fn resolve_send(
 /// the paired send (if a receipt), and the channels with each send's receipt (if any).
 fn match_messages<'a>(
     logs: &[NodeLog<'a>],
+    opts: &Options,
     summary: &mut Summary,
 ) -> Result<(Matched, Vec<Channel<'a>>), Violation> {
     let index: HashMap<Id, usize> = logs.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
@@ -688,6 +689,9 @@ fn match_messages<'a>(
                 continue;
             };
             let bad = |what: String| Err(violation(CheckKind::Messages, s, inc, what));
+            if opts.foreign.contains(src) && !index.contains_key(src) {
+                continue;
+            }
             let (at, cmd) = match resolve_send(logs, &index, l.id, (*src, msg), s.event.sent) {
                 Ok(found) => found,
                 Err(what) => return bad(what),
@@ -1100,7 +1104,7 @@ pub fn validate(steps: &[Step], opts: &Options) -> Verdict {
     if let Some(v) = mismatches.first() {
         return finish(summary, Some(v.clone()), mismatches);
     }
-    match judge(&logs, &mut summary) {
+    match judge(&logs, opts, &mut summary) {
         Ok((breaches, properties)) => Verdict {
             breaches,
             properties,
@@ -1113,9 +1117,10 @@ pub fn validate(steps: &[Step], opts: &Options) -> Verdict {
 /// Checks 2 and 3 on logs that replay: the breaches found, and each property's result.
 fn judge(
     logs: &[NodeLog<'_>],
+    opts: &Options,
     summary: &mut Summary,
 ) -> Result<(Vec<Breach>, Vec<PropertyCheck>), Violation> {
-    let (matched, channels) = match_messages(logs, summary)?;
+    let (matched, channels) = match_messages(logs, opts, summary)?;
     let vc = vector_clocks(logs, &matched)?;
     let mut stalls = breaches::stalls(logs);
     let lost = check_no_live_loss(logs, &channels, &vc, &mut stalls)?;
@@ -1142,7 +1147,19 @@ fn judge(
 
 /// Loads the files and validates them.
 pub fn validate_files(paths: &[PathBuf], opts: &Options) -> Result<Verdict, LoadError> {
-    Ok(validate(&load(paths)?, opts))
+    let steps = load(paths)?;
+    // A receipt from a logged process without its send's identity: an older node's log.
+    let old = steps.iter().find(|s| {
+        matches!(&s.event.event, Event::Msg { src, .. } if !opts.foreign.contains(src))
+            && s.event.sent.is_none()
+    });
+    if let Some(s) = old {
+        return Err(LoadError::NoIdentity {
+            file: s.source.0.clone(),
+            line: s.source.1,
+        });
+    }
+    Ok(validate(&steps, opts))
 }
 
 #[cfg(test)]
@@ -1291,6 +1308,27 @@ mod tests {
         );
         assert!(bad.what.starts_with("single coordinator"), "{bad}");
         assert_eq!(v.summary.terms, 2);
+    }
+
+    /// A receipt from a process without a log cannot be matched: a violation, unless that
+    /// process is named foreign (a plain exercise peer, the workbench's observer).
+    #[test]
+    fn receipts_from_foreign_processes_are_taken_as_sent() {
+        let from_plain_peer = Event::Msg {
+            src: Id::from(7),
+            msg: Msg::Election {
+                tag: Default::default(),
+            },
+        };
+        let steps = drive(2, &[2, 7], vec![start(), from_plain_peer]);
+        let bad = validate(&steps, &Options::default()).violation.unwrap();
+        assert_eq!((bad.check, bad.node, bad.seq), (CheckKind::Messages, 2, 1));
+        let opts = Options {
+            foreign: [Id::from(7)].into(),
+            ..Options::default()
+        };
+        let v = validate(&steps, &opts);
+        assert!(v.ok(), "{:?}", v.violation);
     }
 
     /// A receipt logged twice for one send is a duplicate; one never sent is invented.

@@ -29,17 +29,26 @@
 //! fixpoint of "can still settle" over the same steps. The properties read the processes and
 //! ghost state only, except `crash cuts a broadcast short`, which reads whether channels are
 //! empty ([`properties::broadcast_cut_channels`]).
+//!
+//! With [`Options::threads`] above one, the search runs on that many workers, each owning a
+//! share of the combinations with a store of its own (module `parallel`); liveness and the search
+//! for paths then run on one thread, over the merged result.
 
 use crate::mdd::{Mdd, Node, Value};
 use crate::memory::{self, Budget};
 use crate::properties;
-use crate::system::{Action, BullySystem, Config, NetOp, NetOps, Network, Quiet, SysState};
+use crate::system::{Action, BullySystem, Config, NetOp, NetOps, Network, Proc, Quiet, SysState};
 use crate::trace::{Path, Witness};
 use stateright::{Expectation, Model};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
+
+mod parallel;
+
+/// Each property's first example or counterexample found, by name.
+type Found = Vec<(&'static str, SysState)>;
 
 /// A level's map, owned (see [`Mdd::transform`]).
 type BoxedMap<'a> = Option<Box<dyn FnMut(Value) -> Option<Value> + 'a>>;
@@ -50,6 +59,9 @@ const LOOK_EVERY: Duration = Duration::from_millis(10);
 /// Most layers of its own networks one expansion adds (see [`Engine::expand`]); the rest wait
 /// for a later one. A deliberately broken engine's graph may be infinite.
 const MAX_LAYERS: usize = 256;
+
+/// An entry number's bits below the worker's (see [`Engine::global`]).
+const WORKER_SHIFT: u32 = 27;
 
 /// Collect garbage nodes once there are this many (and then once the store has doubled).
 const GC_FLOOR: usize = 1 << 20;
@@ -103,17 +115,30 @@ pub enum Flaw {
     IgnoreQuiet,
     /// Ignores a crash's effect on the messages to the crashed process (they stay).
     KeepMessagesToCrashed,
+    /// A broken saturation step: closing a combination under its own local steps
+    /// (`Engine::expand`) applies a message step to every network, not only to those whose
+    /// channel holds a content that enables it (the event's effect without its guard's level).
+    LocalStepWithoutGuard,
 }
 
 /// What a symbolic run found.
 pub struct Outcome {
     pub states: u128,
     pub seconds: f64,
+    pub nodes: DiagramNodes,
     pub peak_memory: u64,
     /// Set when the search stopped early (a counterexample or the memory budget).
     pub stopped: Option<crate::engine::Stop>,
     /// Each property's first example or counterexample (by name).
     pub discoveries: HashMap<&'static str, Witness>,
+}
+
+/// How large the diagram store grew during the search (on several threads: the sum of each
+/// worker's largest), and what the reached sets hold at its end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiagramNodes {
+    pub peak: usize,
+    pub last: usize,
 }
 
 /// The liveness verdict of a symbolic run.
@@ -122,6 +147,8 @@ pub struct Liveness {
     pub settled_states: u128,
     pub counterexample: Option<Witness>,
     pub elapsed: Duration,
+    /// The resident size at which the memory budget stopped the pass (no verdict then).
+    pub stopped_at_memory: Option<u64>,
 }
 
 /// Options of a symbolic run.
@@ -137,6 +164,9 @@ pub struct Options {
     /// Find a path to each `sometimes` example too, not only to counterexamples: a second
     /// search in the same order, as long as it takes to reach the last of them.
     pub example_paths: bool,
+    /// Threads that search: each owns the combinations that hash to it, with a diagram store
+    /// of its own (module `parallel`). The liveness pass and the search for paths run on one.
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -148,6 +178,7 @@ impl Default for Options {
             max_expansions: None,
             flaw: Flaw::None,
             example_paths: true,
+            threads: 1,
         }
     }
 }
@@ -166,6 +197,11 @@ pub struct Engine<'m> {
     index: HashMap<SysState, u32, ahash::RandomState>,
     entries: Vec<Entry>,
     edges: HashSet<(u32, Action), ahash::RandomState>,
+    /// Which worker of a parallel search this is (0 alone): the high bits of the entry
+    /// numbers its steps are recorded from ([`Entry::preds`], [`Engine::global`]).
+    worker: u32,
+    /// The most nodes the store has held (see [`DiagramNodes`]).
+    peak_nodes: usize,
 }
 
 /// The search's eye on its means: the peak resident size, the budget, the progress lines.
@@ -181,7 +217,8 @@ impl Watch {
         Watch {
             t0,
             peak: memory::resident_bytes().unwrap_or(0),
-            last_look: t0,
+            // The first look is at once.
+            last_look: t0.checked_sub(LOOK_EVERY).unwrap_or(t0),
             last_progress: t0,
         }
     }
@@ -264,6 +301,8 @@ impl<'m> Engine<'m> {
             index: HashMap::default(),
             entries: Vec::new(),
             edges: HashSet::default(),
+            worker: 0,
+            peak_nodes: 0,
         }
     }
 
@@ -324,33 +363,24 @@ impl<'m> Engine<'m> {
     pub fn run(&mut self) -> Outcome {
         let t0 = Instant::now();
         let properties = self.model.properties();
-        let stop_at_violation = self.opts.stop_at_violation;
-        let mut found: Vec<(&'static str, SysState)> = Vec::new();
-        let (stopped, peak) = self.explore(t0, |engine, k, fresh, _| {
-            for p in &properties {
-                if found.iter().any(|(name, _)| *name == p.name) {
-                    continue;
-                }
-                let Some(nets) = engine.satisfying(p, k, fresh) else {
-                    continue;
-                };
-                if p.expectation == Expectation::Eventually {
-                    continue;
-                }
-                let vector = engine.mdd.pick(nets).expect("non-empty");
-                let mut state = engine.entries[k as usize].state.clone();
-                state.network = engine.join(&vector);
-                found.push((p.name, state));
-                if p.expectation == Expectation::Always && stop_at_violation {
-                    return ControlFlow::Break(Some(crate::engine::Stop::Violation {
-                        property: p.name.to_string(),
-                    }));
-                }
-            }
-            ControlFlow::Continue(())
-        });
+        let mut found: Found = Vec::new();
+        let (stopped, peak) = if self.opts.threads > 1 && self.opts.max_expansions.is_none() {
+            parallel::explore(self, t0, &properties, &mut found)
+        } else {
+            self.explore(t0, |engine, k, fresh, _| {
+                engine.check_properties(&properties, &mut found, k, fresh)
+            })
+        };
         let states = self.entries.iter().map(|e| self.mdd.count(e.reached)).sum();
         let seconds = t0.elapsed().as_secs_f64();
+        let peak_nodes = self.peak_nodes.max(self.mdd.node_count());
+        // What the reached sets need, without the search's garbage.
+        let mut roots: Vec<&mut Node> = self.entries.iter_mut().map(|e| &mut e.reached).collect();
+        self.mdd.collect(&mut roots);
+        let nodes = DiagramNodes {
+            peak: peak_nodes,
+            last: self.mdd.node_count(),
+        };
         // Counterexamples always get a path; examples only if asked (it may take as long as
         // the search again). An example without one is reported as reached, path unknown.
         let wanted = |name: &str| {
@@ -382,10 +412,44 @@ impl<'m> Engine<'m> {
         Outcome {
             states,
             seconds,
+            nodes,
             peak_memory: peak.max(memory::resident_bytes().unwrap_or(0)),
             stopped,
             discoveries: found.into_iter().collect(),
         }
+    }
+
+    /// Checks `properties` on the networks `fresh` of entry `k`, adding what it finds to
+    /// `found` (a property's first example or counterexample only). Breaks off at a
+    /// counterexample if the search stops at violations.
+    fn check_properties(
+        &mut self,
+        properties: &[stateright::Property<BullySystem>],
+        found: &mut Found,
+        k: u32,
+        fresh: Node,
+    ) -> ControlFlow<Option<crate::engine::Stop>> {
+        for p in properties {
+            if found.iter().any(|(name, _)| *name == p.name) {
+                continue;
+            }
+            let Some(nets) = self.satisfying(p, k, fresh) else {
+                continue;
+            };
+            if p.expectation == Expectation::Eventually {
+                continue;
+            }
+            let vector = self.mdd.pick(nets).expect("non-empty");
+            let mut state = self.entries[k as usize].state.clone();
+            state.network = self.join(&vector);
+            found.push((p.name, state));
+            if p.expectation == Expectation::Always && self.opts.stop_at_violation {
+                return ControlFlow::Break(Some(crate::engine::Stop::Violation {
+                    property: p.name.to_string(),
+                }));
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// The search itself: from the initial states until nothing is left to expand, `visit`
@@ -400,9 +464,7 @@ impl<'m> Engine<'m> {
         mut visit: impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::engine::Stop>>,
     ) -> (Option<crate::engine::Stop>, u64) {
         let mut watch = Watch::new(t0);
-        // Each combination's networks not expanded yet, and the combinations that have some.
-        let mut pending: Vec<Node> = Vec::new();
-        let mut queue: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
+        let mut work = Work::default();
         // What the last expansion (number `expansions`) reached.
         let mut arrived: Vec<(u32, Node)> = Vec::new();
         for s in self.model.init_states() {
@@ -420,21 +482,9 @@ impl<'m> Engine<'m> {
         let mut tick = 0u32;
         let mut gc_at = GC_FLOOR;
         loop {
-            // Record what arrived and show it to `visit`.
             for (k, nets) in std::mem::take(&mut arrived) {
-                pending.resize(self.entries.len(), Mdd::EMPTY);
-                let reached = self.entries[k as usize].reached;
-                let fresh = self.mdd.diff(nets, reached);
-                if fresh == Mdd::EMPTY {
-                    continue;
-                }
-                self.entries[k as usize].reached = self.mdd.union(reached, fresh);
-                let was = pending[k as usize];
-                pending[k as usize] = self.mdd.union(was, fresh);
-                if was == Mdd::EMPTY {
-                    queue.push(Reverse((progress(&self.entries[k as usize].state), k)));
-                }
-                if let ControlFlow::Break(stop) = visit(self, k, fresh, tick) {
+                if let ControlFlow::Break(stop) = self.arrive(&mut work, k, nets, tick, &mut visit)
+                {
                     return (stop, watch.peak);
                 }
             }
@@ -442,19 +492,14 @@ impl<'m> Engine<'m> {
                 return (None, watch.peak);
             }
             if self.mdd.node_count() > gc_at {
-                let mut roots: Vec<&mut Node> = pending.iter_mut().collect();
-                for e in self.entries.iter_mut() {
-                    roots.push(&mut e.reached);
-                    roots.extend(e.arrivals.iter_mut().map(|(_, n)| n));
-                }
-                self.mdd.collect(&mut roots);
+                self.collect_garbage(&mut work.pending);
                 gc_at = (2 * self.mdd.node_count()).max(GC_FLOOR);
             }
             // The next expansion.
-            let Some(Reverse((_, k))) = queue.pop() else {
+            let Some(Reverse((_, k))) = work.queue.pop() else {
                 return (None, watch.peak);
             };
-            let nets = std::mem::replace(&mut pending[k as usize], Mdd::EMPTY);
+            let nets = std::mem::replace(&mut work.pending[k as usize], Mdd::EMPTY);
             expansions += 1;
             // Each layer counts as an expansion, for `max_expansions`.
             let max_layers = self.opts.max_expansions.map_or(MAX_LAYERS, |m| {
@@ -462,24 +507,19 @@ impl<'m> Engine<'m> {
             });
             let (layers, closed, others) = self.expand(k, nets, max_layers);
             expansions += layers.len() as u32;
-            // The combination's own new networks: reached and shown, but not pending, since
-            // `expand` has taken every step from them already (but the last layer's own steps
-            // when it stopped short of the fixpoint).
-            let last = layers.len();
-            for (i, fresh) in layers.into_iter().enumerate() {
-                tick += 1;
-                let reached = self.entries[k as usize].reached;
-                self.entries[k as usize].reached = self.mdd.union(reached, fresh);
-                if !closed && i + 1 == last {
-                    pending[k as usize] = fresh;
-                    queue.push(Reverse((progress(&self.entries[k as usize].state), k)));
-                }
-                if let ControlFlow::Break(stop) = visit(self, k, fresh, tick) {
-                    return (stop, watch.peak);
-                }
+            let settled = self.settle_layers(&mut work, k, layers, closed, &mut tick, &mut visit);
+            if let ControlFlow::Break(stop) = settled {
+                return (stop, watch.peak);
             }
             tick += 1;
-            arrived = others;
+            arrived = others
+                .into_iter()
+                .map(|(next, a, image)| {
+                    let to = self.entry(next);
+                    self.record_edge(k, to, a);
+                    (to, image)
+                })
+                .collect();
             let what = || {
                 format!(
                     "{expansions} expansions, {} process-state combinations, {} diagram nodes",
@@ -491,6 +531,70 @@ impl<'m> Engine<'m> {
                 return (Some(stop), watch.peak);
             }
         }
+    }
+
+    /// The new networks of `k` itself that [`Engine::expand`] found: reached and shown, but
+    /// not pending, since `expand` has taken every step from them already (but the last
+    /// layer's own steps when it stopped short of the fixpoint). Each layer is a tick.
+    fn settle_layers(
+        &mut self,
+        work: &mut Work,
+        k: u32,
+        layers: Vec<Node>,
+        closed: bool,
+        tick: &mut u32,
+        visit: &mut impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::engine::Stop>>,
+    ) -> ControlFlow<Option<crate::engine::Stop>> {
+        let last = layers.len();
+        for (i, fresh) in layers.into_iter().enumerate() {
+            *tick += 1;
+            let reached = self.entries[k as usize].reached;
+            self.entries[k as usize].reached = self.mdd.union(reached, fresh);
+            if !closed && i + 1 == last {
+                work.pending[k as usize] = fresh;
+                work.queue
+                    .push(Reverse((progress(&self.entries[k as usize].state), k)));
+            }
+            visit(self, k, fresh, *tick)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Networks `nets` arrived at entry `k` at `tick`: what is new of them is reached, pending
+    /// and shown to `visit`.
+    fn arrive(
+        &mut self,
+        work: &mut Work,
+        k: u32,
+        nets: Node,
+        tick: u32,
+        visit: &mut impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<crate::engine::Stop>>,
+    ) -> ControlFlow<Option<crate::engine::Stop>> {
+        work.pending.resize(self.entries.len(), Mdd::EMPTY);
+        let reached = self.entries[k as usize].reached;
+        let fresh = self.mdd.diff(nets, reached);
+        if fresh == Mdd::EMPTY {
+            return ControlFlow::Continue(());
+        }
+        self.entries[k as usize].reached = self.mdd.union(reached, fresh);
+        let was = work.pending[k as usize];
+        work.pending[k as usize] = self.mdd.union(was, fresh);
+        if was == Mdd::EMPTY {
+            work.queue
+                .push(Reverse((progress(&self.entries[k as usize].state), k)));
+        }
+        visit(self, k, fresh, tick)
+    }
+
+    /// Frees the nodes that neither `pending` nor any entry holds.
+    fn collect_garbage(&mut self, pending: &mut [Node]) {
+        self.peak_nodes = self.peak_nodes.max(self.mdd.node_count());
+        let mut roots: Vec<&mut Node> = pending.iter_mut().collect();
+        for e in self.entries.iter_mut() {
+            roots.push(&mut e.reached);
+            roots.extend(e.arrivals.iter_mut().map(|(_, n)| n));
+        }
+        self.mdd.collect(&mut roots);
     }
 
     /// A path to each of `targets` (reachable states), as readable steps ending with it: a
@@ -507,6 +611,7 @@ impl<'m> Engine<'m> {
                 stop_at_violation: false,
                 progress_every: None,
                 max_expansions: None,
+                threads: 1,
                 ..self.opts.clone()
             },
         );
@@ -651,14 +756,14 @@ impl<'m> Engine<'m> {
     /// every other step again from a large set of networks. Returns the layers of new networks
     /// of `k` itself (layer i: i such steps from `nets`; at most `max_layers`), whether they
     /// reached the fixpoint (if not, the last layer's own steps are still to be taken), and,
-    /// for every other step taken from `nets` and all the layers, the entry it reaches and its
-    /// networks.
+    /// for every other step taken from `nets` and all the layers, the processes it reaches,
+    /// the step and its networks.
     fn expand(
         &mut self,
         k: u32,
         nets: Node,
         max_layers: usize,
-    ) -> (Vec<Node>, bool, Vec<(u32, Node)>) {
+    ) -> (Vec<Node>, bool, Vec<(SysState, Action, Node)>) {
         let state = self.entries[k as usize].state.clone();
         let reached = self.entries[k as usize].reached;
         let mut local: HashMap<Action, bool, ahash::RandomState> = HashMap::default();
@@ -675,9 +780,9 @@ impl<'m> Engine<'m> {
                 if !keeps {
                     continue;
                 }
-                let Some((_, image)) =
-                    self.step_set(&state, frontier, a, &quiet, enabled_by.as_deref(), None)
-                else {
+                let mut guard = Guard::of(&quiet, &enabled_by);
+                guard.level = self.opts.flaw != Flaw::LocalStepWithoutGuard;
+                let Some((_, image)) = self.step_set(&state, frontier, a, guard, None) else {
                     continue;
                 };
                 self.record_edge(k, k, a);
@@ -701,14 +806,11 @@ impl<'m> Engine<'m> {
             {
                 continue;
             }
-            let Some((next, image)) =
-                self.step_set(&state, covered, a, &quiet, enabled_by.as_deref(), None)
-            else {
+            let guard = Guard::of(&quiet, &enabled_by);
+            let Some((next, image)) = self.step_set(&state, covered, a, guard, None) else {
                 continue;
             };
-            let to = self.entry(next);
-            self.record_edge(k, to, a);
-            out.push((to, image));
+            out.push((next, a, image));
         }
         (layers, closed, out)
     }
@@ -716,8 +818,18 @@ impl<'m> Engine<'m> {
     /// Records the step `a` from entry `from` to entry `to` (for liveness and paths).
     fn record_edge(&mut self, from: u32, to: u32, a: Action) {
         if self.edges.insert((from, a)) {
+            let from = self.global(from);
             self.entries[to as usize].preds.push((from, a));
         }
+    }
+
+    /// Entry `k`'s number among every worker's ([`Engine::worker`]).
+    fn global(&self, k: u32) -> u32 {
+        debug_assert!(
+            k < 1 << WORKER_SHIFT,
+            "too many combinations for one worker"
+        );
+        self.worker << WORKER_SHIFT | k
     }
 
     /// The level of the channel a message step depends on, if `a` is one.
@@ -740,8 +852,7 @@ impl<'m> Engine<'m> {
         state: &SysState,
         nets: Node,
         a: Action,
-        quiet: &Quiet,
-        enabled_by: Option<&[Value]>,
+        guard: Guard<'_>,
         back: Option<Node>,
     ) -> Option<(SysState, Node)> {
         let mut ops = NetOps::new();
@@ -750,58 +861,20 @@ impl<'m> Engine<'m> {
         if self.opts.flaw == Flaw::KeepMessagesToCrashed {
             ops.retain(|op| !matches!(op, NetOp::ClearTo(_)));
         }
-        let ignore_quiet = self.opts.flaw == Flaw::IgnoreQuiet;
-        let guard_level = self.level_of(&a);
-        let model = self.model;
-        let ends = &self.ends;
-        let procs = &next.procs;
-        let mut maps: Vec<BoxedMap<'_>> = Vec::new();
-        for (level, dict) in self.dicts.iter_mut().enumerate() {
-            let (src, dst) = ends[level];
-            let touching: NetOps = ops
-                .iter()
-                .copied()
-                .filter(|op| touches(op, src, dst))
-                .collect();
-            let must_be_empty = quiet.requires(src, dst) && !ignore_quiet;
-            let guarded = guard_level == Some(level);
-            if touching.is_empty() && !must_be_empty && !guarded {
-                maps.push(None);
-                continue;
-            }
-            // The image of each value, once (None: dropped). A step meets few of a
-            // channel's values, and the dictionaries grow large: a map, not a table.
-            let mut memo: HashMap<Value, Option<Value>, ahash::RandomState> = HashMap::default();
-            let mut enabling = Vec::new();
-            maps.push(Some(Box::new(move |v: Value| {
-                if let Some(&image) = memo.get(&v) {
-                    return image;
-                }
-                let image = (|| {
-                    if must_be_empty && v != 0 {
-                        return None;
-                    }
-                    let mut net = dict.values[v as usize].clone();
-                    let mut enabled = || match enabled_by {
-                        Some(values) => values.binary_search(&v).is_ok(),
-                        None => {
-                            enabling.clear();
-                            model.message_actions(state, &net, &mut enabling);
-                            enabling.contains(&a)
-                        }
-                    };
-                    if guarded && !enabled() {
-                        return None;
-                    }
-                    for op in &touching {
-                        model.apply_op(&mut net, op, procs);
-                    }
-                    Some(dict.intern(net))
-                })();
-                memo.insert(v, image);
-                image
-            })));
-        }
+        let guard = Guard {
+            quiet: guard.quiet.filter(|_| self.opts.flaw != Flaw::IgnoreQuiet),
+            ..guard
+        };
+        let step = LevelStep {
+            model: self.model,
+            state,
+            procs: &next.procs,
+            action: a,
+            ops: &ops,
+            guard_level: guard.level.then(|| self.level_of(&a)).flatten(),
+            guard,
+        };
+        let mut maps = step.maps(&self.ends, &mut self.dicts);
         let mut refs: Vec<Option<&mut dyn FnMut(Value) -> Option<Value>>> = maps
             .iter_mut()
             .map(|m| {
@@ -828,7 +901,11 @@ impl<'m> Engine<'m> {
                 quiet = q;
             }
         });
-        self.step_set(&state, domain, a, &quiet, None, Some(target))
+        let guard = Guard {
+            quiet: Some(&quiet),
+            ..Guard::message(None)
+        };
+        self.step_set(&state, domain, a, guard, Some(target))
             .map(|(_, back)| back)
     }
 
@@ -896,6 +973,59 @@ impl<'m> Engine<'m> {
     /// that fail, to see this find them).
     pub fn can_reach(&mut self, goal: impl Fn(&SysState) -> bool) -> Liveness {
         let t0 = Instant::now();
+        let good = match self.can_reach_sets(&goal, t0) {
+            Ok(good) => good,
+            Err(resident) => {
+                return Liveness {
+                    trapped_states: 0,
+                    settled_states: 0,
+                    counterexample: None,
+                    elapsed: t0.elapsed(),
+                    stopped_at_memory: Some(resident),
+                }
+            }
+        };
+        let mut trapped_states = 0;
+        let mut settled_states = 0;
+        // The trapped state to show: one of the first combination found to hold any (the
+        // earliest found tend to have the shortest paths).
+        let mut first: Option<SysState> = None;
+        for (k, &good_here) in good.iter().enumerate() {
+            let e = &self.entries[k];
+            if goal(&e.state) {
+                settled_states += self.mdd.count(e.reached);
+            }
+            let trapped = self.mdd.diff(e.reached, good_here);
+            if trapped == Mdd::EMPTY {
+                continue;
+            }
+            trapped_states += self.mdd.count(trapped);
+            if first.is_none() {
+                let vector = self.mdd.pick(trapped).expect("non-empty");
+                let mut state = self.entries[k].state.clone();
+                state.network = self.join(&vector);
+                first = Some(state);
+            }
+        }
+        let counterexample = first.map(|state| self.paths_to(&[state]).remove(0));
+        Liveness {
+            trapped_states,
+            settled_states,
+            counterexample,
+            elapsed: t0.elapsed(),
+            stopped_at_memory: None,
+        }
+    }
+
+    /// Each entry's networks from which fault-free steps can reach `goal`: the backward
+    /// fixpoint from the states where it holds. `Err(resident size)` if the memory budget
+    /// stopped it.
+    fn can_reach_sets(
+        &mut self,
+        goal: &impl Fn(&SysState) -> bool,
+        t0: Instant,
+    ) -> Result<Vec<Node>, u64> {
+        let mut watch = Watch::new(t0);
         let count = self.entries.len();
         let mut good: Vec<Node> = self
             .entries
@@ -945,36 +1075,14 @@ impl<'m> Engine<'m> {
                     work.push(from);
                 }
             }
-        }
-        let mut trapped_states = 0;
-        let mut settled_states = 0;
-        // The trapped state to show: one of the first combination found to hold any (the
-        // earliest found tend to have the shortest paths).
-        let mut first: Option<SysState> = None;
-        for (k, &good_here) in good.iter().enumerate() {
-            let e = &self.entries[k];
-            if goal(&e.state) {
-                settled_states += self.mdd.count(e.reached);
-            }
-            let trapped = self.mdd.diff(e.reached, good_here);
-            if trapped == Mdd::EMPTY {
-                continue;
-            }
-            trapped_states += self.mdd.count(trapped);
-            if first.is_none() {
-                let vector = self.mdd.pick(trapped).expect("non-empty");
-                let mut state = self.entries[k].state.clone();
-                state.network = self.join(&vector);
-                first = Some(state);
+            let what = || format!("liveness: {} combinations to go back from", work.len());
+            if let Some(crate::engine::Stop::MemoryBudget { resident, .. }) =
+                watch.look(&self.opts, what)
+            {
+                return Err(resident);
             }
         }
-        let counterexample = first.map(|state| self.paths_to(&[state]).remove(0));
-        Liveness {
-            trapped_states,
-            settled_states,
-            counterexample,
-            elapsed: t0.elapsed(),
-        }
+        Ok(good)
     }
 
     /// Every reachable state, explicitly (for tests on small configurations).
@@ -988,6 +1096,125 @@ impl<'m> Engine<'m> {
             }
         }
         out
+    }
+}
+
+/// What is left to expand: each combination's networks not expanded yet, and the
+/// combinations that have some, least advanced first ([`progress`]).
+#[derive(Default)]
+struct Work {
+    pending: Vec<Node>,
+    queue: BinaryHeap<Reverse<(u64, u32)>>,
+}
+
+/// What a step needs of the networks it is applied to.
+#[derive(Clone, Copy)]
+struct Guard<'a> {
+    /// The channels that must be empty (a timer's), if any.
+    quiet: Option<&'a Quiet>,
+    /// Whether a message step's channel must hold a content that enables it (only a
+    /// deliberately broken engine says no: [`Flaw::LocalStepWithoutGuard`]).
+    level: bool,
+    /// The contents that enable it (sorted), when known; else each content is asked.
+    enabled_by: Option<&'a [Value]>,
+}
+
+impl<'a> Guard<'a> {
+    /// A message step's guard: its channel's contents that enable it, if known.
+    fn message(enabled_by: Option<&'a [Value]>) -> Guard<'a> {
+        Guard {
+            quiet: None,
+            level: true,
+            enabled_by,
+        }
+    }
+    /// The guard of a step found by [`Engine::steps_of`].
+    fn of(quiet: &'a Quiet, enabled_by: &'a Option<Vec<Value>>) -> Guard<'a> {
+        Guard {
+            quiet: Some(quiet),
+            ..Guard::message(enabled_by.as_deref())
+        }
+    }
+}
+
+/// One step, channel by channel: each level's map of values (see [`Mdd::transform`]).
+#[derive(Clone, Copy)]
+struct LevelStep<'s> {
+    model: &'s BullySystem,
+    /// The processes before the step (what enables a message step).
+    state: &'s SysState,
+    /// The processes after it (what the dead-message reduction reads).
+    procs: &'s [Proc],
+    action: Action,
+    ops: &'s NetOps,
+    /// The level of the channel whose content must enable the step, if it is guarded so.
+    guard_level: Option<usize>,
+    guard: Guard<'s>,
+}
+
+impl<'s> LevelStep<'s> {
+    /// A map for each level the step touches or reads; `None` for the others.
+    fn maps<'a>(self, ends: &[(usize, usize)], dicts: &'a mut [Dict]) -> Vec<BoxedMap<'a>>
+    where
+        's: 'a,
+    {
+        let LevelStep {
+            model,
+            state,
+            procs,
+            action,
+            ops,
+            guard_level,
+            guard,
+        } = self;
+        let mut maps: Vec<BoxedMap<'a>> = Vec::with_capacity(dicts.len());
+        for (level, dict) in dicts.iter_mut().enumerate() {
+            let (src, dst) = ends[level];
+            let touching: NetOps = ops
+                .iter()
+                .copied()
+                .filter(|op| touches(op, src, dst))
+                .collect();
+            let must_be_empty = guard.quiet.is_some_and(|q| q.requires(src, dst));
+            let guarded = guard_level == Some(level);
+            if touching.is_empty() && !must_be_empty && !guarded {
+                maps.push(None);
+                continue;
+            }
+            // The image of each value, once (None: dropped). A step meets few of a
+            // channel's values, and the dictionaries grow large: a map, not a table.
+            let mut memo: HashMap<Value, Option<Value>, ahash::RandomState> = HashMap::default();
+            let mut enabling = Vec::new();
+            maps.push(Some(Box::new(move |v: Value| {
+                if let Some(&image) = memo.get(&v) {
+                    return image;
+                }
+                let image = (|| {
+                    if must_be_empty && v != 0 {
+                        return None;
+                    }
+                    let mut net = dict.values[v as usize].clone();
+                    let mut enabled = || match guard.enabled_by {
+                        Some(values) => values.binary_search(&v).is_ok(),
+                        None => {
+                            enabling.clear();
+                            model.message_actions(state, &net, &mut enabling);
+                            enabling.contains(&action)
+                        }
+                    };
+                    if guarded && !enabled() {
+                        return None;
+                    }
+                    for op in &touching {
+                        model.apply_op(&mut net, op, procs);
+                    }
+                    Some(dict.intern(net))
+                })();
+                memo.insert(v, image);
+                image
+            })));
+        }
+        maps
     }
 }
 
@@ -1016,5 +1243,34 @@ fn touches(op: &NetOp, src: usize, dst: usize) -> bool {
         NetOp::ClearTo(i) | NetOp::DiscardDeadTo(i) => *i as usize == dst,
         NetOp::Restarted(i) => *i as usize == src,
         NetOp::NewTag(i) => *i as usize == src || *i as usize == dst,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The liveness pass, like the search, stops at the memory budget, without a verdict.
+    #[test]
+    fn the_liveness_pass_stops_at_the_memory_budget() {
+        let model = Config::new(3).into_model();
+        let mut engine = Engine::new(
+            &model,
+            Options {
+                example_paths: false,
+                ..Options::default()
+            },
+        );
+        let outcome = engine.run();
+        assert!(outcome.stopped.is_none());
+        let live = engine.liveness();
+        assert!(live.stopped_at_memory.is_none() && live.settled_states > 0);
+        // A budget this process is already over.
+        engine.opts.budget = Some(Budget { bytes: 1 << 20 });
+        let stopped = engine.liveness();
+        let resident = stopped.stopped_at_memory.expect("stopped by the budget");
+        assert!(resident >= 1 << 20);
+        assert_eq!(stopped.settled_states + stopped.trapped_states, 0);
+        assert!(stopped.counterexample.is_none());
     }
 }

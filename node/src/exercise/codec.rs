@@ -180,10 +180,18 @@ enum Arg {
     Line,
 }
 
+/// What the scanner does with one opcode.
+enum Op {
+    Stop,
+    /// Opens a container or pushes a mark (counted against [`MAX_CONTAINERS`]).
+    Container,
+    /// Anything else of pure data, with its argument's layout.
+    Data(Arg),
+}
+
 /// Walks the opcode stream: only pure-data opcodes, lengths inside the frame, one `STOP` at
 /// the very end. This runs before any decoder sees the bytes.
 pub fn scan(p: &[u8]) -> Result<(), DecodeError> {
-    let truncated = || DecodeError::Malformed("truncated".into());
     match p {
         [0x80, v, ..] if (2..=5).contains(v) => {}
         [0x80, v, ..] => return Err(DecodeError::UnsupportedProtocol(format!("protocol {v}"))),
@@ -194,90 +202,95 @@ pub fn scan(p: &[u8]) -> Result<(), DecodeError> {
     while i < p.len() {
         let op = p[i];
         i += 1;
-        let arg = match op {
-            b'.' => {
-                // STOP
-                return if i == p.len() {
-                    Ok(())
-                } else {
-                    Err(DecodeError::Malformed(format!(
-                        "{} bytes after STOP",
-                        p.len() - i
-                    )))
-                };
+        let arg = match classify(op)? {
+            Op::Stop if i == p.len() => return Ok(()),
+            Op::Stop => {
+                let after = p.len() - i;
+                return Err(DecodeError::Malformed(format!("{after} bytes after STOP")));
             }
-            b'c' => return Err(DecodeError::Code("GLOBAL")),
-            0x93 => return Err(DecodeError::Code("STACK_GLOBAL")),
-            b'R' => return Err(DecodeError::Code("REDUCE")),
-            b'b' => return Err(DecodeError::Code("BUILD")),
-            b'i' => return Err(DecodeError::Code("INST")),
-            b'o' => return Err(DecodeError::Code("OBJ")),
-            0x81 => return Err(DecodeError::Code("NEWOBJ")),
-            0x92 => return Err(DecodeError::Code("NEWOBJ_EX")),
-            0x82..=0x84 => return Err(DecodeError::Code("EXT")),
-            b'P' | b'Q' => return Err(DecodeError::Code("PERSID")),
-            0x97 | 0x98 => return Err(DecodeError::Code("out-of-band buffer")),
-            b'g' => return Err(DecodeError::SharedReference("GET")),
-            b'h' => return Err(DecodeError::SharedReference("BINGET")),
-            b'j' => return Err(DecodeError::SharedReference("LONG_BINGET")),
-            // Containers and marks.
-            b'(' | b']' | b'}' | b')' | 0x8f => {
+            Op::Container => {
                 containers += 1;
                 if containers > MAX_CONTAINERS {
                     return Err(DecodeError::TooComplex);
                 }
                 Arg::None
             }
-            // Stack operations and constants without arguments.
-            b'0' | b'1' | b'2' | b'N' | b'a' | b'd' | b'e' | b'l' | b's' | b't' | b'u' | 0x85
-            | 0x86 | 0x87 | 0x88 | 0x89 | 0x90 | 0x91 | 0x94 => Arg::None,
-            0x80 => Arg::Fixed(1), // PROTO (again: harmless)
-            b'K' => Arg::Fixed(1),
-            b'M' => Arg::Fixed(2),
-            b'J' => Arg::Fixed(4),
-            b'G' => Arg::Fixed(8),
-            0x95 => Arg::Fixed(8), // FRAME
-            b'q' => Arg::Fixed(1), // BINPUT
-            b'r' => Arg::Fixed(4), // LONG_BINPUT
-            b'F' | b'I' | b'L' | b'S' | b'V' | b'p' => Arg::Line,
-            b'U' | b'C' | 0x8a | 0x8c => Arg::Counted(1),
-            b'T' | b'X' | b'B' | 0x8b => Arg::Counted(4),
-            0x8d | 0x8e | 0x96 => Arg::Counted(8),
-            other => {
-                return Err(DecodeError::Malformed(format!(
-                    "unknown opcode 0x{other:02x}"
-                )))
-            }
+            Op::Data(arg) => arg,
         };
-        match arg {
-            Arg::None => {}
-            Arg::Fixed(n) => {
-                if p.len() - i < n {
-                    return Err(truncated());
-                }
-                i += n;
-            }
-            Arg::Counted(n) => {
-                if p.len() - i < n {
-                    return Err(truncated());
-                }
-                let mut len: u64 = 0;
-                for (k, b) in p[i..i + n].iter().enumerate() {
-                    len |= u64::from(*b) << (8 * k);
-                }
-                i += n;
-                if len > (p.len() - i) as u64 {
-                    return Err(truncated());
-                }
-                i += len as usize;
-            }
-            Arg::Line => match p[i..].iter().position(|&b| b == b'\n') {
-                Some(at) => i += at + 1,
-                None => return Err(truncated()),
-            },
-        }
+        i = skip_arg(p, i, arg)?;
     }
     Err(DecodeError::Malformed("no STOP opcode".into()))
+}
+
+/// One opcode: refused (code, shared references, unknown) or what to do with it.
+fn classify(op: u8) -> Result<Op, DecodeError> {
+    let arg = match op {
+        b'.' => return Ok(Op::Stop),
+        b'c' => return Err(DecodeError::Code("GLOBAL")),
+        0x93 => return Err(DecodeError::Code("STACK_GLOBAL")),
+        b'R' => return Err(DecodeError::Code("REDUCE")),
+        b'b' => return Err(DecodeError::Code("BUILD")),
+        b'i' => return Err(DecodeError::Code("INST")),
+        b'o' => return Err(DecodeError::Code("OBJ")),
+        0x81 => return Err(DecodeError::Code("NEWOBJ")),
+        0x92 => return Err(DecodeError::Code("NEWOBJ_EX")),
+        0x82..=0x84 => return Err(DecodeError::Code("EXT")),
+        b'P' | b'Q' => return Err(DecodeError::Code("PERSID")),
+        0x97 | 0x98 => return Err(DecodeError::Code("out-of-band buffer")),
+        b'g' => return Err(DecodeError::SharedReference("GET")),
+        b'h' => return Err(DecodeError::SharedReference("BINGET")),
+        b'j' => return Err(DecodeError::SharedReference("LONG_BINGET")),
+        // Containers and marks.
+        b'(' | b']' | b'}' | b')' | 0x8f => return Ok(Op::Container),
+        // Stack operations and constants without arguments.
+        b'0' | b'1' | b'2' | b'N' | b'a' | b'd' | b'e' | b'l' | b's' | b't' | b'u' | 0x85
+        | 0x86 | 0x87 | 0x88 | 0x89 | 0x90 | 0x91 | 0x94 => Arg::None,
+        0x80 => Arg::Fixed(1), // PROTO (again: harmless)
+        b'K' => Arg::Fixed(1),
+        b'M' => Arg::Fixed(2),
+        b'J' => Arg::Fixed(4),
+        b'G' => Arg::Fixed(8),
+        0x95 => Arg::Fixed(8), // FRAME
+        b'q' => Arg::Fixed(1), // BINPUT
+        b'r' => Arg::Fixed(4), // LONG_BINPUT
+        b'F' | b'I' | b'L' | b'S' | b'V' | b'p' => Arg::Line,
+        b'U' | b'C' | 0x8a | 0x8c => Arg::Counted(1),
+        b'T' | b'X' | b'B' | 0x8b => Arg::Counted(4),
+        0x8d | 0x8e | 0x96 => Arg::Counted(8),
+        other => {
+            return Err(DecodeError::Malformed(format!(
+                "unknown opcode 0x{other:02x}"
+            )))
+        }
+    };
+    Ok(Op::Data(arg))
+}
+
+/// Where the next opcode starts, after the argument `arg` that starts at `i` (which must lie
+/// inside the frame).
+fn skip_arg(p: &[u8], i: usize, arg: Arg) -> Result<usize, DecodeError> {
+    let truncated = || DecodeError::Malformed("truncated".into());
+    let left = p.len() - i;
+    match arg {
+        Arg::None => Ok(i),
+        Arg::Fixed(n) if left < n => Err(truncated()),
+        Arg::Fixed(n) => Ok(i + n),
+        Arg::Counted(n) if left < n => Err(truncated()),
+        Arg::Counted(n) => {
+            let len = p[i..i + n]
+                .iter()
+                .enumerate()
+                .fold(0u64, |len, (k, b)| len | u64::from(*b) << (8 * k));
+            if len > (left - n) as u64 {
+                return Err(truncated());
+            }
+            Ok(i + n + len as usize)
+        }
+        Arg::Line => match p[i..].iter().position(|&b| b == b'\n') {
+            Some(at) => Ok(i + at + 1),
+            None => Err(truncated()),
+        },
+    }
 }
 
 fn as_id(v: &Value, field: &'static str) -> Result<u64, DecodeError> {

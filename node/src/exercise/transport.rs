@@ -32,8 +32,9 @@
 use super::adapter;
 use super::codec::{self, Ext, Kind};
 use crate::transport::{
-    bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, Backlog, Inbound,
-    Listening, ReplyTo, Transport, TransportCounters, TransportError, Wake,
+    bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, AddressBook,
+    Backlog, Inbound, Listening, ReplyTo, StatusPort, StepObserver, Transport, TransportCounters,
+    TransportError, Wake,
 };
 use crate::wire;
 use bully_model::{Members, Msg, SendId, State};
@@ -356,42 +357,20 @@ impl ExerciseTransport {
     fn on_request(&mut self, frames: Vec<Vec<u8>>, inbound: &mut Vec<Inbound>) {
         self.counters.frames_in += 1;
         self.counters.bytes_in += frames.iter().map(|f| f.len() as u64).sum::<u64>();
-        let refuse = |t: &mut Self, reason: &'static str, what: String| {
-            t.count_drop(reason, || what);
-            t.answer(Kind::Heartbeat, None);
-        };
         if frames.len() != 1 {
             let e = codec::DecodeError::Framing(frames.len());
-            return refuse(self, e.reason(), e.to_string());
+            return self.refuse(e.reason(), e.to_string());
         }
         let payload = &frames[0];
         if payload.first() == Some(&b'{') {
-            // JSON: only a status request (`bully-node status`) is meaningful here.
-            return match wire::decode(payload, self.me, self.opts.max_frame) {
-                Ok(wire::Frame::Status { nonce, .. }) => {
-                    self.owed = Some(Owed::Status);
-                    // The REP socket takes no request before this one is answered, so a
-                    // watch is answered at once, like a plain request.
-                    inbound.push(Inbound::Status {
-                        reply: ReplyTo(Vec::new()),
-                        nonce,
-                        watch: None,
-                    });
-                }
-                _ => refuse(
-                    self,
-                    "not_pickle",
-                    "a JSON frame that is no status request".into(),
-                ),
-            };
+            return self.on_json_request(payload, inbound);
         }
         let frame = match codec::decode(payload, self.opts.max_frame) {
             Ok(f) => f,
-            Err(e) => return refuse(self, e.reason(), e.to_string()),
+            Err(e) => return self.refuse(e.reason(), e.to_string()),
         };
         if !frame.kind.is_request() {
-            return refuse(
-                self,
+            return self.refuse(
                 "unexpected_type",
                 format!("{} sent as a request", frame.kind.name()),
             );
@@ -402,17 +381,13 @@ impl ExerciseTransport {
                 frame.kind.name(),
                 frame.sender
             );
-            return refuse(self, "before_start", what);
+            return self.refuse("before_start", what);
         }
         let Some((from, msg)) = adapter::request_msg(&frame, self.state.as_ref()) else {
-            return refuse(self, "bad_field", "a request without a sender".into());
+            return self.refuse("bad_field", "a request without a sender".into());
         };
         if from == self.me {
-            return refuse(
-                self,
-                "invalid_sender",
-                format!("sender {from} is this node"),
-            );
+            return self.refuse("invalid_sender", format!("sender {from} is this node"));
         }
         let peer = self.peers.entry(from).or_default();
         peer.plain = Some(frame.ext == Ext::Plain);
@@ -434,6 +409,34 @@ impl ExerciseTransport {
                 sent: frame.sent,
             },
         );
+    }
+
+    /// A JSON request on the REP socket: only a status request (`bully-node status`) is
+    /// meaningful here; anything else gets the neutral reply.
+    fn on_json_request(&mut self, payload: &[u8], inbound: &mut Vec<Inbound>) {
+        match wire::decode(payload, self.me, self.opts.max_frame) {
+            Ok(wire::Frame::Status { nonce, .. }) => {
+                self.owed = Some(Owed::Status);
+                // The REP socket takes no request before this one is answered, so a watch is
+                // answered at once, like a plain request.
+                inbound.push(Inbound::Status {
+                    reply: ReplyTo(Vec::new()),
+                    nonce,
+                    watch: None,
+                });
+            }
+            _ => self.refuse(
+                "not_pickle",
+                "a JSON frame that is no status request".into(),
+            ),
+        }
+    }
+
+    /// Counts a request dropped for `reason` and answers it with the neutral reply (the
+    /// exercise knows no error type, and the REP socket must answer every request).
+    fn refuse(&mut self, reason: &'static str, what: String) {
+        self.count_drop(reason, || what);
+        self.answer(Kind::Heartbeat, None);
     }
 
     /// Pays a reply still owed (the handler had nothing to say to the requester).
@@ -491,19 +494,6 @@ impl Transport for ExerciseTransport {
         }
         self.enqueue(to, msg, sent);
         self.pump(Instant::now());
-    }
-
-    fn observe(&mut self, state: &State) {
-        self.state = Some(state.clone());
-        // Called once per step, before its commands run. The first step after a request is
-        // its own; a later one means the handler had nothing to say back: pay the neutral reply
-        // now, so that a message from a later step (a timer's heartbeat, say) is never taken
-        // for the reply — a plain peer would not read it there.
-        match &mut self.owed {
-            Some(Owed::Request { handling, .. }) if !*handling => *handling = true,
-            Some(Owed::Request { .. }) => self.settle(),
-            _ => {}
-        }
     }
 
     fn wait(&mut self, timeout: Duration, inbound: &mut Vec<Inbound>) -> anyhow::Result<()> {
@@ -583,13 +573,31 @@ impl Transport for ExerciseTransport {
         Ok(())
     }
 
+    fn counters(&self) -> &TransportCounters {
+        &self.counters
+    }
+
+    fn close(&mut self, grace: Duration) {
+        serve_until_sent(self, Instant::now() + grace, |t| {
+            t.settle();
+            t.busy()
+        });
+        self.settle();
+    }
+}
+
+/// Status requests (JSON) arrive on the REP socket, which owes each one its reply.
+impl StatusPort for ExerciseTransport {
     fn reply_status(&mut self, _to: ReplyTo, nonce: Option<u64>, status: &Value) {
         if matches!(self.owed, Some(Owed::Status)) {
             self.owed = None;
             self.rep_send(wire::status_reply(nonce, status));
         }
     }
+}
 
+/// Port = ID: every peer's endpoint follows from its ID.
+impl AddressBook for ExerciseTransport {
     fn address_book(&self) -> BTreeMap<u64, String> {
         self.peers
             .keys()
@@ -601,16 +609,19 @@ impl Transport for ExerciseTransport {
         // Endpoints follow from IDs (port = ID): nothing to persist.
         false
     }
+}
 
-    fn counters(&self) -> &TransportCounters {
-        &self.counters
-    }
-
-    fn close(&mut self, grace: Duration) {
-        serve_until_sent(self, Instant::now() + grace, |t| {
-            t.settle();
-            t.busy()
-        });
-        self.settle();
+impl StepObserver for ExerciseTransport {
+    fn observe(&mut self, state: &State) {
+        self.state = Some(state.clone());
+        // Called once per step, before its commands run. The first step after a request is
+        // its own; a later one means the handler had nothing to say back: pay the neutral reply
+        // now, so that a message from a later step (a timer's heartbeat, say) is never taken
+        // for the reply — a plain peer would not read it there.
+        match &mut self.owed {
+            Some(Owed::Request { handling, .. }) if !*handling => *handling = true,
+            Some(Owed::Request { .. }) => self.settle(),
+            _ => {}
+        }
     }
 }

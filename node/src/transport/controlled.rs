@@ -15,7 +15,10 @@
 //! | replayer → node | `deliver`, payload | hand this frame to the node |
 //! | replayer → node | `fire`, timer name | fire this timer now (if it is set) |
 
-use super::{poll_sockets, Inbound, ReplyTo, Transport, TransportCounters, TransportError, Wake};
+use super::{
+    poll_sockets, AddressBook, Inbound, ReplyTo, StatusPort, StepObserver, Transport,
+    TransportCounters, TransportError, Wake,
+};
 use crate::wire::{self, Envelope, Frame};
 use bully_model::{Msg, SendId, Timer};
 use serde_json::Value;
@@ -137,16 +140,6 @@ impl Transport for ControlledTransport {
         Ok(())
     }
 
-    fn reply_status(&mut self, _to: ReplyTo, _nonce: Option<u64>, _status: &Value) {}
-
-    fn address_book(&self) -> BTreeMap<u64, String> {
-        BTreeMap::new()
-    }
-
-    fn take_book_changed(&mut self) -> bool {
-        false
-    }
-
     fn counters(&self) -> &TransportCounters {
         &self.counters
     }
@@ -157,3 +150,20 @@ impl Transport for ControlledTransport {
 
     fn close(&mut self, _grace: Duration) {}
 }
+
+/// Status requests go to the node's own endpoint, which a controlled node does not bind.
+impl StatusPort for ControlledTransport {
+    fn reply_status(&mut self, _to: ReplyTo, _nonce: Option<u64>, _status: &Value) {}
+}
+
+/// The replayer routes every frame: there are no endpoints to know.
+impl AddressBook for ControlledTransport {
+    fn address_book(&self) -> BTreeMap<u64, String> {
+        BTreeMap::new()
+    }
+    fn take_book_changed(&mut self) -> bool {
+        false
+    }
+}
+
+impl StepObserver for ControlledTransport {}

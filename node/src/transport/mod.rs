@@ -225,7 +225,7 @@ pub enum Inbound {
         msg: Msg,
         sent: Option<SendId>,
     },
-    /// A status request; answer it with [`Transport::reply_status`] (with `watch`, once the
+    /// A status request; answer it with [`StatusPort::reply_status`] (with `watch`, once the
     /// role changed or the wait is over).
     Status {
         reply: ReplyTo,
@@ -286,6 +286,8 @@ pub fn worth_logging(n: u64) -> bool {
     n <= 5 || n.is_power_of_two()
 }
 
+/// Moves protocol frames (and, on the replayer's wire, timer firings): the one thing every
+/// wire does. What else a wire offers the event loop has a trait of its own ([`Wire`]).
 pub trait Transport {
     /// Sends `msg` to process `to`; `sent` names the send (the wire carries it, the receiver
     /// logs it with the receipt). Never blocks: a message that cannot leave now is queued for
@@ -293,29 +295,43 @@ pub trait Transport {
     fn send(&mut self, to: Id, msg: &Msg, sent: SendId);
     /// Waits at most `timeout` for traffic (or a wake-up), and appends what arrived.
     fn wait(&mut self, timeout: Duration, inbound: &mut Vec<Inbound>) -> anyhow::Result<()>;
-    /// Answers a status request.
-    fn reply_status(&mut self, to: ReplyTo, nonce: Option<u64>, status: &Value);
-    /// Which process lives at which endpoint, as far as this transport knows.
-    fn address_book(&self) -> BTreeMap<u64, String>;
-    /// Whether the address book changed since the last call.
-    fn take_book_changed(&mut self) -> bool;
     fn counters(&self) -> &TransportCounters;
-    /// The handler's state after each step, given before the step's commands are executed (a
-    /// wire that must fill in fields a peer cannot send, like the exercise's, reads it; others
-    /// ignore it).
-    fn observe(&mut self, _state: &State) {}
     /// Gives queued messages up to `grace` to leave; called once before the process exits.
     fn close(&mut self, grace: Duration);
-    /// The state of frame authentication, for `status` (`None`: this wire has none).
-    fn auth_status(&self) -> Option<crate::status::AuthStatus> {
-        None
-    }
     /// Whether timers fire only when the transport says so ([`Inbound::Timer`]) instead of at
     /// their deadlines (the replayer's controlled wire).
     fn external_timers(&self) -> bool {
         false
     }
 }
+
+/// Answers the status requests that arrive on a wire's socket ([`Inbound::Status`]).
+pub trait StatusPort {
+    fn reply_status(&mut self, to: ReplyTo, nonce: Option<u64>, status: &Value);
+    /// The state of frame authentication, for `status` (`None`: this wire has none).
+    fn auth_status(&self) -> Option<crate::status::AuthStatus> {
+        None
+    }
+}
+
+/// Which process lives at which endpoint, as far as a wire knows (saved with the storage, so
+/// that a restarted joiner can reach the members).
+pub trait AddressBook {
+    fn address_book(&self) -> BTreeMap<u64, String>;
+    /// Whether the address book changed since the last call.
+    fn take_book_changed(&mut self) -> bool;
+}
+
+/// A wire that must fill in fields a peer cannot send (like the exercise's) reads the
+/// handler's state after each step, before the step's commands are executed.
+pub trait StepObserver {
+    fn observe(&mut self, _state: &State) {}
+}
+
+/// Everything the event loop needs of a wire.
+pub trait Wire: Transport + StatusPort + AddressBook + StepObserver {}
+
+impl<T: Transport + StatusPort + AddressBook + StepObserver> Wire for T {}
 
 #[cfg(test)]
 mod tests {

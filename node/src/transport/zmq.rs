@@ -36,8 +36,9 @@
 
 pub use super::TransportError;
 use super::{
-    bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, Backlog, Inbound,
-    Listening, ReplyTo, Transport, TransportCounters, Wake,
+    bind_listener, peer_is_down, poll_sockets, serve_until_sent, worth_logging, AddressBook,
+    Backlog, Inbound, Listening, ReplyTo, StatusPort, StepObserver, Transport, TransportCounters,
+    Wake,
 };
 use crate::auth::Authenticator;
 use crate::status::AuthStatus;
@@ -103,7 +104,7 @@ pub struct ZmqTransport {
     links: BTreeMap<u64, Link>,
     /// Bumped whenever `book` changes.
     book_version: u64,
-    /// The version the runtime last persisted (see [`Transport::take_book_changed`]).
+    /// The version the runtime last persisted (see [`AddressBook::take_book_changed`]).
     book_persisted: u64,
     /// The version of the book last sent to each peer, and when.
     book_sent: BTreeMap<u64, (u64, Instant)>,
@@ -529,22 +530,30 @@ impl Transport for ZmqTransport {
         Ok(())
     }
 
-    fn reply_status(&mut self, to: ReplyTo, nonce: Option<u64>, status: &Value) {
-        self.reply(&to, wire::status_reply(nonce, status));
-    }
-
-    fn address_book(&self) -> BTreeMap<u64, String> {
-        self.book.clone()
-    }
-
-    fn take_book_changed(&mut self) -> bool {
-        let changed = self.book_persisted != self.book_version;
-        self.book_persisted = self.book_version;
-        changed
-    }
-
     fn counters(&self) -> &TransportCounters {
         &self.counters
+    }
+
+    fn close(&mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        serve_until_sent(self, deadline, |t| {
+            t.links.values().any(|l| !l.pending.is_empty())
+        });
+        // Let frames already handed to libzmq leave before the context terminates.
+        let ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .max(10) as i32;
+        for link in self.links.values() {
+            let _ = link.socket.set_linger(ms);
+        }
+    }
+}
+
+/// Status requests arrive on the ROUTER and are answered through it.
+impl StatusPort for ZmqTransport {
+    fn reply_status(&mut self, to: ReplyTo, nonce: Option<u64>, status: &Value) {
+        self.reply(&to, wire::status_reply(nonce, status));
     }
 
     fn auth_status(&self) -> Option<AuthStatus> {
@@ -565,19 +574,18 @@ impl Transport for ZmqTransport {
             },
         })
     }
+}
 
-    fn close(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        serve_until_sent(self, deadline, |t| {
-            t.links.values().any(|l| !l.pending.is_empty())
-        });
-        // Let frames already handed to libzmq leave before the context terminates.
-        let ms = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis()
-            .max(10) as i32;
-        for link in self.links.values() {
-            let _ = link.socket.set_linger(ms);
-        }
+impl AddressBook for ZmqTransport {
+    fn address_book(&self) -> BTreeMap<u64, String> {
+        self.book.clone()
+    }
+
+    fn take_book_changed(&mut self) -> bool {
+        let changed = self.book_persisted != self.book_version;
+        self.book_persisted = self.book_version;
+        changed
     }
 }
+
+impl StepObserver for ZmqTransport {}

@@ -95,18 +95,24 @@ class Peer:
         return replies
 
     # --- the three tasks of the exercise ------------------------------------------------------
+    def rivals(self):
+        """The processes an election asks: every higher one."""
+        with self.lock:
+            return [p for p in self.processes if p > self.port]
+
     def start_election(self):
         self.elect_now.clear()
         self.announced.clear()
-        with self.lock:
-            higher = [p for p in self.processes if p > self.port]
-        answers = self.request_all(higher, {"type": "election", "origin": self.port})
+        answers = self.request_all(self.rivals(), {"type": "election", "origin": self.port})
         if answers:
             # Someone higher holds the election: wait for its result, elect again if none.
             if not self.announced.wait(3 * self.timeout):
                 self.elect_now.set()
             return
         self.set_coordinator(self.port)
+        self.notify_new_coordinator()
+
+    def notify_new_coordinator(self):
         with self.lock:
             others = [p for p in self.processes if p != self.port]
         self.request_all(others, {"type": "election_won", "winner": self.port})
@@ -150,13 +156,18 @@ class Peer:
                 with self.lock:
                     procs = dict(self.processes)
                 rep.send(pickle.dumps({"type": "ack", "processes": procs}))
-            else:
-                print(f"UNKNOWN request {raw[:60]!r}", flush=True)
-                # Answer anything else too: a REP that does not answer is wedged.
-                with self.lock:
-                    procs = dict(self.processes)
-                rep.send(pickle.dumps({"type": "ack", "processes": procs}))
+            elif not self.unknown_request(rep, raw):
+                return
         rep.close()
+
+    def unknown_request(self, rep, raw):
+        """Answers a request that is not one of the exercise's; False stops serving."""
+        print(f"UNKNOWN request {raw[:60]!r}", flush=True)
+        # Answer anything else too: a REP that does not answer is wedged.
+        with self.lock:
+            procs = dict(self.processes)
+        rep.send(pickle.dumps({"type": "ack", "processes": procs}))
+        return True
 
     def run(self):
         threading.Thread(target=self.serve, daemon=True).start()
@@ -178,7 +189,8 @@ class Peer:
             next_beat = time.monotonic() + self.heartbeat
 
 
-def main():
+def main(peer_class=Peer):
+    """Runs a node of `peer_class` (the broken variants of the workbench's tests subclass Peer)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("port", type=int)
     ap.add_argument("coordinator", type=int, nargs="?")
@@ -186,7 +198,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=5.0)
     ap.add_argument("--host", default="127.0.0.1")
     a = ap.parse_args()
-    peer = Peer(a.port, a.coordinator, a.heartbeat, a.timeout, a.host)
+    peer = peer_class(a.port, a.coordinator, a.heartbeat, a.timeout, a.host)
 
     def bye(*_):
         peer.stop = True

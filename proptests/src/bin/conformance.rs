@@ -1,4 +1,4 @@
-//! `conformance [--variant VARIANT] LOG...`: validates `bully-node` NDJSON step logs against the
+//! `conformance [--variant VARIANT] [--foreign ID,...] LOG...`: validates `bully-node` NDJSON step logs against the
 //! model (see `bully_proptests::conformance` for exactly what is checked).
 //!
 //! Exit status: 0 the logs conform, 1 a violation (the first bad step is named), 2 usage or I/O
@@ -11,7 +11,7 @@ use bully_proptests::conformance::{validate_files, Options};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: conformance [--variant VARIANT] LOG...
+const USAGE: &str = "usage: conformance [--variant VARIANT] [--foreign ID,...] LOG...
 
 Validates bully-node step logs (`bully-node run --log-format json [--step-log FILE]`, or
 `bully-node cluster --step-logs`: DIR/node-<ID>.steps) against the model:
@@ -25,6 +25,8 @@ A node's lines may be spread over several files, and a file may hold several nod
 
   --variant VARIANT   replay with this protocol variant instead of the logged one
                       (correct, never-answer, lowest-wins, ...): a mutant must fail.
+  --foreign ID,...    processes that write no log (plain exercise peers, the workbench's
+                      observer): what nodes received from them is taken as sent.
 
 Exit status: 0 conforms, 1 violation, 2 usage or I/O error (or a log without message
 identity), 3 conforms only after leaving an assumption.";
@@ -49,6 +51,25 @@ fn main() -> ExitCode {
                     Err(_) => {
                         eprintln!("unknown variant {v:?}\n\n{USAGE}");
                         return ExitCode::from(2);
+                    }
+                }
+            }
+            "--foreign" => {
+                let Some(list) = args.next() else {
+                    eprintln!("--foreign needs a value\n\n{USAGE}");
+                    return ExitCode::from(2);
+                };
+                for id in list.split(',') {
+                    match id.trim().parse::<usize>() {
+                        Ok(id) => {
+                            opts.foreign.insert(bully_model::Id::from(id));
+                        }
+                        Err(_) => {
+                            eprintln!(
+                                "--foreign {list:?}: expected IDs separated by commas\n\n{USAGE}"
+                            );
+                            return ExitCode::from(2);
+                        }
                     }
                 }
             }

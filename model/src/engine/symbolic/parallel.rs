@@ -1,0 +1,370 @@
+//! The symbolic search on several threads, sharing nothing but channels and a counter.
+//!
+//! Each worker is an [`Engine`] of its own: it owns the combinations of process states that
+//! hash to it ([`owner`]), with their networks in a diagram store and dictionaries of its own,
+//! and expands them in its own order ([`progress`] first). A step that reaches a combination
+//! another worker owns is sent there as a [`Delivery`]: the networks as a portable diagram
+//! ([`Mdd::export`]) with the channel contents its values stand for, rebuilt by the owner in
+//! its store. Diagram operations are most of the time and none of them is shared, so the
+//! workers do not wait for each other. When the search is over, every worker's sets and steps
+//! move into the calling engine ([`merge`]), which counts, checks liveness and finds paths as
+//! after a search on one thread.
+//!
+//! The search ends when no worker is at work and no delivery is on its way: `busy` counts
+//! both (a delivery is counted before it is sent and uncounted once absorbed, by a worker that
+//! counts itself busy first), so it is zero only then, and stays zero.
+
+use super::{progress, Engine, Found, Watch, Work, GC_FLOOR, MAX_LAYERS, WORKER_SHIFT};
+use crate::engine::Stop;
+use crate::mdd::{Mdd, Node, Portable, Value};
+use crate::system::{Action, BullySystem, Network, SysState};
+use stateright::Model;
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Networks for a combination another worker owns, reached by `action` from entry `from`
+/// (numbered among every worker's, [`Engine::global`]).
+struct Delivery {
+    state: SysState,
+    nets: Portable,
+    /// The channel content each `(level, value)` of `nets` stands for.
+    contents: Vec<((usize, Value), Network)>,
+    from: u32,
+    action: Action,
+    /// Whether the sender took this step from `from` for the first time (to be recorded).
+    first: bool,
+}
+
+/// What the workers share.
+struct Shared {
+    /// Workers at work plus deliveries not yet absorbed: zero once the search is over.
+    busy: AtomicUsize,
+    /// Set when a worker breaks off the search (a counterexample, the budget).
+    stop: AtomicBool,
+    why: Mutex<Option<Stop>>,
+    /// For the progress lines.
+    expansions: AtomicU64,
+    combinations: AtomicU64,
+}
+
+impl Shared {
+    fn break_off(&self, why: Option<Stop>) {
+        let mut slot = self.why.lock().expect("no worker panics holding it");
+        if slot.is_none() {
+            *slot = why;
+        }
+        self.stop.store(true, SeqCst);
+    }
+}
+
+/// The worker that owns the combination `state` (its network empty), of `workers`: by its
+/// two highest processes and its ghost state. A step of any other process stays with its
+/// worker, and most steps are such (N=4, join start, one crash: 1.13 times the CPU time of
+/// one thread, against 1.45 times when the whole combination decides), while the two highest
+/// processes still take enough states to share the work evenly (there: 29.5 k and 31.6 k
+/// combinations, 5.3 s of CPU time each).
+fn owner(state: &SysState, workers: usize) -> usize {
+    let high = &state.procs[state.procs.len().saturating_sub(2)..];
+    let h = ahash::RandomState::with_seeds(3, 5, 7, 9).hash_one((high, &state.ghost));
+    (h % workers as u64) as usize
+}
+
+/// The search of [`Engine::explore`] on `main.opts.threads` workers, checking `properties`
+/// into `found`; then every worker's sets and steps are merged into `main`. Returns why the
+/// search stopped early (if it did) and the peak resident size.
+pub(super) fn explore(
+    main: &mut Engine<'_>,
+    t0: Instant,
+    properties: &[stateright::Property<BullySystem>],
+    found: &mut Found,
+) -> (Option<Stop>, u64) {
+    let workers = main.opts.threads;
+    let shared = Shared {
+        busy: AtomicUsize::new(workers),
+        stop: AtomicBool::new(false),
+        why: Mutex::new(None),
+        expansions: AtomicU64::new(0),
+        combinations: AtomicU64::new(0),
+    };
+    let (outboxes, inboxes): (Vec<Sender<Delivery>>, Vec<Receiver<Delivery>>) =
+        (0..workers).map(|_| channel()).unzip();
+    let done: Vec<(Engine<'_>, Found, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = inboxes
+            .into_iter()
+            .enumerate()
+            .map(|(w, inbox)| {
+                let mut opts = main.opts.clone();
+                if w > 0 {
+                    opts.progress_every = None;
+                }
+                let mut engine = Engine::new(main.model, opts);
+                engine.worker = w as u32;
+                let (shared, outboxes) = (&shared, outboxes.clone());
+                std::thread::Builder::new()
+                    .name(format!("symbolic-{w}"))
+                    .spawn_scoped(scope, move || {
+                        let mut found = Found::new();
+                        let peak = work(&mut engine, shared, &inbox, &outboxes, t0, |e, k, n| {
+                            e.check_properties(properties, &mut found, k, n)
+                        });
+                        (engine, found, peak)
+                    })
+                    .expect("a thread starts")
+            })
+            .collect();
+        drop(outboxes);
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a worker completes"))
+            .collect()
+    });
+    let peak = done.iter().map(|d| d.2).max().unwrap_or(0);
+    let mut engines = Vec::with_capacity(done.len());
+    for (engine, their_found, _) in done {
+        for (name, state) in their_found {
+            if !found.iter().any(|(n, _)| *n == name) {
+                found.push((name, state));
+            }
+        }
+        engines.push(engine);
+    }
+    main.peak_nodes = engines
+        .iter()
+        .map(|e| e.peak_nodes.max(e.mdd.node_count()))
+        .sum();
+    merge(main, engines);
+    let why = shared.why.into_inner().expect("no worker panicked");
+    (why, peak)
+}
+
+/// One worker: absorbs deliveries and expands its combinations until the search is over or
+/// broken off. Returns its peak resident size.
+fn work(
+    engine: &mut Engine<'_>,
+    shared: &Shared,
+    inbox: &Receiver<Delivery>,
+    outboxes: &[Sender<Delivery>],
+    t0: Instant,
+    mut visit: impl FnMut(&mut Engine<'_>, u32, Node) -> ControlFlow<Option<Stop>>,
+) -> u64 {
+    let mut visit = |e: &mut Engine<'_>, k: u32, n: Node, _tick: u32| visit(e, k, n);
+    let me = engine.worker as usize;
+    let mut watch = Watch::new(t0);
+    let mut work = Work::default();
+    let mut gc_at = GC_FLOOR;
+    for s in engine.model.init_states() {
+        let vector = engine.split(&s.network);
+        let mut state = s;
+        state.network = Network::default();
+        if owner(&state, outboxes.len()) == me {
+            let nets = engine.mdd.singleton(&vector);
+            let k = engine.new_entry(state, shared);
+            if let ControlFlow::Break(why) = engine.arrive(&mut work, k, nets, 0, &mut visit) {
+                shared.break_off(why);
+            }
+        }
+    }
+    while !shared.stop.load(SeqCst) {
+        while let Ok(d) = inbox.try_recv() {
+            let absorbed = engine.absorb(&mut work, d, shared, &mut visit);
+            shared.busy.fetch_sub(1, SeqCst);
+            if let ControlFlow::Break(why) = absorbed {
+                shared.break_off(why);
+            }
+        }
+        if engine.mdd.node_count() > gc_at {
+            engine.collect_garbage(&mut work.pending);
+            gc_at = (2 * engine.mdd.node_count()).max(GC_FLOOR);
+        }
+        let Some(Reverse((_, k))) = work.queue.pop() else {
+            if !wait(engine, &mut work, shared, inbox, &mut visit) {
+                break;
+            }
+            continue;
+        };
+        if let ControlFlow::Break(why) =
+            engine.expand_one(&mut work, k, shared, outboxes, &mut visit)
+        {
+            shared.break_off(why);
+        }
+        let what = || {
+            format!(
+                "{} expansions, {} process-state combinations, {} diagram nodes ({} threads)",
+                shared.expansions.load(SeqCst),
+                shared.combinations.load(SeqCst),
+                engine.mdd.node_count(),
+                outboxes.len()
+            )
+        };
+        if let Some(stop) = watch.look(&engine.opts, what) {
+            shared.break_off(Some(stop));
+        }
+    }
+    watch.peak
+}
+
+/// An idle worker waits for a delivery: false once the search is over (nobody at work, none
+/// on its way) or broken off.
+fn wait(
+    engine: &mut Engine<'_>,
+    work: &mut Work,
+    shared: &Shared,
+    inbox: &Receiver<Delivery>,
+    visit: &mut impl FnMut(&mut Engine<'_>, u32, Node, u32) -> ControlFlow<Option<Stop>>,
+) -> bool {
+    shared.busy.fetch_sub(1, SeqCst);
+    loop {
+        match inbox.recv_timeout(Duration::from_millis(1)) {
+            Ok(d) => {
+                // Busy again before the delivery is uncounted: `busy` never passes zero.
+                shared.busy.fetch_add(1, SeqCst);
+                let absorbed = engine.absorb(work, d, shared, visit);
+                shared.busy.fetch_sub(1, SeqCst);
+                if let ControlFlow::Break(why) = absorbed {
+                    shared.break_off(why);
+                }
+                return true;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if shared.busy.load(SeqCst) == 0 || shared.stop.load(SeqCst) {
+                    return false;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
+    }
+}
+
+impl Engine<'_> {
+    /// A new entry for `state`, counted for the progress lines.
+    fn new_entry(&mut self, state: SysState, shared: &Shared) -> u32 {
+        let before = self.entries.len();
+        let k = self.entry(state);
+        if self.entries.len() > before {
+            shared.combinations.fetch_add(1, SeqCst);
+        }
+        k
+    }
+
+    /// Takes in a delivery: its networks arrive at the combination it is for.
+    fn absorb(
+        &mut self,
+        work: &mut Work,
+        d: Delivery,
+        shared: &Shared,
+        visit: &mut impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<Stop>>,
+    ) -> ControlFlow<Option<Stop>> {
+        let values: HashMap<(usize, Value), Value, ahash::RandomState> = d
+            .contents
+            .into_iter()
+            .map(|((level, v), net)| ((level, v), self.dicts[level].intern(net)))
+            .collect();
+        let nets = self.mdd.import(&d.nets, |level, v| values[&(level, v)]);
+        let to = self.new_entry(d.state, shared);
+        if d.first {
+            self.entries[to as usize].preds.push((d.from, d.action));
+        }
+        self.arrive(work, to, nets, 0, visit)
+    }
+
+    /// Expands entry `k` (see [`Engine::explore`]): its own new networks stay, the others
+    /// arrive here or are sent to their owners.
+    fn expand_one(
+        &mut self,
+        work: &mut Work,
+        k: u32,
+        shared: &Shared,
+        outboxes: &[Sender<Delivery>],
+        visit: &mut impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<Stop>>,
+    ) -> ControlFlow<Option<Stop>> {
+        let nets = std::mem::replace(&mut work.pending[k as usize], Mdd::EMPTY);
+        let (layers, closed, others) = self.expand(k, nets, MAX_LAYERS);
+        shared.expansions.fetch_add(1, SeqCst);
+        let mut tick = 0;
+        self.settle_layers(work, k, layers, closed, &mut tick, visit)?;
+        let me = self.worker as usize;
+        for (next, action, image) in others {
+            let to = owner(&next, outboxes.len());
+            if to == me {
+                let to = self.new_entry(next, shared);
+                self.record_edge(k, to, action);
+                self.arrive(work, to, image, 0, visit)?;
+                continue;
+            }
+            let d = self.delivery(next, image, k, action);
+            shared.busy.fetch_add(1, SeqCst);
+            // A worker stops listening only once the search is broken off.
+            if outboxes[to].send(d).is_err() {
+                assert!(shared.stop.load(SeqCst), "a worker left the search early");
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The networks `image` that step `action` from entry `k` reaches in the combination
+    /// `state`, for the worker that owns it.
+    fn delivery(&mut self, state: SysState, image: Node, k: u32, action: Action) -> Delivery {
+        let nets = self.mdd.export(image);
+        let mut contents: Vec<((usize, Value), Network)> = Vec::new();
+        let mut seen = std::collections::HashSet::with_hasher(ahash::RandomState::new());
+        for (level, v) in nets.values() {
+            if seen.insert((level, v)) {
+                contents.push(((level, v), self.dicts[level].values[v as usize].clone()));
+            }
+        }
+        Delivery {
+            state,
+            nets,
+            contents,
+            from: self.global(k),
+            action,
+            first: self.edges.insert((k, action)),
+        }
+    }
+}
+
+/// Moves every worker's combinations, networks and steps into `main` (whose store is empty),
+/// the least advanced combinations first: the liveness pass goes back from the highest
+/// numbers, roughly against the graph's flow, as after a search on one thread.
+fn merge(main: &mut Engine<'_>, workers: Vec<Engine<'_>>) {
+    let mut order: Vec<(u64, u32, usize)> = workers
+        .iter()
+        .enumerate()
+        .flat_map(|(w, e)| {
+            e.entries
+                .iter()
+                .enumerate()
+                .map(move |(k, entry)| (progress(&entry.state), k as u32, w))
+        })
+        .collect();
+    order.sort_unstable();
+    // `ids[w][k]`: worker `w`'s entry `k` in `main`.
+    let mut ids: Vec<Vec<u32>> = workers.iter().map(|e| vec![0; e.entries.len()]).collect();
+    for &(_, k, w) in &order {
+        ids[w][k as usize] = main.entry(workers[w].entries[k as usize].state.clone());
+    }
+    for (w, worker) in workers.into_iter().enumerate() {
+        let mut values: Vec<HashMap<Value, Value, ahash::RandomState>> =
+            vec![HashMap::default(); worker.dicts.len()];
+        for (k, entry) in worker.entries.iter().enumerate() {
+            let nets = worker.mdd.export(entry.reached);
+            let dicts = &mut main.dicts;
+            let reached = main.mdd.import(&nets, |level, v| {
+                *values[level].entry(v).or_insert_with(|| {
+                    dicts[level].intern(worker.dicts[level].values[v as usize].clone())
+                })
+            });
+            let to = ids[w][k];
+            main.entries[to as usize].reached = reached;
+            for &(from, action) in &entry.preds {
+                let (fw, fk) = (from >> WORKER_SHIFT, from & ((1 << WORKER_SHIFT) - 1));
+                main.record_edge(ids[fw as usize][fk as usize], to, action);
+            }
+        }
+    }
+}
