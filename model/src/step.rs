@@ -6,6 +6,7 @@
 //! decided here once. The logged forms derive both `Serialize` and `Deserialize`: the node's
 //! step log writes them, the conformance tool and the tests read them.
 
+use crate::invariants::{self, judge, Broken, StepView};
 use crate::protocol::{Bully, Msg, State, Storage, Timer};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Command, Id, Out};
@@ -74,6 +75,9 @@ pub struct Stepped {
     pub state: Option<State>,
     /// The commands, in the order the handler emitted them (a save first: persist before send).
     pub out: Out<Bully>,
+    /// The run-time invariant a mutant's step broke (see [`crate::invariants`]; the correct
+    /// protocol panics instead).
+    pub broken: Option<Broken>,
 }
 
 impl Stepped {
@@ -92,6 +96,11 @@ impl Bully {
     /// other than a start for a process that has not started.
     pub fn step(&self, me: Id, before: Option<&State>, event: Event) -> Option<Stepped> {
         let mut out = Out::new();
+        let saved = match &event {
+            Event::Start { storage, .. } => storage.clone(),
+            _ => None,
+        };
+        let start = matches!(event, Event::Start { .. });
         let changed = |state: Cow<'_, State>| match state {
             Cow::Owned(s) => Some(s),
             Cow::Borrowed(_) => None,
@@ -120,7 +129,19 @@ impl Bully {
             }
             (_, None) => return None,
         };
-        Some(Stepped { state, out })
+        let view = StepView {
+            me,
+            before: if start { None } else { before },
+            saved: saved.as_ref(),
+            after: state
+                .as_ref()
+                .or(before)
+                .expect("a start always yields a state"),
+            out: &out,
+        };
+        // The debug-only invariant only in debug builds: see `invariants`.
+        let broken = invariants::enforce(self.variant, judge(&view, cfg!(debug_assertions)));
+        Some(Stepped { state, out, broken })
     }
 }
 
