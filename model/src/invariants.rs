@@ -31,6 +31,10 @@
 //! so a mutant's step carries the breach as data ([`Stepped::broken`](crate::Stepped)). The
 //! checker leaves it to the properties; a node stops on it as on an assertion, except under
 //! the replayer, which drives the node along a model trace that the checker judges.
+//!
+//! A tool that steps from states the protocol did not produce (the conformance check replays
+//! logged states, which may be tampered with) uses [`Bully::step_judged`], which carries the
+//! breach for every variant: for bad input, a finding to report, never a panic.
 
 use crate::mutants::Variant;
 use crate::protocol::{Bully, Epoch, Role, State, Storage};
@@ -125,13 +129,13 @@ pub fn judge(step: &StepView<'_>, thorough: bool) -> Option<Broken> {
         );
     }
     match after.role {
-        Role::Coordinator { epoch } if !step.was(&after.role) => {
-            if epoch.leader != me || epoch < after.promised {
-                return broken(
-                    Invariant::OfficeWithOwnEpoch,
-                    format!("took office with {epoch}, promised {}", after.promised),
-                );
-            }
+        Role::Coordinator { epoch }
+            if !step.was(&after.role) && (epoch.leader != me || epoch < after.promised) =>
+        {
+            return broken(
+                Invariant::OfficeWithOwnEpoch,
+                format!("took office with {epoch}, promised {}", after.promised),
+            );
         }
         Role::Follower { epoch } if !step.was(&after.role) && epoch < promised => {
             return broken(
@@ -182,11 +186,8 @@ fn changes_are_saved(step: &StepView<'_>) -> Option<Broken> {
 
 /// What [`Bully::step`] does with a breach: the correct protocol panics with its message; a
 /// mutant's step carries it (see the module's documentation).
-pub fn enforce(variant: Variant, broken: Option<Broken>) -> Option<Broken> {
-    if let Some(b) = &broken {
-        assert!(variant != Variant::Correct, "{b}");
-    }
-    broken
+pub fn assert_only_a_mutant_breaks(variant: Variant, broken: &Broken) {
+    assert!(variant != Variant::Correct, "{broken}");
 }
 
 #[cfg(test)]
@@ -309,7 +310,7 @@ mod tests {
         assert_eq!(broken, Some(Invariant::FollowsNoEpochBelowPromise));
     }
 
-    /// The correct protocol panics with the invariant's message; a mutant's step carries it.
+    /// The correct protocol panics with the invariant's message; a mutant does not.
     #[test]
     fn the_correct_protocol_panics_and_a_mutant_reports() {
         let b = Broken {
@@ -317,11 +318,8 @@ mod tests {
             process: Id::from(1),
             detail: "from 3.2 to 0.0".into(),
         };
-        assert_eq!(
-            enforce(Variant::ForgetPromise, Some(b.clone())),
-            Some(b.clone())
-        );
-        let panic = std::panic::catch_unwind(|| enforce(Variant::Correct, Some(b.clone())))
+        assert_only_a_mutant_breaks(Variant::ForgetPromise, &b);
+        let panic = std::panic::catch_unwind(|| assert_only_a_mutant_breaks(Variant::Correct, &b))
             .expect_err("the correct protocol asserts");
         let message = panic.downcast_ref::<String>().expect("a formatted message");
         assert_eq!(
