@@ -426,7 +426,6 @@ pub fn uses_symbolic(model: &BullySystem, opts: &Options) -> bool {
 pub fn run(cfg: &Config, opts: &Options) -> Report {
     let started = Instant::now();
     let model = cfg.clone().into_model();
-    let properties = model.properties();
     let symbolic = uses_symbolic(&model, opts);
     let (mut s, live) = match opts.strategy {
         _ if symbolic => symbolic_pass(&model, opts),
@@ -439,7 +438,32 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
         }
     };
     let complete = s.stopped.is_none();
-    let mut reports: Vec<PropertyReport> = properties
+    let mut reports = property_reports(&model, &mut s, complete);
+    let (liveness, liveness_seconds) = liveness_report(&model, opts, complete, live, &mut s);
+    reports.insert(3, liveness);
+    Report {
+        config: cfg.clone(),
+        description: cfg.to_string(),
+        engine: if symbolic { "symbolic" } else { "explicit" },
+        unique_states: s.unique_states,
+        total_states: s.total_states,
+        max_depth: s.max_depth,
+        seconds: s.seconds,
+        states_per_second: s.unique_states as f64 / s.seconds.max(1e-9),
+        liveness_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+        stopped: s.stopped,
+        peak_memory: s.peak_memory,
+        max_memory: opts.max_memory.map(|b| b.bytes),
+        properties: reports,
+    }
+}
+
+/// The verdict on each registered property, from what the search found (`complete`: it saw
+/// every reachable state).
+fn property_reports(model: &BullySystem, s: &mut Search, complete: bool) -> Vec<PropertyReport> {
+    model
+        .properties()
         .iter()
         .map(|p| {
             let found = s.discoveries.remove(p.name);
@@ -458,20 +482,30 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
                 name: p.name.to_string(),
                 kind,
                 verdict,
-                steps: found.as_ref().map(|w| w.steps(&model)),
+                steps: found.as_ref().map(|w| w.steps(model)),
                 path: found.as_ref().and_then(Witness::path).cloned(),
             }
         })
-        .collect();
+        .collect()
+}
 
-    let mut liveness_seconds = None;
+/// The liveness verdict and the time its pass took: not checked, unsettled (the search or the
+/// pass stopped early: a memory stop is recorded in `s`), holds, or violated with a trap.
+fn liveness_report(
+    model: &BullySystem,
+    opts: &Options,
+    complete: bool,
+    live: Option<LivenessReport>,
+    s: &mut Search,
+) -> (PropertyReport, Option<f64>) {
+    let mut seconds = None;
     let (verdict, found) = if !opts.liveness {
         (Verdict::NotChecked, None)
     } else if !complete {
         (Verdict::Unsettled, None)
     } else {
         let r: LivenessReport = live.expect("a complete search is analysed for liveness");
-        liveness_seconds = Some(r.elapsed.as_secs_f64());
+        seconds = Some(r.elapsed.as_secs_f64());
         s.peak_memory = s.peak_memory.max(r.peak_memory);
         if let Some(resident) = r.stopped_at_memory {
             s.stopped = Some(Stop::MemoryBudget {
@@ -485,38 +519,18 @@ pub fn run(cfg: &Config, opts: &Options) -> Report {
             (Verdict::Violated, r.counterexample)
         }
     };
-    reports.insert(
-        3,
-        PropertyReport {
-            name: "liveness".into(),
-            kind: "liveness",
-            verdict,
-            steps: found.as_ref().map(|w| {
-                let mut steps = w.steps(&model);
-                steps.push(
-                    "   from there no fault-free execution reaches a settled state".to_string(),
-                );
-                steps
-            }),
-            path: found.as_ref().and_then(Witness::path).cloned(),
-        },
-    );
-    Report {
-        config: cfg.clone(),
-        description: cfg.to_string(),
-        engine: if symbolic { "symbolic" } else { "explicit" },
-        unique_states: s.unique_states,
-        total_states: s.total_states,
-        max_depth: s.max_depth,
-        seconds: s.seconds,
-        states_per_second: s.unique_states as f64 / s.seconds.max(1e-9),
-        liveness_seconds,
-        total_seconds: started.elapsed().as_secs_f64(),
-        stopped: s.stopped,
-        peak_memory: s.peak_memory,
-        max_memory: opts.max_memory.map(|b| b.bytes),
-        properties: reports,
-    }
+    let report = PropertyReport {
+        name: "liveness".into(),
+        kind: "liveness",
+        verdict,
+        steps: found.as_ref().map(|w| {
+            let mut steps = w.steps(model);
+            steps.push("   from there no fault-free execution reaches a settled state".to_string());
+            steps
+        }),
+        path: found.as_ref().and_then(Witness::path).cloned(),
+    };
+    (report, seconds)
 }
 
 /// The report as text, for people.
@@ -559,26 +573,13 @@ pub fn render(r: &Report) -> String {
         None => {}
     }
     for p in &r.properties {
-        let verdict = match p.verdict {
-            Verdict::Holds => "holds",
-            Verdict::Violated => "VIOLATED",
-            Verdict::Reached => "reached",
-            Verdict::NotReached => "NOT REACHED",
-            Verdict::NotChecked => "not checked in this run",
-            Verdict::Unsettled if p.kind == "always" => {
-                "not settled (no violation in the states seen)"
-            }
-            Verdict::Unsettled => "not settled",
-        };
-        let verdict = if p.kind == "liveness"
-            && r.config.is_bounded()
-            && matches!(p.verdict, Verdict::Holds | Verdict::Violated)
-        {
-            format!("{verdict} (within the bound; a trap found is real)")
-        } else {
-            verdict.to_string()
-        };
-        let _ = writeln!(out, "  {:<10} {:<58} {verdict}", p.kind, p.name);
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<58} {}",
+            p.kind,
+            p.name,
+            verdict_text(r, p)
+        );
         if p.verdict == Verdict::Violated {
             let _ = writeln!(out, "    counterexample:");
             for s in p.steps.iter().flatten() {
@@ -586,25 +587,48 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
-    let outcome = r.outcome();
-    let _ = writeln!(
-        out,
-        "{}",
-        match outcome {
-            Outcome::Failed => "FAILED: see above.".to_string(),
-            Outcome::OutOfMemory => format!(
-                "NOT VERIFIED: the search did not fit in memory. Try instead:\n{}",
-                alternatives(&r.config)
-            ),
-            Outcome::Verified
-                if r.properties
-                    .iter()
-                    .any(|p| p.verdict == Verdict::NotChecked) =>
-                "OK: every checked property holds (see \"not checked\" above).".to_string(),
-            Outcome::Verified => "OK: every property holds.".to_string(),
-        }
-    );
+    let _ = writeln!(out, "{}", outcome_text(r));
     out
+}
+
+/// A property's verdict in words.
+fn verdict_text(r: &Report, p: &PropertyReport) -> String {
+    let verdict = match p.verdict {
+        Verdict::Holds => "holds",
+        Verdict::Violated => "VIOLATED",
+        Verdict::Reached => "reached",
+        Verdict::NotReached => "NOT REACHED",
+        Verdict::NotChecked => "not checked in this run",
+        Verdict::Unsettled if p.kind == "always" => "not settled (no violation in the states seen)",
+        Verdict::Unsettled => "not settled",
+    };
+    if p.kind == "liveness"
+        && r.config.is_bounded()
+        && matches!(p.verdict, Verdict::Holds | Verdict::Violated)
+    {
+        format!("{verdict} (within the bound; a trap found is real)")
+    } else {
+        verdict.to_string()
+    }
+}
+
+/// The report's last line: the outcome, and what to try when it did not fit in memory.
+fn outcome_text(r: &Report) -> String {
+    match r.outcome() {
+        Outcome::Failed => "FAILED: see above.".to_string(),
+        Outcome::OutOfMemory => format!(
+            "NOT VERIFIED: the search did not fit in memory. Try instead:\n{}",
+            alternatives(&r.config)
+        ),
+        Outcome::Verified
+            if r.properties
+                .iter()
+                .any(|p| p.verdict == Verdict::NotChecked) =>
+        {
+            "OK: every checked property holds (see \"not checked\" above).".to_string()
+        }
+        Outcome::Verified => "OK: every property holds.".to_string(),
+    }
 }
 
 /// What to run when a configuration does not fit in memory.

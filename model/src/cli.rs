@@ -10,10 +10,13 @@ use crate::trace::{TraceFile, TraceProperty};
 use crate::Variant;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde::Serialize;
 use stateright::Model;
 use std::ffi::OsString;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// `bully-model`.
@@ -148,8 +151,11 @@ pub struct SimulateArgs {
     pub trace_out: Option<PathBuf>,
 }
 
-/// The model's configuration as flags, shared by every subcommand.
-#[derive(Args, Clone)]
+/// The model's configuration as flags, shared by every subcommand. This is also the one text
+/// form of a configuration ([`ModelArgs::of`], `Display`, `FromStr`): the flags as the command
+/// line takes them, so traces, reports and the proptests' scenarios print what `bully-model`
+/// accepts, and read it back with the same parser.
+#[derive(Args, Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ModelArgs {
     /// Number of processes (IDs 0..N; higher ID wins).
     #[arg(long, short = 'n', default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
@@ -192,6 +198,25 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The flags that select `cfg` (the inverse of [`ModelArgs::config`]; the bounds that
+    /// [`Config::new`] derives from the size are not flags).
+    pub fn of(cfg: &Config) -> ModelArgs {
+        ModelArgs {
+            processes: u8::try_from(cfg.processes).unwrap_or(u8::MAX),
+            crashes: cfg.crashes,
+            recoveries: cfg.recoveries,
+            network: cfg.network,
+            channels: cfg.channels,
+            timing: cfg.timing,
+            start: cfg.start,
+            variant: cfg.variant,
+            no_reduction: !cfg.reduction,
+            no_truncation: !cfg.truncation,
+            no_tag_renaming: !cfg.tag_renaming,
+            lose_storage: cfg.lose_storage,
+        }
+    }
+
     /// The model configuration these flags describe.
     pub fn config(&self) -> Config {
         Config::new(self.processes as usize)
@@ -206,6 +231,60 @@ impl ModelArgs {
             .truncation(!self.no_truncation)
             .tag_renaming(!self.no_tag_renaming)
             .lose_storage(self.lose_storage)
+    }
+}
+
+/// The flags as text, defaults left out, except the size (`-n`), which a reader looks for
+/// first. Each flag's name, default and value names come from its clap definition (the values
+/// through serde, whose names are the clap ones: `text_form_round_trips` checks it).
+impl fmt::Display for ModelArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let values = serde_json::to_value(self).expect("plain data");
+        let command = ModelArgs::augment_args(clap::Command::new("bully-model"));
+        let mut sep = "";
+        for arg in command.get_arguments() {
+            let value = &values[arg.get_id().as_str()];
+            if value.is_null() {
+                continue;
+            }
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let default = arg.get_default_values().first();
+            let flag = match (arg.get_short(), arg.get_long()) {
+                (Some(short), _) => format!("-{short}"),
+                (None, Some(long)) => format!("--{long}"),
+                (None, None) => continue,
+            };
+            if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+                if value == &serde_json::Value::Bool(true) {
+                    write!(f, "{sep}{flag}")?;
+                    sep = " ";
+                }
+            } else if arg.get_short().is_some() || default.is_none_or(|d| *d != *text) {
+                write!(f, "{sep}{flag} {text}")?;
+                sep = " ";
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads flags as text (the form `Display` writes, or any the command line accepts) with the
+/// command line's own parser.
+impl FromStr for ModelArgs {
+    type Err = String;
+    fn from_str(text: &str) -> Result<ModelArgs, String> {
+        #[derive(Parser)]
+        #[command(name = "bully-model", no_binary_name = true)]
+        struct Flags {
+            #[command(flatten)]
+            model: ModelArgs,
+        }
+        Flags::try_parse_from(text.split_whitespace())
+            .map(|flags| flags.model)
+            .map_err(|e| e.render().to_string().trim_end().to_string())
     }
 }
 
@@ -523,5 +602,51 @@ mod tests {
             flag_disagreeing(&args.model, &args.model_flags_given, &agreeing),
             None
         );
+    }
+
+    use clap::ValueEnum;
+
+    fn args(text: &str) -> ModelArgs {
+        text.parse().unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    }
+
+    /// Every value of every flag reads back as written (so serde's names are clap's), and the
+    /// defaults are left out but the size.
+    #[test]
+    fn text_form_round_trips() {
+        let defaults = args("");
+        assert_eq!(defaults.to_string(), "-n 3");
+        let mut all = vec![defaults.clone()];
+        for &variant in Variant::value_variants() {
+            all.push(ModelArgs {
+                variant,
+                ..defaults.clone()
+            });
+        }
+        for &network in NetworkKind::value_variants() {
+            all.push(ModelArgs {
+                network,
+                ..defaults.clone()
+            });
+        }
+        for (&timing, &start) in Timing::value_variants()
+            .iter()
+            .zip(StartMode::value_variants())
+        {
+            all.push(ModelArgs {
+                timing,
+                start,
+                channels: Channels::Unordered,
+                ..defaults.clone()
+            });
+        }
+        all.push(args("-n 5 --crashes 0 --recoveries 2 --no-reduction --no-truncation --no-tag-renaming --lose-storage"));
+        for a in all {
+            assert_eq!(args(&a.to_string()), a, "{a}");
+            assert_eq!(ModelArgs::of(&a.config()), a, "{a}");
+        }
+        let cfg = Config::new(2).variant(Variant::NoHalt);
+        assert_eq!(cfg.cli_args(), "-n 2 --variant no-halt");
+        assert!("-n 3 --variant nonsense".parse::<ModelArgs>().is_err());
     }
 }

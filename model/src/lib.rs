@@ -7,6 +7,7 @@ pub mod conformance;
 pub mod engine;
 pub mod epochs;
 pub mod explorer;
+pub mod invariants;
 pub mod liveness;
 pub mod mdd;
 pub mod memory;

@@ -550,13 +550,9 @@ impl Bully {
         }
     }
 
-    /// Whether `a` outranks `b`: higher ID wins (the mutant [`Variant::LowestWins`] inverts it).
-    fn outranks(&self, a: Id, b: Id) -> bool {
-        if self.variant == Variant::LowestWins {
-            a < b
-        } else {
-            a > b
-        }
+    /// Whether `a` outranks `b`: higher ID wins.
+    pub(crate) fn outranks(&self, a: Id, b: Id) -> bool {
+        self.variant.outranks(a, b)
     }
 
     fn above(&self, me: Id, members: &Members) -> Members {
@@ -587,7 +583,7 @@ impl Bully {
             return self.become_candidate(me, s, o);
         }
         o.broadcast(higher.as_slice(), &Msg::Election { tag: s.tag });
-        if self.variant == Variant::NoWaitForAnswers {
+        if !self.variant.waits_for_answers() {
             return self.become_candidate(me, s, o);
         }
         s.role = Role::Electing { waiting: higher };
@@ -597,15 +593,13 @@ impl Bully {
     /// Proposes a fresh epoch and halts every lower member.
     fn become_candidate(&self, me: Id, s: &mut State, o: &mut Out<Self>) {
         Self::cancel_all(o);
-        let round = if self.variant == Variant::ReuseEpoch {
-            s.promised.round.max(1)
-        } else {
-            s.promised.round + 1
+        let epoch = Epoch {
+            round: self.variant.proposed_round(s.promised),
+            leader: me,
         };
-        let epoch = Epoch { round, leader: me };
         s.promised = s.promised.max(epoch);
         let lower = self.below(me, &s.members);
-        if lower.is_empty() || self.variant == Variant::NoHalt {
+        if lower.is_empty() || !self.variant.halts_before_office() {
             return self.take_office(me, epoch, s, o);
         }
         o.broadcast(lower.as_slice(), &Msg::Halt { epoch });
@@ -620,7 +614,7 @@ impl Bully {
     fn take_office(&self, me: Id, epoch: Epoch, s: &mut State, o: &mut Out<Self>) {
         Self::cancel_all(o);
         s.role = Role::Coordinator { epoch };
-        if self.variant != Variant::SkipCoordinatorBroadcast {
+        if self.variant.announces() {
             self.announce(me, epoch, s, o);
         }
     }
@@ -676,7 +670,7 @@ impl Bully {
     /// `tag` names the asker's election (a HALT names none: its answer is then stale, but the
     /// asker learns who we are from it and the COORDINATOR that follows).
     fn on_lower_election(&self, me: Id, s: &mut State, src: Id, tag: Tag, o: &mut Out<Self>) {
-        if self.variant == Variant::NeverAnswer {
+        if !self.variant.answers_elections() {
             return;
         }
         // A coordinator's answer is its COORDINATOR announcement: it proves it is alive and
@@ -686,12 +680,10 @@ impl Bully {
         // timeout; answering each ELECTION with the HALT instead filled the channels with
         // copies of one HALT.)
         let answer = match &s.role {
-            Role::Coordinator { epoch } if self.variant != Variant::SkipCoordinatorBroadcast => {
-                Msg::Coordinator {
-                    epoch: *epoch,
-                    members: s.members.clone(),
-                }
-            }
+            Role::Coordinator { epoch } if self.variant.announces() => Msg::Coordinator {
+                epoch: *epoch,
+                members: s.members.clone(),
+            },
             _ => Msg::Answer {
                 tag,
                 members: s.members.clone(),
@@ -760,73 +752,6 @@ impl Bully {
         let mut rest = std::mem::take(o);
         o.save(storage);
         o.append(&mut rest);
-    }
-
-    /// Whether a message from `src` to process `me` (now in state `s`) is **dead**: delivering
-    /// it does nothing (no state change, no send, no timer, no save) now and in every state
-    /// this process can reach before it crashes (a crash discards it anyway). The checker uses
-    /// this to discard such messages at once (see `system.rs`, "dead-message reduction").
-    ///
-    /// Each rule rests on what only grows while a process is up: its member list, its promise
-    /// (`promised`), and the epochs it takes office with (always above its promise). A message
-    /// whose members and sender are all known teaches nothing, now or later. Conservative: a
-    /// message not covered here is never dead; mutants have no dead messages (their handlers
-    /// break these invariants, e.g. `reuse-epoch`).
-    pub fn ignores_forever(&self, me: Id, s: &State, src: Id, msg: &Msg) -> bool {
-        if self.variant != Variant::Correct || !s.members.contains(src) {
-            return false;
-        }
-        let known = |members: &Members| members.iter().all(|m| s.members.contains(m));
-        let lower = self.outranks(me, src);
-        match msg {
-            // A higher process's ELECTION only teaches its sender.
-            Msg::Election { .. } => !lower,
-            // A lower candidate's HALT acts only above our promise.
-            Msg::Halt { epoch } => lower && *epoch <= s.promised,
-            // Counts only toward the candidacy of `epoch`, for a peer still awaited; every later
-            // candidacy of ours has a fresh epoch above our promise, and a known peer is never
-            // awaited again in the same candidacy.
-            Msg::HaltAck { epoch, members } => {
-                known(members)
-                    && *epoch <= s.promised
-                    && !matches!(&s.role, Role::Halting { epoch: e, waiting, .. } if e == epoch && waiting.contains(src))
-            }
-            // Acts only above our promise (while halting) or above the epoch we hold office
-            // with, and every later term of ours is above our promise.
-            Msg::HaltNack { promised } => {
-                (*promised == Epoch::none() || s.members.contains(promised.leader))
-                    && *promised <= s.promised
-                    && !matches!(s.role, Role::Coordinator { epoch } if *promised > epoch)
-            }
-            // From a lower process: a stale announcement is over for good. Misattributed
-            // announcements are always ignored.
-            Msg::Coordinator { epoch, members } => {
-                known(members) && (epoch.leader != src || (lower && *epoch < s.promised))
-            }
-            // Acts only on the term we are in; we never enter a term below our promise.
-            Msg::Resign { epoch } => *epoch < s.promised && s.epoch() != Some(*epoch),
-            // Acts only on the election named by the tag, while it is under way; every later
-            // election of ours has a new tag.
-            Msg::Answer { tag, members } => {
-                known(members)
-                    && (*tag != s.tag
-                        || !matches!(s.role, Role::Electing { .. } | Role::Halting { .. }))
-            }
-            // Acts only on the term (or join) named by the tag, from its coordinator (or
-            // contact): following another term takes a new tag, and a joined process never
-            // joins again (a joiner may change its contact, so that stays live).
-            Msg::HeartbeatAck { tag, members, .. } => {
-                known(members)
-                    && (*tag != s.tag
-                        || match s.role {
-                            Role::Follower { epoch } => epoch.leader != src,
-                            Role::Joining { .. } => false,
-                            _ => true,
-                        })
-            }
-            // Always answered.
-            Msg::Heartbeat { .. } => false,
-        }
     }
 
     /// Graceful shutdown (SIGTERM on a node): a coordinator tells the members so they elect at
@@ -967,7 +892,7 @@ impl Bully {
                     );
                 }
             }
-        } else if epoch >= s.promised || self.variant == Variant::FollowStaleCoordinator {
+        } else if epoch >= s.promised || self.variant.follows_below_promise() {
             if s.epoch() != Some(epoch) {
                 self.follow(epoch, s, o);
             }
@@ -1074,7 +999,7 @@ impl Bully {
                     }
                 }
             }
-            Role::Coordinator { .. } if self.variant == Variant::SkipCoordinatorBroadcast => {}
+            Role::Coordinator { .. } if !self.variant.announces() => {}
             Role::Coordinator { epoch } => {
                 // Tell newly learned members who leads. A newly learned higher member will
                 // take over through its own election (it learns us from this message).
@@ -1121,7 +1046,7 @@ impl Bully {
             (Some(saved), _) => {
                 s.members = saved.members.clone();
                 s.members.insert(id);
-                if self.variant != Variant::ForgetPromise {
+                if self.variant.restores_promise() {
                     s.promised = saved.promised;
                 }
                 match &self.start {
@@ -1226,7 +1151,7 @@ impl Actor for Bully {
                 o.set_timer(Timer::HeartbeatTimeout, self.after(self.timing.timeout));
             }
             (Timer::HeartbeatTimeout, Role::Follower { .. })
-                if self.variant != Variant::IgnoreHeartbeatTimeout =>
+                if self.variant.heeds_heartbeat_timeouts() =>
             {
                 self.start_election(me, &mut s, o);
             }
@@ -1262,9 +1187,7 @@ impl Actor for Bully {
                 self.take_office(me, epoch, &mut s, o);
             }
             (Timer::CoordinatorTimeout, Role::Waiting) => self.start_election(me, &mut s, o),
-            (Timer::Announce, Role::Coordinator { epoch })
-                if self.variant != Variant::SkipCoordinatorBroadcast =>
-            {
+            (Timer::Announce, Role::Coordinator { epoch }) if self.variant.announces() => {
                 let epoch = *epoch;
                 self.announce(me, epoch, &s, o);
             }

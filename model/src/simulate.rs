@@ -1,9 +1,15 @@
 //! Random walks: for sizes beyond exhaustive reach, and for traces to replay on real nodes.
 //!
-//! Each walk starts at the initial state and takes one uniformly chosen enabled action at a
-//! time, up to a length, checking every `always` property in every state it visits. Walk `r`
-//! of a run from seed `s` uses seed `s + r`, so any walk can be taken again alone
-//! (`--seed s+r --runs 1`), and its [`Path`] can be written out (`--trace-out`).
+//! [`Walker`] is the one walker over the checked system: it asks the model which actions are
+//! enabled, lets a chooser pick one, takes it through the model's `next_state`, and judges the
+//! `always` properties in every state it reaches. `bully-model simulate` chooses uniformly at
+//! random ([`walk`]); the proptests choose along a schedule, then settle
+//! (`bully_proptests::sim`).
+//!
+//! A random walk starts at the initial state and takes one uniformly chosen enabled action at
+//! a time, up to a length. Walk `r` of a run from seed `s` uses seed `s + r`, so any walk can
+//! be taken again alone (`--seed s+r --runs 1`), and its [`Path`] can be written out
+//! (`--trace-out`).
 
 use crate::properties::ALWAYS;
 use crate::system::{Action, BullySystem, SysState};
@@ -11,6 +17,118 @@ use crate::trace::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use stateright::Model;
+
+/// Which `always` properties a walk judges after every step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judged {
+    Every,
+    /// Only this one (where the others are known not to hold).
+    Only(&'static str),
+    Nothing,
+}
+
+/// A chooser's answer for one turn. (Moved once per step: boxing the state would cost an
+/// allocation per step.)
+#[allow(clippy::large_enum_variant)]
+pub enum Pick {
+    /// Take this action, which leads to this state (the model's `next_state` of it).
+    Take(Action, SysState),
+    /// Take nothing this turn, and go on.
+    Skip,
+    /// End the walk.
+    Stop,
+}
+
+/// Why [`Walker::walk`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// A judged property is false in the current state.
+    Violated(&'static str),
+    /// The chooser ended the walk.
+    Stopped,
+    /// Every turn was used.
+    Limit,
+}
+
+/// A walk through the checked system, judged after every step.
+pub struct Walker<'m> {
+    model: &'m BullySystem,
+    judged: Judged,
+    /// Where the walk is.
+    pub state: SysState,
+    /// The way it came (from its first state).
+    pub path: Path,
+    /// The first judged property violated (the walk takes no step after it).
+    pub violation: Option<&'static str>,
+    enabled: Vec<Action>,
+}
+
+impl<'m> Walker<'m> {
+    /// A walk from `init`, judged there at once.
+    pub fn new(model: &'m BullySystem, init: SysState, judged: Judged) -> Walker<'m> {
+        let mut walker = Walker {
+            model,
+            judged,
+            path: Path {
+                init: init.clone(),
+                actions: Vec::new(),
+            },
+            state: init,
+            violation: None,
+            enabled: Vec::new(),
+        };
+        walker.violation = walker.violated();
+        walker
+    }
+
+    /// The first judged `always` property the current state violates.
+    fn violated(&self) -> Option<&'static str> {
+        ALWAYS
+            .iter()
+            .filter(|(name, _)| match self.judged {
+                Judged::Every => true,
+                Judged::Only(only) => only == *name,
+                Judged::Nothing => false,
+            })
+            .find(|(_, holds)| !holds(self.model, &self.state))
+            .map(|&(name, _)| name)
+    }
+
+    /// Up to `turns` turns: in each, `choose` gets the turn's number (from 0), the state and
+    /// the enabled actions in the model's order (it may reorder them), and picks; `observe`
+    /// sees each step taken (the turn, the action and the state after it).
+    pub fn walk(
+        &mut self,
+        turns: usize,
+        mut choose: impl FnMut(usize, &SysState, &mut Vec<Action>) -> Pick,
+        mut observe: impl FnMut(usize, Action, &SysState),
+    ) -> End {
+        for turn in 0..turns {
+            if let Some(name) = self.violation {
+                return End::Violated(name);
+            }
+            let mut enabled = std::mem::take(&mut self.enabled);
+            enabled.clear();
+            self.model.actions(&self.state, &mut enabled);
+            let pick = choose(turn, &self.state, &mut enabled);
+            self.enabled = enabled;
+            match pick {
+                Pick::Take(action, next) => {
+                    self.state = next;
+                    self.path.actions.push(action);
+                    observe(turn, action, &self.state);
+                    self.violation = self.violated();
+                }
+                Pick::Skip => {}
+                Pick::Stop => return End::Stopped,
+            }
+        }
+        match self.violation {
+            Some(name) => End::Violated(name),
+            None => End::Limit,
+        }
+    }
+}
 
 /// What a simulation found.
 pub struct Simulation {
@@ -24,48 +142,31 @@ pub struct Simulation {
     pub last: Path,
 }
 
-/// One walk of at most `depth` steps from seed `seed`: the path, how many states it visited
-/// and the first `always` property it violated (the walk stops there).
+/// One random walk of at most `depth` steps from seed `seed`: the path, how many states it
+/// visited and the first `always` property it violated (the walk stops there).
 pub fn walk(model: &BullySystem, seed: u64, depth: usize) -> (Path, usize, Option<&'static str>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let inits = model.init_states();
     let init = inits[rng.gen_range(0..inits.len())].clone();
-    let violated = |s: &SysState| {
-        ALWAYS
-            .iter()
-            .find(|(_, holds)| !holds(model, s))
-            .map(|&(name, _)| name)
-    };
-    let mut path = Path {
-        init: init.clone(),
-        actions: Vec::new(),
-    };
-    let mut state = init;
-    let mut visited = 1;
-    if let Some(name) = violated(&state) {
-        return (path, visited, Some(name));
-    }
-    let mut enabled: Vec<Action> = Vec::new();
-    while path.actions.len() < depth {
-        enabled.clear();
-        model.actions(&state, &mut enabled);
-        // Actions that change nothing are not steps (stateright drops them too).
-        let mut steps: Vec<(Action, SysState)> = enabled
-            .drain(..)
-            .filter_map(|a| model.next_state(&state, a).map(|next| (a, next)))
-            .collect();
-        if steps.is_empty() {
-            break;
-        }
-        let (a, next) = steps.swap_remove(rng.gen_range(0..steps.len()));
-        path.actions.push(a);
-        state = next;
-        visited += 1;
-        if let Some(name) = violated(&state) {
-            return (path, visited, Some(name));
-        }
-    }
-    (path, visited, None)
+    let mut walker = Walker::new(model, init, Judged::Every);
+    walker.walk(
+        depth,
+        |_, state, enabled| {
+            // Actions that change nothing are not steps (stateright drops them too).
+            let mut steps: Vec<(Action, SysState)> = enabled
+                .drain(..)
+                .filter_map(|a| model.next_state(state, a).map(|next| (a, next)))
+                .collect();
+            if steps.is_empty() {
+                return Pick::Stop;
+            }
+            let (a, next) = steps.swap_remove(rng.gen_range(0..steps.len()));
+            Pick::Take(a, next)
+        },
+        |_, _, _| {},
+    );
+    let visited = walker.path.actions.len() + 1;
+    (walker.path, visited, walker.violation)
 }
 
 /// `runs` walks of at most `depth` steps, from seeds `seed`, `seed + 1`, …; stops at the

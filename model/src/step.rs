@@ -6,6 +6,7 @@
 //! decided here once. The logged forms derive both `Serialize` and `Deserialize`: the node's
 //! step log writes them, the conformance tool and the tests read them.
 
+use crate::invariants::{self, judge, Broken, StepView};
 use crate::protocol::{Bully, Msg, State, Storage, Timer};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Actor, Command, Id, Out};
@@ -74,6 +75,9 @@ pub struct Stepped {
     pub state: Option<State>,
     /// The commands, in the order the handler emitted them (a save first: persist before send).
     pub out: Out<Bully>,
+    /// The run-time invariant the step broke (see [`crate::invariants`]; from
+    /// [`Bully::step`], only a mutant's: the correct protocol panics instead).
+    pub broken: Option<Broken>,
 }
 
 impl Stepped {
@@ -90,8 +94,27 @@ impl Bully {
     /// The one dispatch: runs the handler `event` calls for on process `me`, whose state is
     /// `before` (`None` until it has started). `None` when there is nothing to run: an event
     /// other than a start for a process that has not started.
+    ///
+    /// The step is judged against the run-time invariants ([`crate::invariants`]): the correct
+    /// protocol panics on a breach, a mutant's step carries it.
     pub fn step(&self, me: Id, before: Option<&State>, event: Event) -> Option<Stepped> {
+        let stepped = self.step_judged(me, before, event)?;
+        if let Some(broken) = &stepped.broken {
+            invariants::assert_only_a_mutant_breaks(self.variant, broken);
+        }
+        Some(stepped)
+    }
+
+    /// [`Bully::step`] without the assertion: a breach, by any variant, is carried by the
+    /// step. For tools that step from states the protocol did not produce (a log's, which may
+    /// be tampered with), where a breach is a finding to report, not a bug to stop on.
+    pub fn step_judged(&self, me: Id, before: Option<&State>, event: Event) -> Option<Stepped> {
         let mut out = Out::new();
+        let saved = match &event {
+            Event::Start { storage, .. } => storage.clone(),
+            _ => None,
+        };
+        let start = matches!(event, Event::Start { .. });
         let changed = |state: Cow<'_, State>| match state {
             Cow::Owned(s) => Some(s),
             Cow::Borrowed(_) => None,
@@ -120,7 +143,19 @@ impl Bully {
             }
             (_, None) => return None,
         };
-        Some(Stepped { state, out })
+        let view = StepView {
+            me,
+            before: if start { None } else { before },
+            saved: saved.as_ref(),
+            after: state
+                .as_ref()
+                .or(before)
+                .expect("a start always yields a state"),
+            out: &out,
+        };
+        // The debug-only invariant only in debug builds: see `invariants`.
+        let broken = judge(&view, cfg!(debug_assertions));
+        Some(Stepped { state, out, broken })
     }
 }
 

@@ -259,6 +259,14 @@ impl<T: Wire> Runtime<T> {
         let Some(stepped) = self.actor.step(self.me, self.state.as_ref(), event.clone()) else {
             return Ok(());
         };
+        if let Some(broken) = &stepped.broken {
+            // A mutant broke a run-time invariant (the correct protocol panics inside the
+            // step): stop before acting on it, as the assertion would. Under the replayer
+            // (its wire fires the timers) the node follows a model trace, which the checker's
+            // properties judge.
+            assert!(self.transport.external_timers(), "{broken}");
+            warn!(node = self.id, "{broken}");
+        }
         let before = self.state.take();
         let after = stepped.after(before.as_ref());
         let commands: Vec<Cmd> = stepped.out.into_iter().map(Cmd::from).collect();

@@ -24,7 +24,9 @@
 //! The first violation ends the run. An [`Outcome`] renders as numbered readable steps.
 
 use bully_model::check::describe_state;
+use bully_model::cli::ModelArgs;
 use bully_model::properties::{self, describe_action};
+use bully_model::simulate::{End, Judged, Pick, Walker};
 use bully_model::system::{
     BullySystem, Channels, Config, NetworkKind, StartMode, SysAction, SysState, Timing,
 };
@@ -157,9 +159,8 @@ pub fn schedule(
 }
 
 /// A configuration of the model plus a schedule: one proptest input. `Display`/`FromStr` give a
-/// one-line form that [`replay`](Scenario::from_str) accepts, e.g.
-/// `n=3 full crashes=1 recoveries=1 sync reliable fifo correct: d0 t1 x2` (without a channel
-/// word, FIFO).
+/// one-line form that [`replay`](Scenario::from_str) accepts: the model's flags in their one
+/// text form ([`ModelArgs`]), a colon, the choices, e.g. `-n 3 --crashes 2: d0 t1 x2`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Scenario {
     pub processes: usize,
@@ -232,32 +233,9 @@ impl Scenario {
     }
 }
 
-fn lower(s: impl fmt::Debug) -> String {
-    format!("{s:?}").to_lowercase()
-}
-
-fn variants() -> impl Iterator<Item = Variant> {
-    std::iter::once(Variant::Correct).chain(Variant::MUTANTS)
-}
-
 impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "n={} {} crashes={} recoveries={} {} {} {} {}",
-            self.processes,
-            lower(self.start),
-            self.crashes,
-            self.recoveries,
-            lower(self.timing),
-            lower(self.network),
-            lower(self.channels),
-            lower(self.variant),
-        )?;
-        if self.lose_storage {
-            f.write_str(" lose-storage")?;
-        }
-        f.write_str(":")?;
+        write!(f, "{}:", ModelArgs::of(&self.config()))?;
         for c in &self.schedule {
             write!(f, " {c}")?;
         }
@@ -277,70 +255,30 @@ impl FromStr for Scenario {
         let s = s.trim().trim_matches('"');
         let (head, tail) = s
             .split_once(':')
-            .ok_or("expected `<configuration>: <choices>`")?;
-        let mut sc = Scenario {
-            processes: 0,
-            start: StartMode::Full,
-            crashes: 0,
-            recoveries: 0,
-            timing: Timing::Sync,
-            network: NetworkKind::Reliable,
-            channels: Channels::Fifo,
-            variant: Variant::Correct,
-            lose_storage: false,
-            schedule: Vec::new(),
+            .ok_or("expected `<bully-model flags>: <choices>`")?;
+        let flags: ModelArgs = head.parse()?;
+        let cfg = flags.config();
+        let sc = Scenario {
+            processes: cfg.processes,
+            start: cfg.start,
+            crashes: cfg.crashes,
+            recoveries: cfg.recoveries,
+            timing: cfg.timing,
+            network: cfg.network,
+            channels: cfg.channels,
+            variant: cfg.variant,
+            lose_storage: cfg.lose_storage,
+            schedule: tail
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()?,
         };
-        fn num<T: FromStr>(v: &str) -> Result<T, String> {
-            v.parse()
-                .map_err(|_| format!("{v:?} is not a valid number here"))
+        if ModelArgs::of(&sc.config()) != flags {
+            return Err(format!(
+                "{head:?}: a scenario keeps the reductions on (no --no-reduction, \
+                 --no-truncation or --no-tag-renaming)"
+            ));
         }
-        for word in head.split_whitespace() {
-            match word.split_once('=') {
-                Some(("n", v)) => sc.processes = num(v)?,
-                Some(("crashes", v)) => sc.crashes = num(v)?,
-                Some(("recoveries", v)) => sc.recoveries = num(v)?,
-                Some(_) => return Err(format!("unknown setting {word:?}")),
-                None if word == "lose-storage" => sc.lose_storage = true,
-                None => {
-                    if let Some(x) = [StartMode::Full, StartMode::Join]
-                        .into_iter()
-                        .find(|x| lower(x) == word)
-                    {
-                        sc.start = x;
-                    } else if let Some(x) = [Timing::Sync, Timing::Async]
-                        .into_iter()
-                        .find(|x| lower(x) == word)
-                    {
-                        sc.timing = x;
-                    } else if let Some(x) = [
-                        NetworkKind::Reliable,
-                        NetworkKind::Lossy,
-                        NetworkKind::Duplicating,
-                    ]
-                    .into_iter()
-                    .find(|x| lower(x) == word)
-                    {
-                        sc.network = x;
-                    } else if let Some(x) = [Channels::Fifo, Channels::Unordered]
-                        .into_iter()
-                        .find(|x| lower(x) == word)
-                    {
-                        sc.channels = x;
-                    } else if let Some(x) = variants().find(|x| lower(x) == word) {
-                        sc.variant = x;
-                    } else {
-                        return Err(format!("unknown word {word:?}"));
-                    }
-                }
-            }
-        }
-        if sc.processes == 0 {
-            return Err("missing n=<processes>".into());
-        }
-        sc.schedule = tail
-            .split_whitespace()
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
         Ok(sc)
     }
 }
@@ -622,23 +560,24 @@ impl Outcome {
     }
 }
 
-/// Canonically ordered enabled actions of `model` in `state`.
-pub fn enabled(model: &BullySystem, state: &SysState, into: &mut Vec<SysAction>) {
-    into.clear();
-    model.actions(state, into);
-    into.sort();
+/// What `opts` judge after every step.
+fn judged(opts: Options) -> Judged {
+    match (opts.safety, opts.only) {
+        (false, _) => Judged::Nothing,
+        (true, Some(name)) => Judged::Only(name),
+        (true, None) => Judged::Every,
+    }
 }
 
-/// The first `always` property `state` violates, among those `opts` checks.
-fn violated(model: &BullySystem, state: &SysState, opts: Options) -> Option<&'static str> {
-    if !opts.safety {
-        return None;
-    }
-    SAFETY
-        .iter()
-        .filter(|(name, _)| opts.only.is_none_or(|only| only == *name))
-        .find(|(_, holds)| !holds(model, state))
-        .map(|(name, _)| *name)
+/// The schedule's pick: one enabled action of `class` (the `pick % k`-th in canonical order,
+/// skipping actions the model turns into no transition), else a delivery, else a timer, else
+/// nothing.
+fn scheduled(model: &BullySystem, state: &SysState, actions: &mut [SysAction], c: Choice) -> Pick {
+    actions.sort();
+    [c.class, Class::Deliver, Class::Timer]
+        .into_iter()
+        .find_map(|class| take(model, state, actions, class, c.pick))
+        .map_or(Pick::Skip, |(action, next)| Pick::Take(action, next))
 }
 
 /// Takes one enabled action of `class` (the `pick % k`-th, skipping actions the model turns
@@ -662,8 +601,43 @@ fn take(
     None
 }
 
-/// Runs `schedule` on `model` from its (single) initial state. `observe` sees every state
-/// reached, the initial one included.
+/// The settling scheduler's pick at `clock` (see [`run`]): no faults; messages before timers;
+/// within each kind the action taken least recently (never-taken ones count from when they
+/// were first seen; ties in canonical order). `stamp` remembers both.
+fn settling(
+    model: &BullySystem,
+    state: &SysState,
+    actions: &mut Vec<SysAction>,
+    clock: usize,
+    stamp: &mut HashMap<SysAction, usize>,
+) -> Pick {
+    actions.sort();
+    actions.retain(|a| !BullySystem::is_fault(a));
+    for a in actions.iter() {
+        stamp.entry(*a).or_insert(clock);
+    }
+    let mut by_age: Vec<&SysAction> = actions.iter().collect();
+    // Stable: ties stay in canonical order.
+    by_age.sort_by_key(|a| (Class::of(a) != Class::Deliver, stamp[*a]));
+    match by_age
+        .into_iter()
+        .find_map(|a| model.next_state(state, *a).map(|n| (*a, n)))
+    {
+        Some((action, next)) => {
+            stamp.insert(action, clock + 1);
+            Pick::Take(action, next)
+        }
+        None => Pick::Stop,
+    }
+}
+
+/// Runs `schedule` on `model` from its (single) initial state, on the model's walker
+/// ([`Walker`]). `observe` sees every state reached, the initial one included.
+///
+/// Settling delivers messages before any timer fires (the bounded delay is much shorter than
+/// every timeout), least recently taken first, so no message or timer is starved. Draining the
+/// network first never disables a timer under the sync timing rule (every rule only asks for
+/// *fewer* messages in flight), so this is one of the model's own executions.
 pub fn run(
     model: &BullySystem,
     schedule: &[Choice],
@@ -672,105 +646,63 @@ pub fn run(
 ) -> Outcome {
     let mut inits = model.init_states();
     assert_eq!(inits.len(), 1, "the model has one initial state");
-    let mut state = inits.pop().expect("an initial state");
-    observe(&state);
-    let mut out = Outcome {
-        description: model.cfg.to_string(),
-        trace: Vec::new(),
-        failure: None,
-        last: state.clone(),
-        idle_choices: 0,
-        settle_steps: 0,
-        quiescent: false,
-    };
-    if let Some(property) = violated(model, &state, opts) {
-        out.failure = Some(Failure::Safety {
-            property,
-            after_step: 0,
-        });
-        return out;
-    }
-    let mut actions = Vec::new();
-
-    // Phase 1: the schedule.
-    for (ci, c) in schedule.iter().enumerate() {
-        enabled(model, &state, &mut actions);
-        let order = [c.class, Class::Deliver, Class::Timer];
-        let Some((action, next)) = order
-            .iter()
-            .find_map(|&k| take(model, &state, &actions, k, c.pick))
-        else {
-            out.idle_choices += 1;
-            continue;
-        };
-        state = next;
-        observe(&state);
-        out.trace.push(Step {
-            phase: Phase::Schedule,
-            choice: Some(ci),
-            action,
-        });
-        if let Some(property) = violated(model, &state, opts) {
-            out.failure = Some(Failure::Safety {
-                property,
-                after_step: out.trace.len(),
-            });
-            out.last = state;
-            return out;
-        }
-    }
-
-    // Phase 2: settle without faults. Messages are delivered before any timer fires (the
-    // bounded delay is much shorter than every timeout), and within each kind the scheduler
-    // takes the action taken least recently (never-taken ones count from when they were first
-    // seen; ties in canonical order), so no message or timer is starved. Draining the network
-    // first never disables a timer under the sync timing rule (every rule only asks for
-    // *fewer* messages in flight), so this is one of the model's own executions.
-    if opts.settle {
-        let limit = opts.limit(model.cfg.processes);
-        let mut stamp: HashMap<SysAction, usize> = HashMap::new();
-        for clock in 0..limit {
-            enabled(model, &state, &mut actions);
-            actions.retain(|a| !BullySystem::is_fault(a));
-            for a in &actions {
-                stamp.entry(*a).or_insert(clock);
-            }
-            let mut by_age: Vec<&SysAction> = actions.iter().collect();
-            // Stable: ties stay in canonical order.
-            by_age.sort_by_key(|a| (Class::of(a) != Class::Deliver, stamp[*a]));
-            let Some((action, next)) = by_age
-                .into_iter()
-                .find_map(|a| model.next_state(&state, *a).map(|n| (*a, n)))
-            else {
-                out.quiescent = true;
-                break;
-            };
-            stamp.insert(action, clock + 1);
-            state = next;
-            observe(&state);
-            out.settle_steps += 1;
-            out.trace.push(Step {
-                phase: Phase::Settle,
-                choice: None,
+    let init = inits.pop().expect("an initial state");
+    observe(&init);
+    let mut walker = Walker::new(model, init, judged(opts));
+    let (mut trace, mut idle_choices) = (Vec::new(), 0);
+    let mut end = walker.walk(
+        schedule.len(),
+        |turn, state, actions| {
+            let pick = scheduled(model, state, actions, schedule[turn]);
+            idle_choices += usize::from(matches!(pick, Pick::Skip));
+            pick
+        },
+        |turn, action, state| {
+            observe(state);
+            trace.push(Step {
+                phase: Phase::Schedule,
+                choice: Some(turn),
                 action,
             });
-            if let Some(property) = violated(model, &state, opts) {
-                out.failure = Some(Failure::Safety {
-                    property,
-                    after_step: out.trace.len(),
+        },
+    );
+    let schedule_steps = trace.len();
+    if opts.settle && !matches!(end, End::Violated(_)) {
+        let mut stamp = HashMap::new();
+        end = walker.walk(
+            opts.limit(model.cfg.processes),
+            |clock, state, actions| settling(model, state, actions, clock, &mut stamp),
+            |_, action, state| {
+                observe(state);
+                trace.push(Step {
+                    phase: Phase::Settle,
+                    choice: None,
+                    action,
                 });
-                out.last = state;
-                return out;
-            }
-        }
-        if !properties::settled(model, &state) {
-            out.failure = Some(Failure::NotSettled {
-                quiescent: out.quiescent,
-            });
-        }
+            },
+        );
     }
-    out.last = state;
-    out
+    let failure = match end {
+        End::Violated(property) => Some(Failure::Safety {
+            property,
+            after_step: trace.len(),
+        }),
+        _ if opts.settle && !properties::settled(model, &walker.state) => {
+            Some(Failure::NotSettled {
+                quiescent: end == End::Stopped,
+            })
+        }
+        _ => None,
+    };
+    Outcome {
+        description: model.cfg.to_string(),
+        settle_steps: trace.len() - schedule_steps,
+        quiescent: opts.settle && end == End::Stopped,
+        trace,
+        failure,
+        last: walker.state,
+        idle_choices,
+    }
 }
 
 /// A fingerprint of a system state that is the same in every process (fixed seeds), for

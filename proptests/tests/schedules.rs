@@ -205,7 +205,7 @@ fn safety_properties_are_the_models() {
 /// network's hash order does not matter) and its one-line form round-trips.
 #[test]
 fn replay_is_deterministic() {
-    let text = "n=5 full crashes=1 recoveries=1 sync reliable fifo correct: \
+    let text = "-n 5: \
                 d3 d17 t2 d5 d9 x4 d1 d1 d2 t0 d7 r0 d3 d3 d8 t1 d0 d4";
     let sc: Scenario = text.parse().expect("parses");
     assert_eq!(sc.to_string(), text);
@@ -222,19 +222,20 @@ fn replay_is_deterministic() {
     assert_eq!(sim::fingerprint(&a.last), sim::fingerprint(&b.last));
     assert!(a.settle_steps > 0 || a.schedule_steps() > 0);
 
-    let mutant: Scenario = "n=2 join crashes=0 recoveries=0 sync duplicating nohalt: d0"
-        .parse()
-        .expect("parses");
+    let mutant: Scenario =
+        "-n 2 --crashes 0 --recoveries 0 --network duplicating --start join --variant no-halt: d0"
+            .parse()
+            .expect("parses");
     assert_eq!(mutant.variant, Variant::NoHalt);
     assert_eq!(mutant.network, NetworkKind::Duplicating);
     assert_eq!(mutant.start, StartMode::Join);
-    // Without a channel word a scenario has FIFO channels.
+    // Without --channels a scenario has FIFO channels.
     assert_eq!(mutant.channels, Channels::Fifo);
-    let unordered: Scenario = "n=3 full crashes=0 recoveries=0 sync reliable unordered correct: d0"
+    let unordered: Scenario = "-n 3 --crashes 0 --recoveries 0 --channels unordered: d0"
         .parse()
         .expect("parses");
     assert_eq!(unordered.channels, Channels::Unordered);
-    let lost = "n=3 full crashes=1 recoveries=1 sync reliable fifo correct lose-storage: d0";
+    let lost = "-n 3 --lose-storage: d0";
     let lost_sc: Scenario = lost.parse().expect("parses");
     assert!(lost_sc.lose_storage && !unordered.lose_storage);
     assert_eq!(lost_sc.to_string(), lost);
@@ -246,7 +247,7 @@ fn replay_is_deterministic() {
 /// acknowledges a HALT stays a joiner until the members come, so the group settles.
 #[test]
 fn a_halted_joiner_waits_for_the_members() {
-    let sc: Scenario = "n=8 join crashes=2 recoveries=0 sync reliable fifo correct: \
+    let sc: Scenario = "-n 8 --crashes 2 --recoveries 0 --start join: \
                         d47845 d16227 d37662 x25264 d2186 l10999 x28163"
         .parse()
         .expect("parses");

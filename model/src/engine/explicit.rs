@@ -173,40 +173,10 @@ pub fn explore(model: &BullySystem, opts: &PassOptions) -> Graph {
     let threads = opts.threads.max(1);
     let properties = model.properties();
     let seen: Vec<AtomicBool> = properties.iter().map(|_| AtomicBool::new(false)).collect();
-    let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
-    let mut g = Graph {
-        index: DashMap::with_hasher(hasher.clone()),
-        hasher,
-        parent: Vec::new(),
-        settled: Vec::new(),
-        back_edges: Vec::new(),
-        cut: 0,
-        total: 0,
-        depth: 0,
-        found: vec![None; properties.len()],
-        stopped: None,
-        peak_memory: memory::resident_bytes().unwrap_or(0),
-        elapsed: Duration::ZERO,
-    };
+    let mut g = Graph::empty(properties.len());
     let next_id = AtomicU32::new(0);
-    let mut frontier = Vec::new();
-    let mut found = Vec::new();
-    for s in model.init_states() {
-        if !model.within_boundary(&s) {
-            continue;
-        }
-        g.total += 1;
-        if let Entry::Vacant(e) = g.index.entry(fingerprint(&g.hasher, &s)) {
-            let id = next_id.fetch_add(1, Ordering::Relaxed);
-            e.insert(id);
-            g.parent.push(id);
-            g.settled.push(settled(model, &s));
-            findings(model, &properties, &seen, id, &s, &mut found);
-            frontier.push((id, s));
-        }
-    }
+    let mut frontier = initial_frontier(model, &mut g, &properties, &seen, &next_id);
     let mut last_progress = Instant::now();
-    record(&mut g, &mut found);
     g.depth = usize::from(!frontier.is_empty());
     'levels: while !frontier.is_empty() {
         // Levels can be large: expand them in slices, so memory and findings are watched as
@@ -219,10 +189,6 @@ pub fn explore(model: &BullySystem, opts: &PassOptions) -> Graph {
             }
             let take = frontier.len().min(SLICE * threads);
             let slice: Vec<_> = frontier.drain(frontier.len() - take..).collect();
-            let mut shares: Vec<Vec<(u32, SysState)>> = (0..threads).map(|_| Vec::new()).collect();
-            for (i, job) in slice.into_iter().enumerate() {
-                shares[i % threads].push(job);
-            }
             let shared = Shared {
                 model,
                 properties: &properties,
@@ -232,33 +198,9 @@ pub fn explore(model: &BullySystem, opts: &PassOptions) -> Graph {
                 next_id: &next_id,
                 edges: opts.edges,
             };
-            let results: Vec<Expanded> = std::thread::scope(|scope| {
-                let workers: Vec<_> = shares
-                    .into_iter()
-                    .map(|share| {
-                        let shared = &shared;
-                        scope.spawn(move || expand(shared, share))
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|w| w.join().expect("a checker worker panicked"))
-                    .collect()
-            });
+            let results = expand_in_parallel(&shared, slice, threads);
             let total = next_id.load(Ordering::Relaxed) as usize;
-            g.parent.resize(total, 0);
-            g.settled.resize(total, false);
-            for mut r in results {
-                for (id, parent, flag) in r.new {
-                    g.parent[id as usize] = parent;
-                    g.settled[id as usize] = flag;
-                }
-                g.back_edges.extend(r.back_edges);
-                g.cut += r.cut;
-                g.total += r.generated;
-                record(&mut g, &mut r.findings);
-                next_frontier.extend(r.frontier);
-            }
+            merge(&mut g, results, total, &mut next_frontier);
             if let Some(every) = opts.progress_every {
                 if last_progress.elapsed() >= every {
                     last_progress = Instant::now();
@@ -281,6 +223,101 @@ pub fn explore(model: &BullySystem, opts: &PassOptions) -> Graph {
     g.peak_memory = g.peak_memory.max(memory::resident_bytes().unwrap_or(0));
     g.elapsed = start.elapsed();
     g
+}
+
+impl Graph {
+    /// A graph with no state yet, for `properties` properties.
+    fn empty(properties: usize) -> Graph {
+        let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        Graph {
+            index: DashMap::with_hasher(hasher.clone()),
+            hasher,
+            parent: Vec::new(),
+            settled: Vec::new(),
+            back_edges: Vec::new(),
+            cut: 0,
+            total: 0,
+            depth: 0,
+            found: vec![None; properties],
+            stopped: None,
+            peak_memory: memory::resident_bytes().unwrap_or(0),
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+/// Numbers the initial states inside the bound (their own parents) and judges them: the first
+/// level.
+fn initial_frontier(
+    model: &BullySystem,
+    g: &mut Graph,
+    properties: &[Property<BullySystem>],
+    seen: &[AtomicBool],
+    next_id: &AtomicU32,
+) -> Vec<(u32, SysState)> {
+    let mut frontier = Vec::new();
+    let mut found = Vec::new();
+    for s in model.init_states() {
+        if !model.within_boundary(&s) {
+            continue;
+        }
+        g.total += 1;
+        if let Entry::Vacant(e) = g.index.entry(fingerprint(&g.hasher, &s)) {
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            e.insert(id);
+            g.parent.push(id);
+            g.settled.push(settled(model, &s));
+            findings(model, properties, seen, id, &s, &mut found);
+            frontier.push((id, s));
+        }
+    }
+    record(g, &mut found);
+    frontier
+}
+
+/// Expands `slice` on `threads` workers, each its share.
+fn expand_in_parallel(
+    shared: &Shared<'_>,
+    slice: Vec<(u32, SysState)>,
+    threads: usize,
+) -> Vec<Expanded> {
+    let mut shares: Vec<Vec<(u32, SysState)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, job) in slice.into_iter().enumerate() {
+        shares[i % threads].push(job);
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = shares
+            .into_iter()
+            .map(|share| scope.spawn(move || expand(shared, share)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a checker worker panicked"))
+            .collect()
+    })
+}
+
+/// Adds what the workers found to `g` (which now numbers `total` states), and their new
+/// states to the next level.
+fn merge(
+    g: &mut Graph,
+    results: Vec<Expanded>,
+    total: usize,
+    next_frontier: &mut Vec<(u32, SysState)>,
+) {
+    g.parent.resize(total, 0);
+    g.settled.resize(total, false);
+    for mut r in results {
+        for (id, parent, flag) in r.new {
+            g.parent[id as usize] = parent;
+            g.settled[id as usize] = flag;
+        }
+        g.back_edges.extend(r.back_edges);
+        g.cut += r.cut;
+        g.total += r.generated;
+        record(g, &mut r.findings);
+        next_frontier.extend(r.frontier);
+    }
 }
 
 /// Keeps, per property, the smallest (shallowest) state ID found.

@@ -22,6 +22,7 @@
 //!
 //! The state is stored compactly ([`state`]); the Explorer shows it decoded.
 
+mod dead;
 pub mod state;
 pub(crate) mod svg;
 
@@ -222,47 +223,10 @@ impl Config {
     pub fn into_model(self) -> BullySystem {
         BullySystem::new(self)
     }
-    /// The `bully-model` arguments that select this configuration (defaults left out).
+    /// The `bully-model` flags that select this configuration, in their one text form
+    /// ([`ModelArgs`](crate::cli::ModelArgs)).
     pub fn cli_args(&self) -> String {
-        use clap::ValueEnum;
-        let name = |v: Option<clap::builder::PossibleValue>| {
-            v.map(|p| p.get_name().to_string()).unwrap_or_default()
-        };
-        let mut args = format!("-n {}", self.processes);
-        if self.crashes != 1 {
-            args += &format!(" --crashes {}", self.crashes);
-        }
-        if self.recoveries != 1 {
-            args += &format!(" --recoveries {}", self.recoveries);
-        }
-        if self.network != NetworkKind::Reliable {
-            args += &format!(" --network {}", name(self.network.to_possible_value()));
-        }
-        if self.channels != Channels::Fifo {
-            args += &format!(" --channels {}", name(self.channels.to_possible_value()));
-        }
-        if self.timing != Timing::Sync {
-            args += &format!(" --timing {}", name(self.timing.to_possible_value()));
-        }
-        if self.start != StartMode::Full {
-            args += &format!(" --start {}", name(self.start.to_possible_value()));
-        }
-        if self.variant != Variant::Correct {
-            args += &format!(" --variant {}", name(self.variant.to_possible_value()));
-        }
-        if !self.reduction {
-            args += " --no-reduction";
-        }
-        if !self.truncation {
-            args += " --no-truncation";
-        }
-        if !self.tag_renaming {
-            args += " --no-tag-renaming";
-        }
-        if self.lose_storage {
-            args += " --lose-storage";
-        }
-        args
+        crate::cli::ModelArgs::of(self).to_string()
     }
 }
 
