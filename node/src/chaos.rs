@@ -47,10 +47,15 @@ pub struct Plan {
     pub min_up: usize,
 }
 
-/// SplitMix64: a small, fixed generator, so a seed means the same schedule on every build.
-struct Rng(u64);
+/// SplitMix64: a small, fixed generator, so a seed means the same draws on every build (the
+/// chaos schedule here, the workbench's fault times).
+#[derive(Clone, Debug)]
+pub struct Draw(u64);
 
-impl Rng {
+impl Draw {
+    pub fn new(seed: u64) -> Draw {
+        Draw(seed)
+    }
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -65,12 +70,20 @@ impl Rng {
     fn pick<T: Copy>(&mut self, from: &[T]) -> T {
         from[(self.next() % from.len() as u64) as usize]
     }
+    /// A duration drawn uniformly from `0..upto`.
+    pub fn upto(&mut self, upto: Duration) -> Duration {
+        let ms = upto.as_millis() as u64;
+        if ms == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(self.next() % ms)
+    }
 }
 
 /// The schedule for `ids`, in time order. Nothing happens in the last second, and every pause
 /// is resumed before the end.
 pub fn draw(plan: &Plan, ids: &[u64]) -> Vec<Event> {
-    let mut rng = Rng(plan.seed);
+    let mut rng = Draw::new(plan.seed);
     let mut down: BTreeSet<u64> = BTreeSet::new();
     // Paused nodes with their resume time.
     let mut paused: Vec<(Duration, u64)> = Vec::new();

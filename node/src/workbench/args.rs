@@ -211,29 +211,5 @@ pub fn detect_bound(heartbeat: Duration, timeout: Duration, slack: Duration) -> 
     heartbeat + timeout + 3 * timeout + slack
 }
 
-/// Reproducible fault times: splitmix64.
-#[derive(Clone, Debug)]
-pub struct Draw(u64);
-
-impl Draw {
-    pub fn new(seed: u64) -> Draw {
-        Draw(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A duration drawn uniformly from `0..upto`.
-    pub fn upto(&mut self, upto: Duration) -> Duration {
-        let ms = upto.as_millis() as u64;
-        if ms == 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_millis(self.next() % ms)
-    }
-}
+/// Reproducible fault times: the chaos schedule's generator.
+pub use crate::chaos::Draw;
