@@ -17,6 +17,16 @@ use std::time::{Duration, Instant};
 
 const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python");
 /// Short timings keep the suite quick; the bounds the verdicts use scale with them.
+/// The tests run their clusters one at a time: each starts five or more processes whose
+/// elections must meet a 500 ms timeout, which two cores shared by parallel clusters miss.
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 const TIMING: [&str; 4] = ["--heartbeat", "150ms", "--timeout", "500ms"];
 
 fn python_available(test: &str) -> bool {
@@ -146,6 +156,7 @@ fn all_scenarios_pass(template: &str, extra: &[&str]) -> Value {
 
 #[test]
 fn the_verified_node_passes_every_scenario_and_the_report_is_written() {
+    let _serial = one_cluster_at_a_time();
     let dir = scratch("verified");
     let report = dir.join("report");
     let results = all_scenarios_pass(&rust_impl(), &["--report", report.to_str().unwrap()]);
@@ -179,6 +190,7 @@ fn the_verified_node_passes_every_scenario_and_the_report_is_written() {
 
 #[test]
 fn the_python_peer_passes_every_scenario_beside_a_verified_node() {
+    let _serial = one_cluster_at_a_time();
     if !python_available("the_python_peer_passes_every_scenario_beside_a_verified_node") {
         return;
     }
@@ -212,11 +224,13 @@ fn fails_exactly(file: &str, scenario: &str, verdict: &str) {
 
 #[test]
 fn an_implementation_that_never_elects_fails_detects() {
+    let _serial = one_cluster_at_a_time();
     fails_exactly("broken_never_elects.py", "kill-coordinator", "detects");
 }
 
 #[test]
 fn an_implementation_where_the_lowest_wins_fails_elects_highest() {
+    let _serial = one_cluster_at_a_time();
     fails_exactly(
         "broken_lowest_wins.py",
         "kill-coordinator",
@@ -226,6 +240,7 @@ fn an_implementation_where_the_lowest_wins_fails_elects_highest() {
 
 #[test]
 fn an_implementation_that_notifies_nobody_fails_notifies_all() {
+    let _serial = one_cluster_at_a_time();
     fails_exactly(
         "broken_notifies_nobody.py",
         "kill-coordinator",
@@ -235,6 +250,7 @@ fn an_implementation_that_notifies_nobody_fails_notifies_all() {
 
 #[test]
 fn an_implementation_whose_rep_loop_dies_on_a_bad_frame_fails_responsive() {
+    let _serial = one_cluster_at_a_time();
     fails_exactly("broken_rep_dies.py", "bad-frame", "responsive");
 }
 
@@ -278,6 +294,7 @@ fn usage_error(args: &[String], expect: &str) {
 
 #[test]
 fn usage_errors_exit_2_with_one_line_and_leave_no_process() {
+    let _serial = one_cluster_at_a_time();
     let dir = scratch("usage");
     let base = consecutive_free_ports(6);
     let common = |template: &str| -> Vec<String> {
@@ -312,6 +329,7 @@ fn usage_errors_exit_2_with_one_line_and_leave_no_process() {
 
 #[test]
 fn ctrl_c_stops_the_workbench_and_every_node() {
+    let _serial = one_cluster_at_a_time();
     let dir = scratch("interrupt");
     let file = dir.join("pids");
     let base = consecutive_free_ports(6);
