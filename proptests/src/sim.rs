@@ -163,30 +163,14 @@ pub fn schedule(
 /// text form ([`ModelArgs`]), a colon, the choices, e.g. `-n 3 --crashes 2: d0 t1 x2`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Scenario {
-    pub processes: usize,
-    pub start: StartMode,
-    pub crashes: u8,
-    pub recoveries: u8,
-    pub timing: Timing,
-    pub network: NetworkKind,
-    pub channels: Channels,
-    pub variant: Variant,
-    /// Recoveries may lose their storage ([`Config::lose_storage`]; the word `lose-storage`).
-    pub lose_storage: bool,
+    /// The model checked; a scenario keeps the reductions on.
+    pub config: Config,
     pub schedule: Vec<Choice>,
 }
 
 impl Scenario {
     pub fn config(&self) -> Config {
-        Config::new(self.processes)
-            .crashes(self.crashes)
-            .recoveries(self.recoveries)
-            .network(self.network)
-            .channels(self.channels)
-            .timing(self.timing)
-            .start(self.start)
-            .variant(self.variant)
-            .lose_storage(self.lose_storage)
+        self.config.clone()
     }
 
     pub fn model(&self) -> BullySystem {
@@ -196,7 +180,7 @@ impl Scenario {
     /// What the model claims for this scenario: liveness only with sync timing on a reliable
     /// network (the model's finite, unbounded configurations); safety everywhere.
     pub fn default_options(&self) -> Options {
-        if self.timing == Timing::Sync && self.network == NetworkKind::Reliable {
+        if self.config.timing == Timing::Sync && self.config.network == NetworkKind::Reliable {
             Options::full()
         } else {
             Options::safety_only()
@@ -257,23 +241,14 @@ impl FromStr for Scenario {
             .split_once(':')
             .ok_or("expected `<bully-model flags>: <choices>`")?;
         let flags: ModelArgs = head.parse()?;
-        let cfg = flags.config();
         let sc = Scenario {
-            processes: cfg.processes,
-            start: cfg.start,
-            crashes: cfg.crashes,
-            recoveries: cfg.recoveries,
-            timing: cfg.timing,
-            network: cfg.network,
-            channels: cfg.channels,
-            variant: cfg.variant,
-            lose_storage: cfg.lose_storage,
+            config: flags.config(),
             schedule: tail
                 .split_whitespace()
                 .map(str::parse)
                 .collect::<Result<_, _>>()?,
         };
-        if ModelArgs::of(&sc.config()) != flags {
+        if ModelArgs::of(&sc.config) != flags {
             return Err(format!(
                 "{head:?}: a scenario keeps the reductions on (no --no-reduction, \
                  --no-truncation or --no-tag-renaming)"
@@ -368,15 +343,15 @@ impl Space {
             schedule(self.steps.clone(), self.weights),
         )
             .prop_map(move |(processes, crashes, recoveries, schedule)| Scenario {
-                processes,
-                start,
-                crashes,
-                recoveries,
-                timing,
-                network,
-                channels,
-                variant,
-                lose_storage,
+                config: Config::new(processes)
+                    .crashes(crashes)
+                    .recoveries(recoveries)
+                    .network(network)
+                    .channels(channels)
+                    .timing(timing)
+                    .start(start)
+                    .variant(variant)
+                    .lose_storage(lose_storage),
                 schedule,
             })
     }

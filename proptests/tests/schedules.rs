@@ -47,7 +47,7 @@ proptest! {
     /// (docs, "Known limits"; `model/tests/join.rs`), so only that the group settles.
     #[test]
     fn join_start(sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=0).strategy()) {
-        let opts = if sc.crashes <= 1 { Options::full() } else { Options::liveness_only() };
+        let opts = if sc.config.crashes <= 1 { Options::full() } else { Options::liveness_only() };
         sc.check(opts)?;
     }
 }
@@ -110,7 +110,7 @@ proptest! {
     fn join_start_with_recoveries(
         sc in Space::new(2..=12, StartMode::Join).faults(0..=2, 0..=2).strategy()
     ) {
-        let opts = if sc.crashes <= 1 { Options::full() } else { Options::liveness_only() };
+        let opts = if sc.config.crashes <= 1 { Options::full() } else { Options::liveness_only() };
         sc.check(opts)?;
     }
 }
@@ -226,18 +226,18 @@ fn replay_is_deterministic() {
         "-n 2 --crashes 0 --recoveries 0 --network duplicating --start join --variant no-halt: d0"
             .parse()
             .expect("parses");
-    assert_eq!(mutant.variant, Variant::NoHalt);
-    assert_eq!(mutant.network, NetworkKind::Duplicating);
-    assert_eq!(mutant.start, StartMode::Join);
+    assert_eq!(mutant.config.variant, Variant::NoHalt);
+    assert_eq!(mutant.config.network, NetworkKind::Duplicating);
+    assert_eq!(mutant.config.start, StartMode::Join);
     // Without --channels a scenario has FIFO channels.
-    assert_eq!(mutant.channels, Channels::Fifo);
+    assert_eq!(mutant.config.channels, Channels::Fifo);
     let unordered: Scenario = "-n 3 --crashes 0 --recoveries 0 --channels unordered: d0"
         .parse()
         .expect("parses");
-    assert_eq!(unordered.channels, Channels::Unordered);
+    assert_eq!(unordered.config.channels, Channels::Unordered);
     let lost = "-n 3 --lose-storage: d0";
     let lost_sc: Scenario = lost.parse().expect("parses");
-    assert!(lost_sc.lose_storage && !unordered.lose_storage);
+    assert!(lost_sc.config.lose_storage && !unordered.config.lose_storage);
     assert_eq!(lost_sc.to_string(), lost);
 }
 
