@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{epoch, free_ports, id_u64, member_ids, spawn, Status};
+use common::{epoch, free_ports, id_u64, member_ids, python_available, spawn, Status};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -22,20 +22,6 @@ const T_MS: u64 = 500;
 const SETTLE: Duration = Duration::from_secs(60);
 
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/bully_peer.py");
-
-/// Whether Python peers can run; prints why not.
-fn python_available(test: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import zmq"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped {test}: python3 with pyzmq is not available (pip install pyzmq)");
-    }
-    ok
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Lang {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{consecutive_free_ports, BIN};
+use common::{consecutive_free_ports, python_available, BIN};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
@@ -28,19 +28,6 @@ fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 const TIMING: [&str; 4] = ["--heartbeat", "150ms", "--timeout", "500ms"];
-
-fn python_available(test: &str) -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import zmq"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipped {test}: python3 with pyzmq is not available (pip install pyzmq)");
-    }
-    ok
-}
 
 /// The template that runs a Python node of `tests/python/<file>`.
 fn python_impl(file: &str) -> String {

@@ -390,3 +390,17 @@ impl Drop for Net {
         }
     }
 }
+
+/// Whether Python peers can run (python3 with pyzmq); prints why not.
+pub fn python_available(test: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import zmq"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped {test}: python3 with pyzmq is not available (pip install pyzmq)");
+    }
+    ok
+}
