@@ -302,7 +302,14 @@ impl Mdd {
                 j += 1;
             }
         }
-        let r = self.make(level, &out);
+        // A union that adds nothing to one side is that side: no lookup needed.
+        let r = if out == ea {
+            a
+        } else if out == eb {
+            b
+        } else {
+            self.make(level, &out)
+        };
         self.union_cache.put(lo, hi, r);
         r
     }
@@ -323,7 +330,7 @@ impl Mdd {
         let eb: Edges = self.edges(b).into();
         let mut out = Edges::new();
         let mut j = 0;
-        for (v, c) in ea {
+        for &(v, c) in &ea {
             while j < eb.len() && eb[j].0 < v {
                 j += 1;
             }
@@ -336,7 +343,7 @@ impl Mdd {
                 out.push((v, d));
             }
         }
-        let r = self.make(level, &out);
+        let r = if out == ea { a } else { self.make(level, &out) };
         self.diff_cache.put(a, b, r);
         r
     }
@@ -384,7 +391,7 @@ impl Mdd {
         }
         let edges: Edges = self.edges(a).into();
         let mut out = Edges::new();
-        for (v, c) in edges {
+        for &(v, c) in &edges {
             let v2 = match &mut maps[level] {
                 None => Some(v),
                 Some(f) => f(v),
@@ -404,7 +411,12 @@ impl Mdd {
                 _ => merged.push((v, c)),
             }
         }
-        let r = self.make(level, &merged);
+        // A node the map leaves as it was is itself: no lookup needed.
+        let r = if merged == edges {
+            a
+        } else {
+            self.make(level, &merged)
+        };
         memo.insert(a, r);
         r
     }

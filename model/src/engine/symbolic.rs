@@ -1047,18 +1047,20 @@ impl<'m> Engine<'m> {
             .collect();
         // Fault-free steps, backwards, from what became good and was not yet propagated (a
         // preimage of a union is the union of the preimages, so only the news travel).
-        // The highest-numbered combination with news goes first: the search numbered them
-        // roughly along the graph's flow, so this goes roughly against it, and most
+        // The most advanced combination with news goes first ([`progress`], then the highest
+        // number): no step lowers progress, so this goes against the graph's flow, and most
         // combinations pass their news on a few times, not once per step back.
+        let rank: Vec<u64> = self.entries.iter().map(|e| progress(&e.state)).collect();
         let mut news: Vec<Node> = good.clone();
-        let mut work: BinaryHeap<u32> = (0..count as u32)
+        let mut work: BinaryHeap<(u64, u32)> = (0..count as u32)
             .filter(|&k| good[k as usize] != Mdd::EMPTY)
+            .map(|k| (rank[k as usize], k))
             .collect();
         let mut queued = vec![false; count];
-        for &k in work.iter() {
+        for &(_, k) in work.iter() {
             queued[k as usize] = true;
         }
-        while let Some(to) = work.pop() {
+        while let Some((_, to)) = work.pop() {
             queued[to as usize] = false;
             let target = std::mem::replace(&mut news[to as usize], Mdd::EMPTY);
             if target == Mdd::EMPTY {
@@ -1079,7 +1081,7 @@ impl<'m> Engine<'m> {
                 news[f] = self.mdd.union(news[f], back);
                 if !queued[f] {
                     queued[f] = true;
-                    work.push(from);
+                    work.push((rank[f], from));
                 }
             }
             let what = || format!("liveness: {} combinations to go back from", work.len());
