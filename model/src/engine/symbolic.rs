@@ -45,7 +45,10 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
+mod backward;
 mod parallel;
+
+use backward::Backward;
 
 /// Each property's first example or counterexample found, by name.
 type Found = Vec<(&'static str, SysState)>;
@@ -203,6 +206,9 @@ pub struct Engine<'m> {
     worker: u32,
     /// The most nodes the store has held (see [`DiagramNodes`]).
     peak_nodes: usize,
+    /// After a search on several threads: each worker's engine, holding the combinations it
+    /// owns (this one then holds none). The liveness pass runs on them in parallel.
+    shards: Vec<Engine<'m>>,
 }
 
 /// The search's eye on its means: the peak resident size, the budget, the progress lines.
@@ -301,6 +307,25 @@ impl<'m> Engine<'m> {
             edges: HashSet::default(),
             worker: 0,
             peak_nodes: 0,
+            shards: Vec::new(),
+        }
+    }
+
+    /// The engines that hold the combinations: the workers after a parallel search, else
+    /// this one.
+    fn parts(&self) -> Vec<&Engine<'m>> {
+        if self.shards.is_empty() {
+            vec![self]
+        } else {
+            self.shards.iter().collect()
+        }
+    }
+
+    fn parts_mut(&mut self) -> Vec<&mut Engine<'m>> {
+        if self.shards.is_empty() {
+            vec![self]
+        } else {
+            self.shards.iter_mut().collect()
         }
     }
 
@@ -374,15 +399,28 @@ impl<'m> Engine<'m> {
                 engine.check_properties(&properties, &mut found, k, fresh)
             })
         };
-        let states = self.entries.iter().map(|e| self.mdd.count(e.reached)).sum();
+        let states = self
+            .parts()
+            .iter()
+            .flat_map(|part| part.entries.iter().map(|e| part.mdd.count(e.reached)))
+            .sum();
         let seconds = t0.elapsed().as_secs_f64();
-        let peak_nodes = self.peak_nodes.max(self.mdd.node_count());
+        let peak_nodes = if self.shards.is_empty() {
+            self.peak_nodes.max(self.mdd.node_count())
+        } else {
+            self.peak_nodes
+        };
         // What the reached sets need, without the search's garbage.
-        let mut roots: Vec<&mut Node> = self.entries.iter_mut().map(|e| &mut e.reached).collect();
-        self.mdd.collect(&mut roots);
+        let mut last = 0;
+        for part in self.parts_mut() {
+            let mut roots: Vec<&mut Node> =
+                part.entries.iter_mut().map(|e| &mut e.reached).collect();
+            part.mdd.collect(&mut roots);
+            last += part.mdd.node_count();
+        }
         let nodes = DiagramNodes {
             peak: peak_nodes,
-            last: self.mdd.node_count(),
+            last,
         };
         // Counterexamples always get a path; examples only if asked (it may take as long as
         // the search again). An example without one is reported as reached, path unknown.
@@ -978,9 +1016,14 @@ impl<'m> Engine<'m> {
     /// `AG EF goal` over fault-free steps, for a `goal` that reads the processes and ghost
     /// state only: which reachable states can no longer reach it (the tests also ask for goals
     /// that fail, to see this find them).
-    pub fn can_reach(&mut self, goal: impl Fn(&SysState) -> bool) -> Liveness {
+    pub fn can_reach(&mut self, goal: impl Fn(&SysState) -> bool + Sync) -> Liveness {
         let t0 = Instant::now();
-        let good = match self.can_reach_sets(&goal, t0) {
+        let good = if self.shards.is_empty() {
+            self.can_reach_sets(&goal, t0).map(|good| vec![good])
+        } else {
+            parallel::can_reach_sets(&mut self.shards, &goal, t0)
+        };
+        let good = match good {
             Ok(good) => good,
             Err(resident) => {
                 return Liveness {
@@ -994,27 +1037,30 @@ impl<'m> Engine<'m> {
         };
         let mut trapped_states = 0;
         let mut settled_states = 0;
-        // The trapped state to show: one of the first combination found to hold any (the
-        // earliest found tend to have the shortest paths).
-        let mut first: Option<SysState> = None;
-        for (k, &good_here) in good.iter().enumerate() {
-            let e = &self.entries[k];
-            if goal(&e.state) {
-                settled_states += self.mdd.count(e.reached);
-            }
-            let trapped = self.mdd.diff(e.reached, good_here);
-            if trapped == Mdd::EMPTY {
-                continue;
-            }
-            trapped_states += self.mdd.count(trapped);
-            if first.is_none() {
-                let vector = self.mdd.pick(trapped).expect("non-empty");
-                let mut state = self.entries[k].state.clone();
-                state.network = self.join(&vector);
-                first = Some(state);
+        // The trapped state to show: one of the least advanced combination to hold any (the
+        // least advanced tend to have the shortest paths).
+        let mut first: Option<(u64, SysState)> = None;
+        for (part, good) in self.parts_mut().into_iter().zip(good) {
+            for (k, good_here) in good.into_iter().enumerate() {
+                let reached = part.entries[k].reached;
+                if goal(&part.entries[k].state) {
+                    settled_states += part.mdd.count(reached);
+                }
+                let trapped = part.mdd.diff(reached, good_here);
+                if trapped == Mdd::EMPTY {
+                    continue;
+                }
+                trapped_states += part.mdd.count(trapped);
+                let rank = progress(&part.entries[k].state);
+                if first.as_ref().is_none_or(|(r, _)| rank < *r) {
+                    let vector = part.mdd.pick(trapped).expect("non-empty");
+                    let mut state = part.entries[k].state.clone();
+                    state.network = part.join(&vector);
+                    first = Some((rank, state));
+                }
             }
         }
-        let counterexample = first.map(|state| self.paths_to(&[state]).remove(0));
+        let counterexample = first.map(|(_, state)| self.paths_to(&[state]).remove(0));
         Liveness {
             trapped_states,
             settled_states,
@@ -1024,84 +1070,41 @@ impl<'m> Engine<'m> {
         }
     }
 
-    /// Each entry's networks from which fault-free steps can reach `goal`: the backward
-    /// fixpoint from the states where it holds. `Err(resident size)` if the memory budget
-    /// stopped it.
+    /// Each entry's networks from which fault-free steps can reach `goal` (module
+    /// `backward`). `Err(resident size)` if the memory budget stopped it.
     fn can_reach_sets(
         &mut self,
         goal: &impl Fn(&SysState) -> bool,
         t0: Instant,
     ) -> Result<Vec<Node>, u64> {
         let mut watch = Watch::new(t0);
-        let count = self.entries.len();
-        let mut good: Vec<Node> = self
-            .entries
-            .iter()
-            .map(|e| {
-                if goal(&e.state) {
-                    e.reached
-                } else {
-                    Mdd::EMPTY
-                }
-            })
-            .collect();
-        // Fault-free steps, backwards, from what became good and was not yet propagated (a
-        // preimage of a union is the union of the preimages, so only the news travel).
-        // The most advanced combination with news goes first ([`progress`], then the highest
-        // number): no step lowers progress, so this goes against the graph's flow, and most
-        // combinations pass their news on a few times, not once per step back.
-        let rank: Vec<u64> = self.entries.iter().map(|e| progress(&e.state)).collect();
-        let mut news: Vec<Node> = good.clone();
-        let mut work: BinaryHeap<(u64, u32)> = (0..count as u32)
-            .filter(|&k| good[k as usize] != Mdd::EMPTY)
-            .map(|k| (rank[k as usize], k))
-            .collect();
-        let mut queued = vec![false; count];
-        for &(_, k) in work.iter() {
-            queued[k as usize] = true;
-        }
-        while let Some((_, to)) = work.pop() {
-            queued[to as usize] = false;
-            let target = std::mem::replace(&mut news[to as usize], Mdd::EMPTY);
-            if target == Mdd::EMPTY {
-                continue;
-            }
-            let preds = self.entries[to as usize].preds.clone();
-            for (from, a) in preds {
-                if BullySystem::is_fault(&a) {
-                    continue;
-                }
-                let f = from as usize;
-                // Only what is not known good yet.
-                let domain = self.mdd.diff(self.entries[f].reached, good[f]);
-                let Some(back) = self.step_back(from, a, domain, target) else {
-                    continue;
-                };
-                good[f] = self.mdd.union(good[f], back);
-                news[f] = self.mdd.union(news[f], back);
-                if !queued[f] {
-                    queued[f] = true;
-                    work.push((rank[f], from));
+        let mut back = Backward::new(self, goal);
+        while let Some((to, news)) = back.next() {
+            for (from, a) in self.entries[to as usize].preds.clone() {
+                if !BullySystem::is_fault(&a) {
+                    back.take_back(self, from, a, news);
                 }
             }
-            let what = || format!("liveness: {} combinations to go back from", work.len());
+            let what = || format!("liveness: {} combinations to go back from", back.waiting());
             if let Some(crate::engine::Stop::MemoryBudget { resident, .. }) =
                 watch.look(&self.opts, what)
             {
                 return Err(resident);
             }
         }
-        Ok(good)
+        Ok(back.good)
     }
 
     /// Every reachable state, explicitly (for tests on small configurations).
     pub fn states(&self) -> Vec<SysState> {
         let mut out = Vec::new();
-        for e in &self.entries {
-            for vector in self.mdd.vectors(e.reached) {
-                let mut s = e.state.clone();
-                s.network = self.join(&vector);
-                out.push(s);
+        for part in self.parts() {
+            for e in &part.entries {
+                for vector in part.mdd.vectors(e.reached) {
+                    let mut s = e.state.clone();
+                    s.network = part.join(&vector);
+                    out.push(s);
+                }
             }
         }
         out

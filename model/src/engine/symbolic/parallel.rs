@@ -1,20 +1,21 @@
-//! The symbolic search on several threads, sharing nothing but channels and a counter.
+//! The symbolic search, and the liveness pass after it, on several threads sharing nothing
+//! but channels and a counter.
 //!
 //! Each worker is an [`Engine`] of its own: it owns the combinations of process states that
 //! hash to it ([`owner`]), with their networks in a diagram store and dictionaries of its own,
-//! and expands them in its own order ([`progress`] first). A step that reaches a combination
-//! another worker owns is sent there as a [`Delivery`]: the networks as a portable diagram
-//! ([`Mdd::export`]) with the channel contents its values stand for, rebuilt by the owner in
+//! and expands them in its own order ([`progress`](super::progress) first). A step that reaches a combination
+//! another worker owns is sent there as a [`Delivery`]: the networks as a [`Shipment`] (a
+//! portable diagram with the channel contents its values stand for), rebuilt by the owner in
 //! its store. Diagram operations are most of the time and none of them is shared, so the
-//! workers do not wait for each other. When the search is over, every worker's sets and steps
-//! move into the calling engine ([`merge`]), which counts, checks liveness and finds paths as
-//! after a search on one thread.
+//! workers do not wait for each other. When the search is over the workers stay, as the
+//! calling engine's shards: counting, the liveness pass ([`can_reach_sets`]: news for a
+//! combination another worker owns goes there as [`News`]) and the states run on them.
 //!
-//! The search ends when no worker is at work and no delivery is on its way: `busy` counts
-//! both (a delivery is counted before it is sent and uncounted once absorbed, by a worker that
-//! counts itself busy first), so it is zero only then, and stays zero.
+//! A pass ends when no worker is at work and no message is on its way: `busy` counts both (a
+//! message is counted before it is sent and uncounted once absorbed, by a worker that counts
+//! itself busy first), so it is zero only then, and stays zero.
 
-use super::{progress, Engine, Found, Watch, Work, GC_FLOOR, MAX_LAYERS, WORKER_SHIFT};
+use super::{Backward, Engine, Found, Watch, Work, GC_FLOOR, MAX_LAYERS, WORKER_SHIFT};
 use crate::engine::Stop;
 use crate::mdd::{Mdd, Node, Portable, Value};
 use crate::system::{Action, BullySystem, Network, SysState};
@@ -27,17 +28,29 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// A set of networks on its way to another worker's store.
+struct Shipment {
+    nets: Portable,
+    /// The channel content each `(level, value)` of `nets` stands for.
+    contents: Vec<((usize, Value), Network)>,
+}
+
 /// Networks for a combination another worker owns, reached by `action` from entry `from`
 /// (numbered among every worker's, [`Engine::global`]).
 struct Delivery {
     state: SysState,
-    nets: Portable,
-    /// The channel content each `(level, value)` of `nets` stands for.
-    contents: Vec<((usize, Value), Network)>,
+    nets: Shipment,
     from: u32,
     action: Action,
     /// Whether the sender took this step from `from` for the first time (to be recorded).
     first: bool,
+}
+
+/// For the liveness pass: networks `target` of another worker's combination are good, and
+/// each of `steps` (from an entry the receiver owns, by its own number) reaches them.
+struct News {
+    target: Shipment,
+    steps: Vec<(u32, Action)>,
 }
 
 /// What the workers share.
@@ -53,6 +66,16 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(workers: usize) -> Shared {
+        Shared {
+            busy: AtomicUsize::new(workers),
+            stop: AtomicBool::new(false),
+            why: Mutex::new(None),
+            expansions: AtomicU64::new(0),
+            combinations: AtomicU64::new(0),
+        }
+    }
+
     fn break_off(&self, why: Option<Stop>) {
         let mut slot = self.why.lock().expect("no worker panics holding it");
         if slot.is_none() {
@@ -75,8 +98,8 @@ fn owner(state: &SysState, workers: usize) -> usize {
 }
 
 /// The search of [`Engine::explore`] on `main.opts.threads` workers, checking `properties`
-/// into `found`; then every worker's sets and steps are merged into `main`. Returns why the
-/// search stopped early (if it did) and the peak resident size.
+/// into `found`; the workers then become `main`'s shards. Returns why the search stopped
+/// early (if it did) and the peak resident size.
 pub(super) fn explore(
     main: &mut Engine<'_>,
     t0: Instant,
@@ -84,13 +107,7 @@ pub(super) fn explore(
     found: &mut Found,
 ) -> (Option<Stop>, u64) {
     let workers = main.opts.threads;
-    let shared = Shared {
-        busy: AtomicUsize::new(workers),
-        stop: AtomicBool::new(false),
-        why: Mutex::new(None),
-        expansions: AtomicU64::new(0),
-        combinations: AtomicU64::new(0),
-    };
+    let shared = Shared::new(workers);
     let (outboxes, inboxes): (Vec<Sender<Delivery>>, Vec<Receiver<Delivery>>) =
         (0..workers).map(|_| channel()).unzip();
     let done: Vec<(Engine<'_>, Found, u64)> = std::thread::scope(|scope| {
@@ -137,7 +154,7 @@ pub(super) fn explore(
         .iter()
         .map(|e| e.peak_nodes.max(e.mdd.node_count()))
         .sum();
-    merge(main, engines);
+    main.shards = engines;
     let why = shared.why.into_inner().expect("no worker panicked");
     (why, peak)
 }
@@ -170,19 +187,16 @@ fn work(
         }
     }
     while !shared.stop.load(SeqCst) {
-        while let Ok(d) = inbox.try_recv() {
-            let absorbed = engine.absorb(&mut work, d, shared, &mut visit);
-            shared.busy.fetch_sub(1, SeqCst);
-            if let ControlFlow::Break(why) = absorbed {
-                shared.break_off(why);
-            }
-        }
+        drain(shared, inbox, |d| {
+            engine.absorb(&mut work, d, shared, &mut visit)
+        });
         if engine.mdd.node_count() > gc_at {
             engine.collect_garbage(&mut work.pending);
             gc_at = (2 * engine.mdd.node_count()).max(GC_FLOOR);
         }
         let Some(Reverse((_, k))) = work.queue.pop() else {
-            if !wait(engine, &mut work, shared, inbox, &mut visit) {
+            let absorb = |d| engine.absorb(&mut work, d, shared, &mut visit);
+            if !wait(shared, inbox, absorb) {
                 break;
             }
             continue;
@@ -208,22 +222,35 @@ fn work(
     watch.peak
 }
 
-/// An idle worker waits for a delivery: false once the search is over (nobody at work, none
-/// on its way) or broken off.
-fn wait(
-    engine: &mut Engine<'_>,
-    work: &mut Work,
+/// Absorbs every message already in `inbox`.
+fn drain<D>(
     shared: &Shared,
-    inbox: &Receiver<Delivery>,
-    visit: &mut impl FnMut(&mut Engine<'_>, u32, Node, u32) -> ControlFlow<Option<Stop>>,
+    inbox: &Receiver<D>,
+    mut absorb: impl FnMut(D) -> ControlFlow<Option<Stop>>,
+) {
+    while let Ok(d) = inbox.try_recv() {
+        let absorbed = absorb(d);
+        shared.busy.fetch_sub(1, SeqCst);
+        if let ControlFlow::Break(why) = absorbed {
+            shared.break_off(why);
+        }
+    }
+}
+
+/// An idle worker waits for a message and absorbs it: false once the pass is over (nobody at
+/// work, nothing on its way) or broken off.
+fn wait<D>(
+    shared: &Shared,
+    inbox: &Receiver<D>,
+    mut absorb: impl FnMut(D) -> ControlFlow<Option<Stop>>,
 ) -> bool {
     shared.busy.fetch_sub(1, SeqCst);
     loop {
         match inbox.recv_timeout(Duration::from_millis(1)) {
             Ok(d) => {
-                // Busy again before the delivery is uncounted: `busy` never passes zero.
+                // Busy again before the message is uncounted: `busy` never passes zero.
                 shared.busy.fetch_add(1, SeqCst);
-                let absorbed = engine.absorb(work, d, shared, visit);
+                let absorbed = absorb(d);
                 shared.busy.fetch_sub(1, SeqCst);
                 if let ControlFlow::Break(why) = absorbed {
                     shared.break_off(why);
@@ -237,6 +264,15 @@ fn wait(
             }
             Err(RecvTimeoutError::Disconnected) => return false,
         }
+    }
+}
+
+/// Sends `message` to worker `to`, counted as on its way.
+fn send<D>(shared: &Shared, outboxes: &[Sender<D>], to: usize, message: D) {
+    shared.busy.fetch_add(1, SeqCst);
+    // A worker stops listening only once the pass is broken off.
+    if outboxes[to].send(message).is_err() {
+        assert!(shared.stop.load(SeqCst), "a worker left early");
     }
 }
 
@@ -259,12 +295,7 @@ impl Engine<'_> {
         shared: &Shared,
         visit: &mut impl FnMut(&mut Self, u32, Node, u32) -> ControlFlow<Option<Stop>>,
     ) -> ControlFlow<Option<Stop>> {
-        let values: HashMap<(usize, Value), Value, ahash::RandomState> = d
-            .contents
-            .into_iter()
-            .map(|((level, v), net)| ((level, v), self.dicts[level].intern(net)))
-            .collect();
-        let nets = self.mdd.import(&d.nets, |level, v| values[&(level, v)]);
+        let nets = self.unpack(d.nets);
         let to = self.new_entry(d.state, shared);
         if d.first {
             self.entries[to as usize].preds.push((d.from, d.action));
@@ -297,11 +328,7 @@ impl Engine<'_> {
                 continue;
             }
             let d = self.delivery(next, image, k, action);
-            shared.busy.fetch_add(1, SeqCst);
-            // A worker stops listening only once the search is broken off.
-            if outboxes[to].send(d).is_err() {
-                assert!(shared.stop.load(SeqCst), "a worker left the search early");
-            }
+            send(shared, outboxes, to, d);
         }
         ControlFlow::Continue(())
     }
@@ -309,7 +336,18 @@ impl Engine<'_> {
     /// The networks `image` that step `action` from entry `k` reaches in the combination
     /// `state`, for the worker that owns it.
     fn delivery(&mut self, state: SysState, image: Node, k: u32, action: Action) -> Delivery {
-        let nets = self.mdd.export(image);
+        Delivery {
+            state,
+            nets: self.pack(image),
+            from: self.global(k),
+            action,
+            first: self.edges.insert((k, action)),
+        }
+    }
+
+    /// The networks `nets`, ready to leave this store.
+    fn pack(&self, nets: Node) -> Shipment {
+        let nets = self.mdd.export(nets);
         let mut contents: Vec<((usize, Value), Network)> = Vec::new();
         let mut seen = std::collections::HashSet::with_hasher(ahash::RandomState::new());
         for (level, v) in nets.values() {
@@ -317,54 +355,110 @@ impl Engine<'_> {
                 contents.push(((level, v), self.dicts[level].values[v as usize].clone()));
             }
         }
-        Delivery {
-            state,
-            nets,
-            contents,
-            from: self.global(k),
-            action,
-            first: self.edges.insert((k, action)),
-        }
+        Shipment { nets, contents }
+    }
+
+    /// Networks from another store, rebuilt in this one.
+    fn unpack(&mut self, shipment: Shipment) -> Node {
+        let values: HashMap<(usize, Value), Value, ahash::RandomState> = shipment
+            .contents
+            .into_iter()
+            .map(|((level, v), net)| ((level, v), self.dicts[level].intern(net)))
+            .collect();
+        self.mdd
+            .import(&shipment.nets, |level, v| values[&(level, v)])
     }
 }
 
-/// Moves every worker's combinations, networks and steps into `main` (whose store is empty),
-/// the least advanced combinations first: the liveness pass goes back from the highest
-/// numbers, roughly against the graph's flow, as after a search on one thread.
-fn merge(main: &mut Engine<'_>, workers: Vec<Engine<'_>>) {
-    let mut order: Vec<(u64, u32, usize)> = workers
-        .iter()
-        .enumerate()
-        .flat_map(|(w, e)| {
-            e.entries
-                .iter()
-                .enumerate()
-                .map(move |(k, entry)| (progress(&entry.state), k as u32, w))
-        })
-        .collect();
-    order.sort_unstable();
-    // `ids[w][k]`: worker `w`'s entry `k` in `main`.
-    let mut ids: Vec<Vec<u32>> = workers.iter().map(|e| vec![0; e.entries.len()]).collect();
-    for &(_, k, w) in &order {
-        ids[w][k as usize] = main.entry(workers[w].entries[k as usize].state.clone());
+/// The liveness pass's backward fixpoint (module `backward`) on `shards`, each on a thread
+/// of its own: each shard's networks from which fault-free steps can reach `goal`, entry by
+/// entry. `Err(resident size)` if the memory budget stopped it.
+pub(super) fn can_reach_sets(
+    shards: &mut [Engine<'_>],
+    goal: &(impl Fn(&SysState) -> bool + Sync),
+    t0: Instant,
+) -> Result<Vec<Vec<Node>>, u64> {
+    let shared = Shared::new(shards.len());
+    let (outboxes, inboxes): (Vec<Sender<News>>, Vec<Receiver<News>>) =
+        (0..shards.len()).map(|_| channel()).unzip();
+    let good: Vec<Vec<Node>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shards
+            .iter_mut()
+            .zip(inboxes)
+            .map(|(engine, inbox)| {
+                let (shared, outboxes) = (&shared, outboxes.clone());
+                std::thread::Builder::new()
+                    .name(format!("liveness-{}", engine.worker))
+                    .spawn_scoped(scope, move || {
+                        go_back(engine, shared, &inbox, &outboxes, goal, t0)
+                    })
+                    .expect("a thread starts")
+            })
+            .collect();
+        drop(outboxes);
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a worker completes"))
+            .collect()
+    });
+    match shared.why.into_inner().expect("no worker panicked") {
+        Some(Stop::MemoryBudget { resident, .. }) => Err(resident),
+        _ => Ok(good),
     }
-    for (w, worker) in workers.into_iter().enumerate() {
-        let mut values: Vec<HashMap<Value, Value, ahash::RandomState>> =
-            vec![HashMap::default(); worker.dicts.len()];
-        for (k, entry) in worker.entries.iter().enumerate() {
-            let nets = worker.mdd.export(entry.reached);
-            let dicts = &mut main.dicts;
-            let reached = main.mdd.import(&nets, |level, v| {
-                *values[level].entry(v).or_insert_with(|| {
-                    dicts[level].intern(worker.dicts[level].values[v as usize].clone())
-                })
-            });
-            let to = ids[w][k];
-            main.entries[to as usize].reached = reached;
-            for &(from, action) in &entry.preds {
-                let (fw, fk) = (from >> WORKER_SHIFT, from & ((1 << WORKER_SHIFT) - 1));
-                main.record_edge(ids[fw as usize][fk as usize], to, action);
+}
+
+/// One worker of the liveness pass: passes its combinations' news back, to its own
+/// predecessors at once and to the others' owners as [`News`].
+fn go_back(
+    engine: &mut Engine<'_>,
+    shared: &Shared,
+    inbox: &Receiver<News>,
+    outboxes: &[Sender<News>],
+    goal: &impl Fn(&SysState) -> bool,
+    t0: Instant,
+) -> Vec<Node> {
+    let me = engine.worker;
+    let mut watch = Watch::new(t0);
+    let mut back = Backward::new(engine, goal);
+    let absorb = |engine: &mut Engine<'_>, back: &mut Backward, news: News| {
+        let target = engine.unpack(news.target);
+        for (from, a) in news.steps {
+            back.take_back(engine, from, a, target);
+        }
+        ControlFlow::Continue(())
+    };
+    while !shared.stop.load(SeqCst) {
+        drain(shared, inbox, |news| absorb(engine, &mut back, news));
+        let Some((to, target)) = back.next() else {
+            if !wait(shared, inbox, |news| absorb(engine, &mut back, news)) {
+                break;
+            }
+            continue;
+        };
+        // Steps from this worker's entries are taken back here; the others go to their
+        // owners, one shipment per worker.
+        let mut elsewhere: Vec<Vec<(u32, Action)>> = vec![Vec::new(); outboxes.len()];
+        for (from, a) in engine.entries[to as usize].preds.clone() {
+            if BullySystem::is_fault(&a) {
+                continue;
+            }
+            let (w, k) = (from >> WORKER_SHIFT, from & ((1 << WORKER_SHIFT) - 1));
+            if w == me {
+                back.take_back(engine, k, a, target);
+            } else {
+                elsewhere[w as usize].push((k, a));
             }
         }
+        for (w, steps) in elsewhere.into_iter().enumerate() {
+            if !steps.is_empty() {
+                let target = engine.pack(target);
+                send(shared, outboxes, w, News { target, steps });
+            }
+        }
+        let what = || format!("liveness: {} combinations to go back from", back.waiting());
+        if let Some(stop) = watch.look(&engine.opts, what) {
+            shared.break_off(Some(stop));
+        }
     }
+    back.good
 }
