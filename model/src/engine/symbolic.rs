@@ -782,14 +782,16 @@ impl<'m> Engine<'m> {
         steps
     }
 
-    /// Whether step `a` leaves the processes (and ghost state) of `state` as they are: it
-    /// changes the network only (a loss, a message cut short, one the receiver ignores now).
-    fn keeps_processes(&self, state: &SysState, a: Action) -> bool {
+    /// Step `a` from `state`, but for the network: the processes after it (network empty)
+    /// and its network effects. None where the model sees no step.
+    fn stepped(&self, state: &SysState, a: Action) -> Option<Stepped> {
         let mut ops = NetOps::new();
-        self.model.step(state, a, &mut ops).is_some_and(|mut next| {
-            next.network = Network::default();
-            next == *state
-        })
+        let mut next = self.model.step(state, a, &mut ops)?;
+        next.network = Network::default();
+        if self.opts.flaw == Flaw::KeepMessagesToCrashed {
+            ops.retain(|op| !matches!(op, NetOp::ClearTo(_)));
+        }
+        Some(Stepped { next, ops })
     }
 
     /// Every step from the networks `nets` of entry `k`.
@@ -811,7 +813,17 @@ impl<'m> Engine<'m> {
     ) -> (Vec<Node>, bool, Vec<(SysState, Action, Node)>) {
         let state = self.entries[k as usize].state.clone();
         let reached = self.entries[k as usize].reached;
-        let mut local: HashMap<Action, bool, ahash::RandomState> = HashMap::default();
+        // Each step's effect on the processes, computed once per expansion.
+        let mut steps: HashMap<Action, Option<Stepped>, ahash::RandomState> = HashMap::default();
+        let mut step_of = |engine: &Self, a: Action| {
+            steps
+                .entry(a)
+                .or_insert_with(|| engine.stepped(&state, a))
+                .clone()
+        };
+        // Whether a step leaves the processes (and ghost state) as they are: it changes the
+        // network only (a loss, a message cut short, one the receiver ignores now).
+        let keeps = |stepped: &Stepped| stepped.next == state;
         let mut layers = Vec::new();
         let mut covered = nets;
         let mut frontier = nets;
@@ -819,15 +831,12 @@ impl<'m> Engine<'m> {
         while layers.len() < max_layers {
             let mut grown = Mdd::EMPTY;
             for (a, quiet, enabled_by) in self.steps_of(&state, frontier) {
-                let keeps = *local
-                    .entry(a)
-                    .or_insert_with(|| self.keeps_processes(&state, a));
-                if !keeps {
+                let Some(stepped) = step_of(self, a).filter(keeps) else {
                     continue;
-                }
+                };
                 let mut guard = Guard::of(&quiet, &enabled_by);
                 guard.level = self.opts.flaw != Flaw::LocalStepWithoutGuard;
-                let Some((_, image)) = self.step_set(&state, frontier, a, guard, None) else {
+                let Some(image) = self.step_set(&state, frontier, a, &stepped, guard, None) else {
                     continue;
                 };
                 self.record_edge(k, k, a);
@@ -845,17 +854,14 @@ impl<'m> Engine<'m> {
         }
         let mut out = Vec::new();
         for (a, quiet, enabled_by) in self.steps_of(&state, covered) {
-            if *local
-                .entry(a)
-                .or_insert_with(|| self.keeps_processes(&state, a))
-            {
-                continue;
-            }
-            let guard = Guard::of(&quiet, &enabled_by);
-            let Some((next, image)) = self.step_set(&state, covered, a, guard, None) else {
+            let Some(stepped) = step_of(self, a).filter(|s| !keeps(s)) else {
                 continue;
             };
-            out.push((next, a, image));
+            let guard = Guard::of(&quiet, &enabled_by);
+            let Some(image) = self.step_set(&state, covered, a, &stepped, guard, None) else {
+                continue;
+            };
+            out.push((stepped.next, a, image));
         }
         (layers, closed, out)
     }
@@ -887,25 +893,20 @@ impl<'m> Engine<'m> {
         }
     }
 
-    /// Step `a` from `state` applied to the set `nets`: the processes after it and the
-    /// networks (forward), or with `back = Some(target)`, the networks of `nets` that the
-    /// step takes into `target`. None if the step does nothing from here. A message step
-    /// needs its channel to hold a content that enables it: `enabled_by` lists them (sorted)
-    /// when the caller knows them, else each content is asked.
+    /// Step `a` from `state` (its effects: `stepped`) applied to the set `nets`: the networks
+    /// after it (forward), or with `back = Some(target)`, the networks of `nets` that the
+    /// step takes into `target`. None if that is empty. A message step needs its channel to
+    /// hold a content that enables it: `enabled_by` lists them (sorted) when the caller knows
+    /// them, else each content is asked.
     fn step_set(
         &mut self,
         state: &SysState,
         nets: Node,
         a: Action,
+        stepped: &Stepped,
         guard: Guard<'_>,
         back: Option<Node>,
-    ) -> Option<(SysState, Node)> {
-        let mut ops = NetOps::new();
-        let mut next = self.model.step(state, a, &mut ops)?;
-        next.network = Network::default();
-        if self.opts.flaw == Flaw::KeepMessagesToCrashed {
-            ops.retain(|op| !matches!(op, NetOp::ClearTo(_)));
-        }
+    ) -> Option<Node> {
         let guard = Guard {
             quiet: guard.quiet.filter(|_| self.opts.flaw != Flaw::IgnoreQuiet),
             ..guard
@@ -913,9 +914,9 @@ impl<'m> Engine<'m> {
         let step = LevelStep {
             model: self.model,
             state,
-            procs: &next.procs,
+            procs: &stepped.next.procs,
             action: a,
-            ops: &ops,
+            ops: &stepped.ops,
             guard_level: guard.level.then(|| self.level_of(&a)).flatten(),
             guard,
         };
@@ -933,7 +934,7 @@ impl<'m> Engine<'m> {
         };
         drop(refs);
         drop(maps);
-        (result != Mdd::EMPTY).then_some((next, result))
+        (result != Mdd::EMPTY).then_some(result)
     }
 
     /// The networks of `domain` (at entry `from`) that step `a` takes into `target`.
@@ -950,8 +951,8 @@ impl<'m> Engine<'m> {
             quiet: Some(&quiet),
             ..Guard::message(None)
         };
-        self.step_set(&state, domain, a, guard, Some(target))
-            .map(|(_, back)| back)
+        let stepped = self.stepped(&state, a)?;
+        self.step_set(&state, domain, a, &stepped, guard, Some(target))
     }
 
     /// A path to the state of entry `entry` with network `vector`, which arrived at tick
@@ -1109,6 +1110,14 @@ impl<'m> Engine<'m> {
         }
         out
     }
+}
+
+/// A step's effects but for the network's: the processes after it, and its network ops.
+#[derive(Clone)]
+struct Stepped {
+    /// The processes and ghost state after it (network empty).
+    next: SysState,
+    ops: NetOps,
 }
 
 /// What is left to expand: each combination's networks not expanded yet, and the
