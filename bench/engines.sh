@@ -37,14 +37,14 @@ row() { # label binary engine threads args...
   local load; load=$(cut -d' ' -f1 /proc/loadavg)
   set +e
   timeout "$LIMIT" /usr/bin/time -v -o "$OUT/engines/$name.time" "$bin" check "$@" \
-    --engine "$engine" --threads "$threads" --json > "$OUT/engines/$name.json" 2> "$OUT/engines/$name.err"
+    --engine "$engine" --threads "$threads" > "$OUT/engines/$name.out" 2> "$OUT/engines/$name.err"
   local code=$?
   set -e
   local wall rss states result nodes peak last
   # A run cut off by the timeout leaves no timing: its cells stay empty.
   wall=$( (grep "Elapsed (wall" "$OUT/engines/$name.time" || true) | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else if (NF==2) print $1*60+$2 }')
   rss=$( (grep "Maximum resident" "$OUT/engines/$name.time" || true) | awk '{printf "%d", $NF/1024}')
-  states=$(python3 -c "import json,sys; print(f'{json.load(open(sys.argv[1]))[\"unique_states\"]:,}')" "$OUT/engines/$name.json" 2>/dev/null || echo "?")
+  states=$(python3 -c "import re,sys; m=re.search(r'^(\d+) unique states', open(sys.argv[1]).read(), re.M); print(f'{int(m[1]):,}' if m else '?')" "$OUT/engines/$name.out")
   case $code in 0) result=ok;; 1) result=violation;; 3) result="memory budget";; 124) result="timeout ${LIMIT}s";; *) result="exit $code";; esac
   nodes=$( (grep -o "diagram nodes: [0-9]* at most, [0-9]* at the end" "$OUT/engines/$name.err" || true) | tail -1)
   peak=$(echo "$nodes" | awk '{print $3}')
