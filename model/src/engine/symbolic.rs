@@ -1022,7 +1022,7 @@ impl<'m> Engine<'m> {
         let good = if self.shards.is_empty() {
             self.can_reach_sets(&goal, t0).map(|good| vec![good])
         } else {
-            parallel::can_reach_sets(&mut self.shards, &goal, t0)
+            parallel::can_reach_sets(&mut self.shards, &self.opts, &goal, t0)
         };
         let good = match good {
             Ok(good) => good,
@@ -1278,27 +1278,32 @@ fn touches(op: &NetOp, src: usize, dst: usize) -> bool {
 mod tests {
     use super::*;
 
-    /// The liveness pass, like the search, stops at the memory budget, without a verdict.
+    /// The liveness pass, like the search, stops at the memory budget, without a verdict, on
+    /// one thread and on several.
     #[test]
     fn the_liveness_pass_stops_at_the_memory_budget() {
         let model = Config::new(3).into_model();
-        let mut engine = Engine::new(
-            &model,
-            Options {
-                example_paths: false,
-                ..Options::default()
-            },
-        );
-        let outcome = engine.run();
-        assert!(outcome.stopped.is_none());
-        let live = engine.liveness();
-        assert!(live.stopped_at_memory.is_none() && live.settled_states > 0);
-        // A budget this process is already over.
-        engine.opts.budget = Some(Budget { bytes: 1 << 20 });
-        let stopped = engine.liveness();
-        let resident = stopped.stopped_at_memory.expect("stopped by the budget");
-        assert!(resident >= 1 << 20);
-        assert_eq!(stopped.settled_states + stopped.trapped_states, 0);
-        assert!(stopped.counterexample.is_none());
+        for threads in [1, 2] {
+            let mut engine = Engine::new(
+                &model,
+                Options {
+                    example_paths: false,
+                    threads,
+                    ..Options::default()
+                },
+            );
+            let outcome = engine.run();
+            assert!(outcome.stopped.is_none());
+            assert_eq!(engine.shards.len(), if threads > 1 { threads } else { 0 });
+            let live = engine.liveness();
+            assert!(live.stopped_at_memory.is_none() && live.settled_states > 0);
+            // A budget this process is already over.
+            engine.opts.budget = Some(Budget { bytes: 1 << 20 });
+            let stopped = engine.liveness();
+            let resident = stopped.stopped_at_memory.expect("stopped by the budget");
+            assert!(resident >= 1 << 20);
+            assert_eq!(stopped.settled_states + stopped.trapped_states, 0);
+            assert!(stopped.counterexample.is_none());
+        }
     }
 }

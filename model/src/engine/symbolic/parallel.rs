@@ -15,7 +15,7 @@
 //! message is counted before it is sent and uncounted once absorbed, by a worker that counts
 //! itself busy first), so it is zero only then, and stays zero.
 
-use super::{Backward, Engine, Found, Watch, Work, GC_FLOOR, MAX_LAYERS, WORKER_SHIFT};
+use super::{Backward, Engine, Found, Options, Watch, Work, GC_FLOOR, MAX_LAYERS, WORKER_SHIFT};
 use crate::engine::Stop;
 use crate::mdd::{Mdd, Node, Portable, Value};
 use crate::system::{Action, BullySystem, Network, SysState};
@@ -375,6 +375,7 @@ impl Engine<'_> {
 /// entry. `Err(resident size)` if the memory budget stopped it.
 pub(super) fn can_reach_sets(
     shards: &mut [Engine<'_>],
+    opts: &Options,
     goal: &(impl Fn(&SysState) -> bool + Sync),
     t0: Instant,
 ) -> Result<Vec<Vec<Node>>, u64> {
@@ -387,6 +388,9 @@ pub(super) fn can_reach_sets(
             .zip(inboxes)
             .map(|(engine, inbox)| {
                 let (shared, outboxes) = (&shared, outboxes.clone());
+                // The budget is the caller's; the first worker prints the progress lines.
+                engine.opts.budget = opts.budget;
+                engine.opts.progress_every = opts.progress_every.filter(|_| engine.worker == 0);
                 std::thread::Builder::new()
                     .name(format!("liveness-{}", engine.worker))
                     .spawn_scoped(scope, move || {
