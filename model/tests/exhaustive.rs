@@ -75,12 +75,12 @@ fn assert_every_verdict(cfg: Config, states: usize) {
 #[test]
 fn four_processes_join_start_crash_and_recovery() {
     // The members each process knows make many process states: 525 k combinations. About
-    // 4.5 minutes on one core, the longest test of the suite.
+    // 1.7 minutes on two threads, the longest test of the suite.
     assert_every_verdict(Config::new(4).start(StartMode::Join), 246_710_132);
 }
 
 #[test]
-#[ignore = "about 4 minutes more: run with --ignored (the suite keeps within 15 minutes)"]
+#[ignore = "about a minute more on two idle cores, longer under the suite's load: run with --ignored"]
 fn five_processes_full_start_crash_and_recovery() {
     // The bar: N=5 with a crash and a recovery, every verdict.
     assert_every_verdict(Config::new(5), 1_818_106_294);
