@@ -108,37 +108,23 @@ pub(super) fn explore(
 ) -> (Option<Stop>, u64) {
     let workers = main.opts.threads;
     let shared = Shared::new(workers);
-    let (outboxes, inboxes): (Vec<Sender<Delivery>>, Vec<Receiver<Delivery>>) =
-        (0..workers).map(|_| channel()).unzip();
-    let done: Vec<(Engine<'_>, Found, u64)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = inboxes
-            .into_iter()
-            .enumerate()
-            .map(|(w, inbox)| {
-                let mut opts = main.opts.clone();
-                if w > 0 {
-                    opts.progress_every = None;
-                }
-                let mut engine = Engine::new(main.model, opts);
-                engine.worker = w as u32;
-                let (shared, outboxes) = (&shared, outboxes.clone());
-                std::thread::Builder::new()
-                    .name(format!("symbolic-{w}"))
-                    .spawn_scoped(scope, move || {
-                        let mut found = Found::new();
-                        let peak = work(&mut engine, shared, &inbox, &outboxes, t0, |e, k, n| {
-                            e.check_properties(properties, &mut found, k, n)
-                        });
-                        (engine, found, peak)
-                    })
-                    .expect("a thread starts")
-            })
-            .collect();
-        drop(outboxes);
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a worker completes"))
-            .collect()
+    let engines: Vec<Engine<'_>> = (0..workers)
+        .map(|w| {
+            let mut opts = main.opts.clone();
+            if w > 0 {
+                opts.progress_every = None;
+            }
+            let mut engine = Engine::new(main.model, opts);
+            engine.worker = w as u32;
+            engine
+        })
+        .collect();
+    let done = on_threads("symbolic", engines, |mut engine, inbox, outboxes| {
+        let mut found = Found::new();
+        let peak = work(&mut engine, &shared, &inbox, outboxes, t0, |e, k, n| {
+            e.check_properties(properties, &mut found, k, n)
+        });
+        (engine, found, peak)
     });
     let peak = done.iter().map(|d| d.2).max().unwrap_or(0);
     let mut engines = Vec::with_capacity(done.len());
@@ -220,6 +206,36 @@ fn work(
         }
     }
     watch.peak
+}
+
+/// Runs `each` on one thread per worker (named `name-W`), given the worker's own part of
+/// `parts`, its inbox and every worker's outbox; the results in worker order.
+fn on_threads<P: Send, D: Send, T: Send>(
+    name: &str,
+    parts: Vec<P>,
+    each: impl Fn(P, Receiver<D>, &[Sender<D>]) -> T + Sync,
+) -> Vec<T> {
+    let (outboxes, inboxes): (Vec<Sender<D>>, Vec<Receiver<D>>) =
+        parts.iter().map(|_| channel()).unzip();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .zip(inboxes)
+            .enumerate()
+            .map(|(w, (part, inbox))| {
+                let (each, outboxes) = (&each, outboxes.clone());
+                std::thread::Builder::new()
+                    .name(format!("{name}-{w}"))
+                    .spawn_scoped(scope, move || each(part, inbox, &outboxes))
+                    .expect("a thread starts")
+            })
+            .collect();
+        drop(outboxes);
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a worker completes"))
+            .collect()
+    })
 }
 
 /// Absorbs every message already in `inbox`.
@@ -380,31 +396,16 @@ pub(super) fn can_reach_sets(
     t0: Instant,
 ) -> Result<Vec<Vec<Node>>, u64> {
     let shared = Shared::new(shards.len());
-    let (outboxes, inboxes): (Vec<Sender<News>>, Vec<Receiver<News>>) =
-        (0..shards.len()).map(|_| channel()).unzip();
-    let good: Vec<Vec<Node>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = shards
-            .iter_mut()
-            .zip(inboxes)
-            .map(|(engine, inbox)| {
-                let (shared, outboxes) = (&shared, outboxes.clone());
-                // The budget is the caller's; the first worker prints the progress lines.
-                engine.opts.budget = opts.budget;
-                engine.opts.progress_every = opts.progress_every.filter(|_| engine.worker == 0);
-                std::thread::Builder::new()
-                    .name(format!("liveness-{}", engine.worker))
-                    .spawn_scoped(scope, move || {
-                        go_back(engine, shared, &inbox, &outboxes, goal, t0)
-                    })
-                    .expect("a thread starts")
-            })
-            .collect();
-        drop(outboxes);
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a worker completes"))
-            .collect()
-    });
+    for engine in shards.iter_mut() {
+        // The budget is the caller's; the first worker prints the progress lines.
+        engine.opts.budget = opts.budget;
+        engine.opts.progress_every = opts.progress_every.filter(|_| engine.worker == 0);
+    }
+    let good = on_threads(
+        "liveness",
+        shards.iter_mut().collect(),
+        |engine, inbox, outboxes| go_back(engine, &shared, &inbox, outboxes, goal, t0),
+    );
     match shared.why.into_inner().expect("no worker panicked") {
         Some(Stop::MemoryBudget { resident, .. }) => Err(resident),
         _ => Ok(good),
