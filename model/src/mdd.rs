@@ -88,6 +88,19 @@ impl Portable {
     }
 }
 
+/// Counts the vectors of diagrams of one store ([`Mdd::counter`]).
+pub struct Counter<'a> {
+    mdd: &'a Mdd,
+    memo: HashMap<Node, u128, ahash::RandomState>,
+}
+
+impl Counter<'_> {
+    /// How many vectors `a` holds.
+    pub fn count(&mut self, a: Node) -> u128 {
+        self.mdd.count_rec(a, &mut self.memo)
+    }
+}
+
 /// The operation caches' size: at least this many slots...
 const CACHE_MIN: usize = 1 << 12;
 /// ...and at most this many (24 MiB each).
@@ -543,8 +556,16 @@ impl Mdd {
 
     /// How many vectors `a` holds.
     pub fn count(&self, a: Node) -> u128 {
-        let mut memo = HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
-        self.count_rec(a, &mut memo)
+        self.counter().count(a)
+    }
+
+    /// A counter for many diagrams of this store: what they share is counted once. It holds
+    /// the store, so no node is renumbered while it counts.
+    pub fn counter(&self) -> Counter<'_> {
+        Counter {
+            mdd: self,
+            memo: HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+        }
     }
 
     fn count_rec(&self, a: Node, memo: &mut HashMap<Node, u128, ahash::RandomState>) -> u128 {

@@ -402,7 +402,13 @@ impl<'m> Engine<'m> {
         let states = self
             .parts()
             .iter()
-            .flat_map(|part| part.entries.iter().map(|e| part.mdd.count(e.reached)))
+            .map(|part| {
+                let mut counter = part.mdd.counter();
+                part.entries
+                    .iter()
+                    .map(|e| counter.count(e.reached))
+                    .sum::<u128>()
+            })
             .sum();
         let seconds = t0.elapsed().as_secs_f64();
         let peak_nodes = if self.shards.is_empty() {
@@ -1042,20 +1048,24 @@ impl<'m> Engine<'m> {
         // least advanced tend to have the shortest paths).
         let mut first: Option<(u64, SysState)> = None;
         for (part, good) in self.parts_mut().into_iter().zip(good) {
-            for (k, good_here) in good.into_iter().enumerate() {
-                let reached = part.entries[k].reached;
-                if goal(&part.entries[k].state) {
-                    settled_states += part.mdd.count(reached);
+            let trapped: Vec<Node> = good
+                .into_iter()
+                .enumerate()
+                .map(|(k, good_here)| part.mdd.diff(part.entries[k].reached, good_here))
+                .collect();
+            let mut counter = part.mdd.counter();
+            for (e, trapped) in part.entries.iter().zip(trapped) {
+                if goal(&e.state) {
+                    settled_states += counter.count(e.reached);
                 }
-                let trapped = part.mdd.diff(reached, good_here);
                 if trapped == Mdd::EMPTY {
                     continue;
                 }
-                trapped_states += part.mdd.count(trapped);
-                let rank = progress(&part.entries[k].state);
+                trapped_states += counter.count(trapped);
+                let rank = progress(&e.state);
                 if first.as_ref().is_none_or(|(r, _)| rank < *r) {
                     let vector = part.mdd.pick(trapped).expect("non-empty");
-                    let mut state = part.entries[k].state.clone();
+                    let mut state = e.state.clone();
                     state.network = part.join(&vector);
                     first = Some((rank, state));
                 }
