@@ -1214,6 +1214,21 @@ mod tests {
         steps
     }
 
+    /// Node 1 of {1, 2} starts, times out its election (presuming 2 down) and shuts down.
+    fn lone_bid_of_1() -> Vec<Step> {
+        drive(
+            1,
+            &[1, 2],
+            vec![
+                start(),
+                Event::Timeout {
+                    timer: Timer::ElectionTimeout,
+                },
+                Event::Shutdown,
+            ],
+        )
+    }
+
     fn start() -> Event {
         Event::fresh()
     }
@@ -1275,17 +1290,7 @@ mod tests {
     /// the other down): every step replays, nothing is received, but the two terms coexist.
     #[test]
     fn concurrent_coordinators_are_caught() {
-        let mut steps = drive(
-            1,
-            &[1, 2],
-            vec![
-                start(),
-                Event::Timeout {
-                    timer: Timer::ElectionTimeout,
-                },
-                Event::Shutdown,
-            ],
-        );
+        let mut steps = lone_bid_of_1();
         steps.extend(drive(
             2,
             &[1, 2],
@@ -1655,17 +1660,7 @@ mod tests {
     /// after-state are caught.
     #[test]
     fn broken_logs_are_caught() {
-        let mut steps = drive(
-            1,
-            &[1, 2],
-            vec![
-                start(),
-                Event::Timeout {
-                    timer: Timer::ElectionTimeout,
-                },
-                Event::Shutdown,
-            ],
-        );
+        let mut steps = lone_bid_of_1();
         let mut gap = steps.clone();
         gap.remove(1);
         let bad = check(&gap).violation.unwrap();

@@ -21,9 +21,9 @@ pub(super) struct Backward {
     /// What of `good` is not passed on yet.
     news: Vec<Node>,
     rank: Vec<u64>,
-    /// The combinations with news, the most advanced first.
+    /// The combinations with news (exactly those whose `news` is not empty), the most
+    /// advanced first.
     work: BinaryHeap<(u64, u32)>,
-    queued: Vec<bool>,
 }
 
 impl Backward {
@@ -43,7 +43,6 @@ impl Backward {
         let rank: Vec<u64> = engine.entries.iter().map(|e| progress(&e.state)).collect();
         let mut back = Backward {
             news: vec![Mdd::EMPTY; good.len()],
-            queued: vec![false; good.len()],
             work: BinaryHeap::new(),
             good,
             rank,
@@ -57,14 +56,10 @@ impl Backward {
 
     /// The next combination to go back from, and its news.
     pub(super) fn next(&mut self) -> Option<(u32, Node)> {
-        while let Some((_, k)) = self.work.pop() {
-            self.queued[k as usize] = false;
-            let news = std::mem::replace(&mut self.news[k as usize], Mdd::EMPTY);
-            if news != Mdd::EMPTY {
-                return Some((k, news));
-            }
-        }
-        None
+        let (_, k) = self.work.pop()?;
+        let news = std::mem::replace(&mut self.news[k as usize], Mdd::EMPTY);
+        debug_assert_ne!(news, Mdd::EMPTY, "only combinations with news are queued");
+        Some((k, news))
     }
 
     /// How many combinations have news to pass on.
@@ -91,10 +86,10 @@ impl Backward {
         }
     }
 
+    /// `k`'s news are now `news` (what it had, and more): queued once they are not empty.
     fn learn(&mut self, k: u32, news: Node) {
-        self.news[k as usize] = news;
-        if news != Mdd::EMPTY && !self.queued[k as usize] {
-            self.queued[k as usize] = true;
+        let had = std::mem::replace(&mut self.news[k as usize], news);
+        if had == Mdd::EMPTY && news != Mdd::EMPTY {
             self.work.push((self.rank[k as usize], k));
         }
     }
