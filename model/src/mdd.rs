@@ -64,6 +64,17 @@ impl Cache {
     }
 }
 
+/// Where [`Mdd::transform_rec`] remembers its results.
+enum Memo<'a> {
+    /// For one call: maps below level `last` keep every value.
+    Call {
+        last: usize,
+        memo: &'a mut HashMap<Node, Node, ahash::RandomState>,
+    },
+    /// Across calls, by the maps' names ([`Mdd::transform_by`]).
+    Named(&'a [u32]),
+}
+
 /// A diagram outside any store ([`Mdd::export`]): its nodes, children first, each as its level
 /// and its edges' range; a child is `FULL` or `FIRST + i` for the node at `i`.
 pub struct Portable {
@@ -116,6 +127,8 @@ pub struct Mdd {
     hasher: ahash::RandomState,
     union_cache: Cache,
     diff_cache: Cache,
+    /// [`Mdd::transform_by`]'s results: `(map id, node)`.
+    map_cache: Cache,
     /// Scratch memos of one `transform` / `preimage` call (kept for their capacity).
     memo: HashMap<Node, Node, ahash::RandomState>,
     memo2: HashMap<(Node, Node), Node, ahash::RandomState>,
@@ -146,6 +159,7 @@ impl Mdd {
             hasher: ahash::RandomState::with_seeds(7, 11, 13, 17),
             union_cache: Cache::new(CACHE_MIN),
             diff_cache: Cache::new(CACHE_MIN),
+            map_cache: Cache::new(CACHE_MIN),
             memo: HashMap::default(),
             memo2: HashMap::default(),
         }
@@ -156,6 +170,7 @@ impl Mdd {
         let size = self.nodes.len().clamp(CACHE_MIN, CACHE_MAX);
         self.union_cache = Cache::new(size);
         self.diff_cache = Cache::new(size);
+        self.map_cache = Cache::new(size);
     }
 
     /// How many nodes exist (all diagrams together).
@@ -234,8 +249,15 @@ impl Mdd {
             stack.extend(self.edges(n).iter().map(|&(_, c)| c));
         }
         let mut renumber = vec![Self::EMPTY; self.nodes.len()];
-        let mut nodes = Vec::with_capacity(live.iter().filter(|&&l| l).count());
-        let mut edges = Vec::new();
+        // Room to double before the next collection (the engines collect once the store has
+        // doubled), so that growing never copies the store.
+        let alive = live.iter().filter(|&&l| l).count();
+        let mut nodes = Vec::with_capacity(2 * alive);
+        let kept_edges: usize = (0..self.nodes.len())
+            .filter(|&n| live[n])
+            .map(|n| self.nodes[n].len as usize)
+            .sum();
+        let mut edges = Vec::with_capacity(2 * kept_edges);
         for (old, &alive) in live.iter().enumerate() {
             if !alive {
                 continue;
@@ -380,28 +402,63 @@ impl Mdd {
         };
         let mut memo = std::mem::take(&mut self.memo);
         memo.clear();
-        let r = self.transform_rec(a, maps, last, &mut memo);
+        let r = self.transform_rec(
+            a,
+            maps,
+            &mut Memo::Call {
+                last,
+                memo: &mut memo,
+            },
+        );
         self.memo = memo;
         r
+    }
+
+    /// [`Mdd::transform`] for maps that have names, remembered across calls: `ids[l]` names
+    /// what the maps do from level `l` down (0: nothing, every level keeps its values). Equal
+    /// names must mean equal maps, for as long as the store lives; two calls with the same
+    /// maps below some level then share their work there.
+    pub fn transform_by(
+        &mut self,
+        a: Node,
+        ids: &[u32],
+        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
+    ) -> Node {
+        debug_assert_eq!(ids.len(), self.levels);
+        self.transform_rec(a, maps, &mut Memo::Named(ids))
     }
 
     fn transform_rec(
         &mut self,
         a: Node,
         maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
-        last: usize,
-        memo: &mut HashMap<Node, Node, ahash::RandomState>,
+        memo: &mut Memo<'_>,
     ) -> Node {
         if a == Self::EMPTY {
             return a;
         }
         let level = self.level(a);
-        if level > last {
-            return a;
-        }
-        if let Some(&r) = memo.get(&a) {
-            return r;
-        }
+        let named = match memo {
+            Memo::Call { last, memo } => {
+                if level > *last {
+                    return a;
+                }
+                if let Some(&r) = memo.get(&a) {
+                    return r;
+                }
+                None
+            }
+            Memo::Named(ids) => {
+                let id = ids.get(level).copied().unwrap_or(0);
+                if id == 0 {
+                    return a;
+                }
+                if let Some(r) = self.map_cache.get(id, a) {
+                    return r;
+                }
+                Some(id)
+            }
+        };
         let edges: Edges = self.edges(a).into();
         let mut out = Edges::new();
         for &(v, c) in &edges {
@@ -410,7 +467,7 @@ impl Mdd {
                 Some(f) => f(v),
             };
             let Some(v2) = v2 else { continue };
-            let c2 = self.transform_rec(c, maps, last, memo);
+            let c2 = self.transform_rec(c, maps, memo);
             if c2 != Self::EMPTY {
                 out.push((v2, c2));
             }
@@ -430,7 +487,13 @@ impl Mdd {
         } else {
             self.make(level, &merged)
         };
-        memo.insert(a, r);
+        match (memo, named) {
+            (_, Some(id)) => self.map_cache.put(id, a, r),
+            (Memo::Call { memo, .. }, None) => {
+                memo.insert(a, r);
+            }
+            (Memo::Named(_), None) => unreachable!("a named transform names its result"),
+        }
         r
     }
 

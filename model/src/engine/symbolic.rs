@@ -10,7 +10,9 @@
 //! * everything a step does to the processes depends on the processes and the action alone
 //!   ([`BullySystem::step`]), so it is computed once per (process states, action);
 //! * what it does to the network is a list of [`NetOp`]s, each acting on one channel at a
-//!   time, so it is a map of each level's values ([`Mdd::transform`]);
+//!   time, so it is a map of each level's values ([`Mdd::transform_by`]; module `levels`
+//!   names each level's map by what it reads, so maps and their images are shared across
+//!   steps and combinations);
 //! * what it needs of the network is a head (or last message) of one channel
 //!   ([`BullySystem::message_actions`], asked value by value) or that some channels be empty
 //!   ([`BullySystem::local_actions`], [`Quiet`]): a filter on those levels.
@@ -25,36 +27,36 @@
 //! depth order ([`Engine::run`] says why); so it reports no depth, and its paths, found
 //! backwards through the order in which networks arrived ([`Mdd::preimage`]), are short but
 //! not always shortest. Liveness (`AG EF settled` over fault-free steps, as [`crate::liveness`]
-//! defines it) is the backward
-//! fixpoint of "can still settle" over the same steps. The properties read the processes and
+//! defines it) is the backward fixpoint of "can still settle" over the same steps (module
+//! `backward`). The properties read the processes and
 //! ghost state only, except `crash cuts a broadcast short`, which reads whether channels are
 //! empty ([`properties::broadcast_cut_channels`]).
 //!
 //! With [`Options::threads`] above one, the search runs on that many workers, each owning a
-//! share of the combinations with a store of its own (module `parallel`); liveness and the search
-//! for paths then run on one thread, over the merged result.
+//! share of the combinations with a store of its own (module `parallel`). The workers stay as
+//! the engine's shards: the liveness pass runs on them in parallel too; the search for paths
+//! runs on one thread.
 
 use crate::mdd::{Mdd, Node, Value};
 use crate::memory::{self, Budget};
 use crate::properties;
-use crate::system::{Action, BullySystem, Config, NetOp, NetOps, Network, Proc, Quiet, SysState};
+use crate::system::{Action, BullySystem, Config, NetOp, NetOps, Network, Quiet, SysState};
 use crate::trace::{Path, Witness};
 use stateright::{Expectation, Model};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 mod backward;
+mod levels;
 mod parallel;
 
 use backward::Backward;
+use levels::{Dict, LevelMaps, LevelStep};
 
 /// Each property's first example or counterexample found, by name.
 type Found = Vec<(&'static str, SysState)>;
-
-/// A level's map, owned (see [`Mdd::transform`]).
-type BoxedMap<'a> = Option<Box<dyn FnMut(Value) -> Option<Value> + 'a>>;
 
 /// How often the search looks at its resident size (for the budget and the progress lines).
 const LOOK_EVERY: Duration = Duration::from_millis(10);
@@ -68,30 +70,6 @@ const WORKER_SHIFT: u32 = 27;
 
 /// Collect garbage nodes once there are this many (and then once the store has doubled).
 const GC_FLOOR: usize = 1 << 20;
-
-/// The contents one level (the two channels of a pair) has been seen with; index 0 is empty.
-#[derive(Default)]
-struct Dict {
-    values: Vec<Network>,
-    ids: HashMap<Network, Value, ahash::RandomState>,
-}
-
-impl Dict {
-    fn new() -> Dict {
-        let mut d = Dict::default();
-        d.intern(Network::default());
-        d
-    }
-    fn intern(&mut self, net: Network) -> Value {
-        if let Some(&v) = self.ids.get(&net) {
-            return v;
-        }
-        let v = self.values.len() as Value;
-        self.values.push(net.clone());
-        self.ids.insert(net, v);
-        v
-    }
-}
 
 /// One combination of process states (and crash flags, ghost state): its networks.
 struct Entry {
@@ -168,7 +146,8 @@ pub struct Options {
     /// search in the same order, as long as it takes to reach the last of them.
     pub example_paths: bool,
     /// Threads that search: each owns the combinations that hash to it, with a diagram store
-    /// of its own (module `parallel`). The liveness pass and the search for paths run on one.
+    /// of its own (module `parallel`); the liveness pass runs on them too. The search for
+    /// paths runs on one.
     pub threads: usize,
 }
 
@@ -197,6 +176,8 @@ pub struct Engine<'m> {
     /// and from `b` to `a`.
     ends: Vec<(usize, usize)>,
     dicts: Vec<Dict>,
+    /// Every step's maps of levels seen so far, and their images of values.
+    level_maps: LevelMaps,
     mdd: Mdd,
     index: HashMap<SysState, u32, ahash::RandomState>,
     entries: Vec<Entry>,
@@ -299,6 +280,7 @@ impl<'m> Engine<'m> {
             model,
             opts,
             dicts: (0..ends.len()).map(|_| Dict::new()).collect(),
+            level_maps: LevelMaps::new(ends.len()),
             mdd: Mdd::new(ends.len()),
             slot,
             ends,
@@ -548,6 +530,7 @@ impl<'m> Engine<'m> {
             };
             let nets = std::mem::replace(&mut work.pending[k as usize], Mdd::EMPTY);
             expansions += 1;
+
             // Each layer counts as an expansion, for `max_expansions`.
             let max_layers = self.opts.max_expansions.map_or(MAX_LAYERS, |m| {
                 (m.saturating_sub(expansions) as usize).min(MAX_LAYERS)
@@ -757,14 +740,14 @@ impl<'m> Engine<'m> {
         (0..self.ends.len()).map(|_| None).collect()
     }
 
-    /// The steps from the networks `nets` of entry `k`, with what each needs of them: a message
-    /// step, the channel contents that enable it; a timer, its quiet channels.
-    fn steps_of(&self, state: &SysState, nets: Node) -> Vec<(Action, Quiet, Option<Vec<Value>>)> {
+    /// The steps from the networks `nets` of a combination of processes `state`, each with
+    /// the channels it needs empty (a timer's; none for a message step, whose guard is its
+    /// channel's content).
+    fn steps_of(&self, state: &SysState, nets: Node) -> Vec<(Action, Quiet)> {
         let values = self.mdd.values_by_level(nets);
-        // Steps a message enables, asked of each channel content present (in increasing
-        // order, so each step's enabling contents come sorted).
+        // Steps a message enables, asked of each channel content present.
         let mut actions = Vec::new();
-        let mut enabling: BTreeMap<Action, Vec<Value>> = BTreeMap::new();
+        let mut enabled: BTreeSet<Action> = BTreeSet::new();
         for (level, vs) in values.iter().enumerate() {
             for &v in vs {
                 actions.clear();
@@ -773,18 +756,14 @@ impl<'m> Engine<'m> {
                     &self.dicts[level].values[v as usize],
                     &mut actions,
                 );
-                for &a in &actions {
-                    enabling.entry(a).or_default().push(v);
-                }
+                enabled.extend(actions.iter().copied());
             }
         }
         let n = self.model.cfg.processes;
-        let mut steps: Vec<(Action, Quiet, Option<Vec<Value>>)> = enabling
-            .into_iter()
-            .map(|(a, vs)| (a, Quiet::none(n), Some(vs)))
-            .collect();
+        let mut steps: Vec<(Action, Quiet)> =
+            enabled.into_iter().map(|a| (a, Quiet::none(n))).collect();
         self.model
-            .local_actions(state, |a, quiet| steps.push((a, quiet, None)));
+            .local_actions(state, |a, quiet| steps.push((a, quiet)));
         steps
     }
 
@@ -836,12 +815,14 @@ impl<'m> Engine<'m> {
         let mut closed = false;
         while layers.len() < max_layers {
             let mut grown = Mdd::EMPTY;
-            for (a, quiet, enabled_by) in self.steps_of(&state, frontier) {
+            for (a, quiet) in self.steps_of(&state, frontier) {
                 let Some(stepped) = step_of(self, a).filter(keeps) else {
                     continue;
                 };
-                let mut guard = Guard::of(&quiet, &enabled_by);
-                guard.level = self.opts.flaw != Flaw::LocalStepWithoutGuard;
+                let guard = Guard {
+                    quiet: Some(&quiet),
+                    level: self.opts.flaw != Flaw::LocalStepWithoutGuard,
+                };
                 let Some(image) = self.step_set(&state, frontier, a, &stepped, guard, None) else {
                     continue;
                 };
@@ -859,11 +840,14 @@ impl<'m> Engine<'m> {
             frontier = fresh;
         }
         let mut out = Vec::new();
-        for (a, quiet, enabled_by) in self.steps_of(&state, covered) {
+        for (a, quiet) in self.steps_of(&state, covered) {
             let Some(stepped) = step_of(self, a).filter(|s| !keeps(s)) else {
                 continue;
             };
-            let guard = Guard::of(&quiet, &enabled_by);
+            let guard = Guard {
+                quiet: Some(&quiet),
+                level: true,
+            };
             let Some(image) = self.step_set(&state, covered, a, &stepped, guard, None) else {
                 continue;
             };
@@ -902,8 +886,7 @@ impl<'m> Engine<'m> {
     /// Step `a` from `state` (its effects: `stepped`) applied to the set `nets`: the networks
     /// after it (forward), or with `back = Some(target)`, the networks of `nets` that the
     /// step takes into `target`. None if that is empty. A message step needs its channel to
-    /// hold a content that enables it: `enabled_by` lists them (sorted) when the caller knows
-    /// them, else each content is asked.
+    /// hold a content that enables it.
     fn step_set(
         &mut self,
         state: &SysState,
@@ -913,33 +896,18 @@ impl<'m> Engine<'m> {
         guard: Guard<'_>,
         back: Option<Node>,
     ) -> Option<Node> {
-        let guard = Guard {
-            quiet: guard.quiet.filter(|_| self.opts.flaw != Flaw::IgnoreQuiet),
-            ..guard
-        };
         let step = LevelStep {
             model: self.model,
-            state,
+            crashed: state.crashed(),
             procs: &stepped.next.procs,
             action: a,
             ops: &stepped.ops,
+            quiet: guard.quiet.filter(|_| self.opts.flaw != Flaw::IgnoreQuiet),
             guard_level: guard.level.then(|| self.level_of(&a)).flatten(),
-            guard,
         };
-        let mut maps = step.maps(&self.ends, &mut self.dicts);
-        let mut refs: Vec<Option<&mut dyn FnMut(Value) -> Option<Value>>> = maps
-            .iter_mut()
-            .map(|m| {
-                m.as_mut()
-                    .map(|f| &mut **f as &mut dyn FnMut(Value) -> Option<Value>)
-            })
-            .collect();
-        let result = match back {
-            None => self.mdd.transform(nets, &mut refs),
-            Some(target) => self.mdd.preimage(nets, &mut refs, target),
-        };
-        drop(refs);
-        drop(maps);
+        let result =
+            self.level_maps
+                .apply(&mut self.mdd, step, &self.ends, &mut self.dicts, nets, back);
         (result != Mdd::EMPTY).then_some(result)
     }
 
@@ -955,7 +923,7 @@ impl<'m> Engine<'m> {
         });
         let guard = Guard {
             quiet: Some(&quiet),
-            ..Guard::message(None)
+            level: true,
         };
         let stepped = self.stepped(&state, a)?;
         self.step_set(&state, domain, a, &stepped, guard, Some(target))
@@ -1146,114 +1114,6 @@ struct Guard<'a> {
     /// Whether a message step's channel must hold a content that enables it (only a
     /// deliberately broken engine says no: [`Flaw::LocalStepWithoutGuard`]).
     level: bool,
-    /// The contents that enable it (sorted), when known; else each content is asked.
-    enabled_by: Option<&'a [Value]>,
-}
-
-impl<'a> Guard<'a> {
-    /// A message step's guard: its channel's contents that enable it, if known.
-    fn message(enabled_by: Option<&'a [Value]>) -> Guard<'a> {
-        Guard {
-            quiet: None,
-            level: true,
-            enabled_by,
-        }
-    }
-    /// The guard of a step found by [`Engine::steps_of`].
-    fn of(quiet: &'a Quiet, enabled_by: &'a Option<Vec<Value>>) -> Guard<'a> {
-        Guard {
-            quiet: Some(quiet),
-            ..Guard::message(enabled_by.as_deref())
-        }
-    }
-}
-
-/// One step, channel by channel: each level's map of values (see [`Mdd::transform`]).
-#[derive(Clone, Copy)]
-struct LevelStep<'s> {
-    model: &'s BullySystem,
-    /// The processes before the step (what enables a message step).
-    state: &'s SysState,
-    /// The processes after it (what the dead-message reduction reads).
-    procs: &'s [Proc],
-    action: Action,
-    ops: &'s NetOps,
-    /// The level of the channel whose content must enable the step, if it is guarded so.
-    guard_level: Option<usize>,
-    guard: Guard<'s>,
-}
-
-impl<'s> LevelStep<'s> {
-    /// A map for each level the step touches or reads; `None` for the others.
-    fn maps<'a>(self, ends: &[(usize, usize)], dicts: &'a mut [Dict]) -> Vec<BoxedMap<'a>>
-    where
-        's: 'a,
-    {
-        let LevelStep {
-            model,
-            state,
-            procs,
-            action,
-            ops,
-            guard_level,
-            guard,
-        } = self;
-        let mut maps: Vec<BoxedMap<'a>> = Vec::with_capacity(dicts.len());
-        for (level, dict) in dicts.iter_mut().enumerate() {
-            let (a, b) = ends[level];
-            let touching: NetOps = ops
-                .iter()
-                .copied()
-                .filter(|op| touches(op, a, b) || touches(op, b, a))
-                .collect();
-            // The timer's quiet channels include one of this pair's.
-            let quiet_reads = guard
-                .quiet
-                .is_some_and(|q| q.requires(a, b) || q.requires(b, a));
-            let guarded = guard_level == Some(level);
-            if touching.is_empty() && !quiet_reads && !guarded {
-                maps.push(None);
-                continue;
-            }
-            // The image of each value, once (None: dropped). A step meets few of a
-            // channel's values, and the dictionaries grow large: a map, not a table.
-            let mut memo: HashMap<Value, Option<Value>, ahash::RandomState> = HashMap::default();
-            let mut enabling = Vec::new();
-            maps.push(Some(Box::new(move |v: Value| {
-                if let Some(&image) = memo.get(&v) {
-                    return image;
-                }
-                let image = (|| {
-                    if quiet_reads
-                        && !guard
-                            .quiet
-                            .is_some_and(|q| q.holds(&dict.values[v as usize]))
-                    {
-                        return None;
-                    }
-                    let mut net = dict.values[v as usize].clone();
-                    let mut enabled = || match guard.enabled_by {
-                        Some(values) => values.binary_search(&v).is_ok(),
-                        None => {
-                            enabling.clear();
-                            model.message_actions(state, &net, &mut enabling);
-                            enabling.contains(&action)
-                        }
-                    };
-                    if guarded && !enabled() {
-                        return None;
-                    }
-                    for op in &touching {
-                        model.apply_op(&mut net, op, procs);
-                    }
-                    Some(dict.intern(net))
-                })();
-                memo.insert(v, image);
-                image
-            })));
-        }
-        maps
-    }
 }
 
 /// How far the run has come, by what never goes back: the faults spent, the promises (each
@@ -1267,21 +1127,6 @@ fn progress(s: &SysState) -> u64 {
     let accepted: u64 = s.procs.iter().map(|p| u64::from(p.accepted.0)).sum();
     let members: u64 = s.procs.iter().map(|p| p.members.len() as u64).sum();
     faults << 56 | promised << 32 | accepted << 8 | members
-}
-
-/// Whether `op` acts on the channel from `src` to `dst`.
-fn touches(op: &NetOp, src: usize, dst: usize) -> bool {
-    let on = |e: &crate::system::Env| e.src as usize == src && e.dst as usize == dst;
-    match op {
-        NetOp::Remove(e)
-        | NetOp::Delivered(e)
-        | NetOp::RemoveLast(e)
-        | NetOp::RemoveAll(e)
-        | NetOp::Add(e) => on(e),
-        NetOp::ClearTo(i) | NetOp::DiscardDeadTo(i) => *i as usize == dst,
-        NetOp::Restarted(i) => *i as usize == src,
-        NetOp::NewTag(i) => *i as usize == src || *i as usize == dst,
-    }
 }
 
 #[cfg(test)]

@@ -319,6 +319,10 @@ impl SysState {
     pub fn state(&self, i: usize) -> crate::protocol::State {
         self.procs[i].decode()
     }
+    /// The crashed processes.
+    pub fn crashed(&self) -> Mask {
+        Mask::of((0..self.procs.len()).filter(|&i| self.procs[i].crashed))
+    }
     /// The live processes, with their indices.
     pub fn live(&self) -> impl Iterator<Item = (usize, &Proc)> + '_ {
         self.procs.iter().enumerate().filter(|(_, p)| !p.crashed)
@@ -927,6 +931,12 @@ impl BullySystem {
     /// of `net` (all of `s`'s network, or part of it: the symbolic engine asks channel by
     /// channel, and each step here depends on one channel only).
     pub fn message_actions(&self, s: &SysState, net: &Network, actions: &mut Vec<Action>) {
+        self.message_actions_given(s.crashed(), net, actions);
+    }
+
+    /// [`BullySystem::message_actions`], given all it reads of the processes: which are
+    /// crashed. (The symbolic engine keys what it caches of a step by this.)
+    pub fn message_actions_given(&self, crashed: Mask, net: &Network, actions: &mut Vec<Action>) {
         // With FIFO channels only a channel's head can arrive next, and losing a message
         // further back is the same as losing it once it is the head (the head blocks the same
         // timers): so only heads are lost, too.
@@ -939,10 +949,10 @@ impl BullySystem {
         // A crash cuts short what its process had not sent yet: the last message of each of
         // its connections can be lost, then the one before it, and so on. (A lossy network
         // loses any message anyway, so this adds nothing there.)
-        if self.cfg.cuts_sends_short() && s.procs.iter().any(|p| p.crashed) {
+        if self.cfg.cuts_sends_short() && !crashed.is_empty() {
             for e in net.unsent(self.cfg.effective_channels()) {
                 // A copy delivered once was sent; it cannot be cut short.
-                if s.procs[e.src as usize].crashed && !e.delivered {
+                if crashed.contains(e.src as usize) && !e.delivered {
                     actions.push(Action::CutShort(*e));
                 }
             }

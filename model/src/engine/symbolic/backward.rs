@@ -77,8 +77,12 @@ impl Backward {
         target: Node,
     ) {
         let f = from as usize;
-        // Only what is not known good yet.
+        // Only what is not known good yet (most often nothing: then the step is not even
+        // computed).
         let domain = engine.mdd.diff(engine.entries[f].reached, self.good[f]);
+        if domain == Mdd::EMPTY {
+            return;
+        }
         if let Some(back) = engine.step_back(from, a, domain, target) {
             self.good[f] = engine.mdd.union(self.good[f], back);
             let news = engine.mdd.union(self.news[f], back);
