@@ -779,6 +779,19 @@ impl<'m> Engine<'m> {
         Some(Stepped { next, ops })
     }
 
+    /// [`Engine::stepped`], once per step of an expansion (`effects` remembers them).
+    fn effect<'e>(
+        &self,
+        effects: &'e mut HashMap<Action, Option<Stepped>, ahash::RandomState>,
+        state: &SysState,
+        a: Action,
+    ) -> Option<&'e Stepped> {
+        effects
+            .entry(a)
+            .or_insert_with(|| self.stepped(state, a))
+            .as_ref()
+    }
+
     /// Every step from the networks `nets` of entry `k`.
     ///
     /// The steps that keep the processes as they are first, to a fixpoint: as in saturation
@@ -799,34 +812,37 @@ impl<'m> Engine<'m> {
         let state = self.entries[k as usize].state.clone();
         let reached = self.entries[k as usize].reached;
         // Each step's effect on the processes, computed once per expansion.
-        let mut steps: HashMap<Action, Option<Stepped>, ahash::RandomState> = HashMap::default();
-        let mut step_of = |engine: &Self, a: Action| {
-            steps
-                .entry(a)
-                .or_insert_with(|| engine.stepped(&state, a))
-                .clone()
-        };
+        let mut effects: HashMap<Action, Option<Stepped>, ahash::RandomState> = HashMap::default();
         // Whether a step leaves the processes (and ghost state) as they are: it changes the
         // network only (a loss, a message cut short, one the receiver ignores now).
-        let keeps = |stepped: &Stepped| stepped.next == state;
+        let keeps = |stepped: &&Stepped| stepped.next == state;
+        // The steps from `nets` (also those from all the layers, if there are none).
+        let first = self.steps_of(&state, nets);
         let mut layers = Vec::new();
         let mut covered = nets;
         let mut frontier = nets;
         let mut closed = false;
         while layers.len() < max_layers {
             let mut grown = Mdd::EMPTY;
-            for (a, quiet) in self.steps_of(&state, frontier) {
-                let Some(stepped) = step_of(self, a).filter(keeps) else {
+            let later;
+            let steps = if layers.is_empty() {
+                &first
+            } else {
+                later = self.steps_of(&state, frontier);
+                &later
+            };
+            for (a, quiet) in steps {
+                let Some(stepped) = self.effect(&mut effects, &state, *a).filter(keeps) else {
                     continue;
                 };
                 let guard = Guard {
-                    quiet: Some(&quiet),
+                    quiet: Some(quiet),
                     level: self.opts.flaw != Flaw::LocalStepWithoutGuard,
                 };
-                let Some(image) = self.step_set(&state, frontier, a, &stepped, guard, None) else {
+                let Some(image) = self.step_set(&state, frontier, *a, stepped, guard, None) else {
                     continue;
                 };
-                self.record_edge(k, k, a);
+                self.record_edge(k, k, *a);
                 grown = self.mdd.union(grown, image);
             }
             let new = self.mdd.diff(grown, reached);
@@ -839,19 +855,27 @@ impl<'m> Engine<'m> {
             layers.push(fresh);
             frontier = fresh;
         }
+        let steps = if layers.is_empty() {
+            first
+        } else {
+            self.steps_of(&state, covered)
+        };
         let mut out = Vec::new();
-        for (a, quiet) in self.steps_of(&state, covered) {
-            let Some(stepped) = step_of(self, a).filter(|s| !keeps(s)) else {
+        for (a, quiet) in &steps {
+            let Some(stepped) = self.effect(&mut effects, &state, *a) else {
                 continue;
             };
+            if keeps(&stepped) {
+                continue;
+            }
             let guard = Guard {
-                quiet: Some(&quiet),
+                quiet: Some(quiet),
                 level: true,
             };
-            let Some(image) = self.step_set(&state, covered, a, &stepped, guard, None) else {
+            let Some(image) = self.step_set(&state, covered, *a, stepped, guard, None) else {
                 continue;
             };
-            out.push((stepped.next, a, image));
+            out.push((stepped.next.clone(), *a, image));
         }
         (layers, closed, out)
     }
