@@ -438,27 +438,19 @@ impl Mdd {
             return a;
         }
         let level = self.level(a);
-        let named = match memo {
-            Memo::Call { last, memo } => {
-                if level > *last {
-                    return a;
-                }
-                if let Some(&r) = memo.get(&a) {
-                    return r;
-                }
-                None
-            }
-            Memo::Named(ids) => {
-                let id = ids.get(level).copied().unwrap_or(0);
-                if id == 0 {
-                    return a;
-                }
-                if let Some(r) = self.map_cache.get(id, a) {
-                    return r;
-                }
-                Some(id)
-            }
+        let known = match memo {
+            // Below the last map every level keeps its values.
+            Memo::Call { last, .. } if level > *last => return a,
+            Memo::Call { memo, .. } => memo.get(&a).copied(),
+            // Name 0 (and the level below the last, FULL's): every level keeps its values.
+            Memo::Named(ids) => match ids.get(level).copied().unwrap_or(0) {
+                0 => return a,
+                id => self.map_cache.get(id, a),
+            },
         };
+        if let Some(r) = known {
+            return r;
+        }
         let edges: Edges = self.edges(a).into();
         let mut out = Edges::new();
         for &(v, c) in &edges {
@@ -487,12 +479,11 @@ impl Mdd {
         } else {
             self.make(level, &merged)
         };
-        match (memo, named) {
-            (_, Some(id)) => self.map_cache.put(id, a, r),
-            (Memo::Call { memo, .. }, None) => {
+        match memo {
+            Memo::Call { memo, .. } => {
                 memo.insert(a, r);
             }
-            (Memo::Named(_), None) => unreachable!("a named transform names its result"),
+            Memo::Named(ids) => self.map_cache.put(ids[level], a, r),
         }
         r
     }

@@ -530,7 +530,6 @@ impl<'m> Engine<'m> {
             };
             let nets = std::mem::replace(&mut work.pending[k as usize], Mdd::EMPTY);
             expansions += 1;
-
             // Each layer counts as an expansion, for `max_expansions`.
             let max_layers = self.opts.max_expansions.map_or(MAX_LAYERS, |m| {
                 (m.saturating_sub(expansions) as usize).min(MAX_LAYERS)
@@ -1115,7 +1114,6 @@ impl<'m> Engine<'m> {
 }
 
 /// A step's effects but for the network's: the processes after it, and its network ops.
-#[derive(Clone)]
 struct Stepped {
     /// The processes and ghost state after it (network empty).
     next: SysState,
