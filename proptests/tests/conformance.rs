@@ -35,6 +35,60 @@ impl Drop for Guard {
     }
 }
 
+/// A test's scratch directory under the system temp dir: removed when its owner is dropped
+/// after a pass, kept (and named on stderr) when a test failed, for a closer look.
+struct Scratch(PathBuf);
+
+/// Set by the panic hook `Scratch::new` installs: some test of this binary failed.
+static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Scratch {
+    /// A fresh, empty directory named after this process and `name`.
+    fn new(prefix: &str, name: &str) -> Scratch {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let default = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                FAILED.store(true, std::sync::atomic::Ordering::SeqCst);
+                default(info)
+            }));
+        });
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        Scratch(dir)
+    }
+
+    /// Keeps the directory past the end of this value (its path is in an error message).
+    fn keep(self) -> PathBuf {
+        let dir = self.0.clone();
+        std::mem::forget(self);
+        dir
+    }
+
+    /// Removes the directory unless a test failed.
+    fn clean(&self) {
+        if FAILED.load(std::sync::atomic::Ordering::SeqCst) || std::thread::panicking() {
+            eprintln!("kept {} for a closer look", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
 impl Guard {
     /// Waits for the child to exit, at most `limit`; kills it and fails after that.
     fn wait(&mut self, limit: Duration) -> Result<std::process::ExitStatus, String> {
@@ -120,7 +174,7 @@ fn free_ports(count: u16) -> u16 {
 /// The logs of one cluster run.
 struct Run {
     base: u64,
-    dir: PathBuf,
+    dir: Scratch,
     files: Vec<PathBuf>,
     steps: Vec<Step>,
 }
@@ -149,9 +203,7 @@ fn run_cluster_env(
 ) -> Result<Run, String> {
     let bin = node_binary()?;
     let base = free_base_port() as u64;
-    let dir = std::env::temp_dir().join(format!("bully-conformance-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = Scratch::new("bully-conformance", name);
     let script_path = dir.join("script");
     std::fs::write(&script_path, script(base)).map_err(|e| e.to_string())?;
     let data = dir.join("data");
@@ -175,7 +227,7 @@ fn run_cluster_env(
     if !status.success() {
         return Err(format!(
             "bully-node cluster exited with {status}; see {}",
-            dir.display()
+            dir.keep().display()
         ));
     }
     let files: Vec<PathBuf> = (base..base + NODES)
@@ -190,10 +242,20 @@ fn run_cluster_env(
     })
 }
 
+static RUN: OnceLock<Result<Run, String>> = OnceLock::new();
+
+/// Statics are never dropped: the shared run's directory goes when the process exits.
+extern "C" fn clean_shared_run() {
+    if let Some(Ok(run)) = RUN.get() {
+        run.dir.clean();
+    }
+}
+
 /// The shared run: kill the coordinator (the highest ID), pause a follower, stop.
 fn run() -> &'static Run {
-    static RUN: OnceLock<Result<Run, String>> = OnceLock::new();
     let r = RUN.get_or_init(|| {
+        // SAFETY: registers a plain function with no captured state.
+        unsafe { libc::atexit(clean_shared_run) };
         run_cluster("failover", |b| {
             format!(
                 "at 1s kill {c}\nat 2s pause {f}\nat 2.5s resume {f}\nat 3.5s quit\n",
@@ -537,19 +599,18 @@ fn nodes_running_a_mutant_fail_conformance() {
 }
 
 /// `bully-node cluster --chaos SEED` on 7 nodes (100 ms heartbeat, 300 ms timeout) for
-/// `secs` seconds, with `extra` arguments: its exit code, its output, and the step logs'
-/// verdict.
+/// `secs` seconds, with `extra` arguments: its exit code, its output, the step logs'
+/// verdict, and their directory (kept if the caller's test fails).
 fn chaos(
     name: &str,
     seed: u64,
     secs: u64,
     extra: &[&str],
-) -> (Option<i32>, String, conformance::Verdict) {
+) -> (Option<i32>, String, conformance::Verdict, Scratch) {
     const SEVEN: u16 = 7;
     let bin = node_binary().unwrap_or_else(|e| panic!("{e}"));
     let base = free_ports(SEVEN);
-    let dir = std::env::temp_dir().join(format!("bully-chaos-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = Scratch::new("bully-chaos", name);
     let child = Command::new(&bin)
         .args(["cluster", "--nodes", &SEVEN.to_string()])
         .args(["--base-port", &base.to_string()])
@@ -562,7 +623,7 @@ fn chaos(
         ])
         .args(extra)
         .arg("--data-dir")
-        .arg(&dir)
+        .arg(&*dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -581,7 +642,7 @@ fn chaos(
         .collect();
     let verdict =
         conformance::validate_files(&files, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
-    (status.code(), out, verdict)
+    (status.code(), out, verdict, dir)
 }
 
 /// The faults a chaos run's output lists: (kills, restarts, pauses).
@@ -597,7 +658,7 @@ fn faults_of(out: &str) -> (usize, usize, usize) {
 /// The chaos soak: random kill/restart schedules on 7 nodes, 20 s each; each conforms, and
 /// the launcher says so with exit status 0.
 fn soak(seed: u64) {
-    let (code, out, verdict) = chaos(&format!("soak-{seed}"), seed, 20, &[]);
+    let (code, out, verdict, _logs) = chaos(&format!("soak-{seed}"), seed, 20, &[]);
     let (kills, restarts, pauses) = faults_of(&out);
     println!("seed {seed}: {kills} kills, {restarts} restarts; {verdict}");
     assert_eq!(
@@ -630,7 +691,7 @@ fn chaos_soak_seed_3() {
 /// 3), and epoch order and terms are still judged, and hold.
 #[test]
 fn chaos_pauses_name_their_breach_and_epoch_order_holds() {
-    let (code, out, verdict) = chaos("pause", 2, 12, &["--faults", "kill,restart,pause"]);
+    let (code, out, verdict, _logs) = chaos("pause", 2, 12, &["--faults", "kill,restart,pause"]);
     println!("{verdict}");
     assert!(faults_of(&out).2 > 0, "{out}");
     assert_eq!(
@@ -656,7 +717,7 @@ fn chaos_pauses_name_their_breach_and_epoch_order_holds() {
 /// Nodes running a mutant under chaos are still caught: exit status 1, at a replay.
 #[test]
 fn chaos_with_a_mutant_is_rejected() {
-    let (code, out, verdict) = chaos("mutant", 3, 6, &["--variant", "lowest-wins"]);
+    let (code, out, verdict, _logs) = chaos("mutant", 3, 6, &["--variant", "lowest-wins"]);
     let v = verdict.violation.expect("a mutant must fail");
     assert_eq!(v.check, CheckKind::Replay, "{v}");
     assert_eq!(code, Some(1), "{out}");
