@@ -13,6 +13,7 @@
 
 use crate::mdd::{Mdd, Node, Value};
 use crate::system::{Action, BullySystem, Mask, NetOp, NetOps, Network, Proc, Quiet};
+use smallvec::SmallVec;
 use std::collections::HashMap;
 
 /// The contents one level (the two channels of a pair) has been seen with; index 0 is empty.
@@ -71,6 +72,25 @@ struct LevelMap {
     dead: Vec<Proc>,
 }
 
+/// Everything a step's maps read, all levels at once: equal keys mean equal maps, level by
+/// level. One lookup of this names every level's map of a step seen before.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct StepKey {
+    ops: NetOps,
+    quiet: Option<Quiet>,
+    /// The level whose content must enable the step, the step, and the crashed processes.
+    guard: Option<(usize, Action, Mask)>,
+    /// The processes after the step of its [`NetOp::DiscardDeadTo`]s.
+    dead: SmallVec<[Proc; 2]>,
+}
+
+/// A step's maps: each level's id (None where it keeps its values), and their names from
+/// each level down ([`Mdd::transform_by`]).
+struct StepMaps {
+    ids: Box<[Option<u32>]>,
+    names: Box<[u32]>,
+}
+
 /// The maps seen so far, their names, and their images of values.
 #[derive(Default)]
 pub(super) struct LevelMaps {
@@ -81,14 +101,15 @@ pub(super) struct LevelMaps {
     /// The names of maps from one level down ([`Mdd::transform_by`]): (level, its map's id + 1
     /// or 0 where it keeps its values, the name below) → name. 0 names the identity.
     names: HashMap<(usize, u32, u32), u32, ahash::RandomState>,
+    /// Each step seen so far, by what its maps read.
+    steps: HashMap<StepKey, StepMaps, ahash::RandomState>,
+    /// How many steps were found among `steps` (for the test build's checks).
+    known_steps: u32,
 }
 
 /// How often the test build computes a reused image again, to check that the map's name says
 /// all it reads (every time would double the work of the largest checks in `cargo test`).
 const CHECK_EVERY: u32 = 8;
-
-/// A level's map, owned (see [`Mdd::transform_by`]).
-type BoxedMap<'a> = Option<Box<dyn FnMut(Value) -> Option<Value> + 'a>>;
 
 impl LevelMaps {
     pub(super) fn new(levels: usize) -> LevelMaps {
@@ -109,46 +130,77 @@ impl LevelMaps {
         nets: Node,
         back: Option<Node>,
     ) -> Node {
-        let levels = ends.len();
-        // Each level's map (its id).
-        let ids: Vec<Option<u32>> = (0..levels)
-            .map(|level| self.map_of(&step, level, ends[level]))
-            .collect();
-        let names = back.is_none().then(|| self.names(&ids));
-        let LevelMaps { maps, images, .. } = self;
-        let mut boxed: Vec<BoxedMap<'_>> = Vec::with_capacity(levels);
-        for (((level, dict), images), id) in dicts.iter_mut().enumerate().zip(images).zip(&ids) {
-            let Some(id) = *id else {
-                boxed.push(None);
-                continue;
-            };
-            let map = &maps[id as usize];
-            let pair = ends[level];
-            // The test build checks one in `CHECK_EVERY` of the images it reuses.
-            let mut reused = 0u32;
-            boxed.push(Some(Box::new(move |v: Value| {
-                if let Some(&image) = images.get(&(id, v)) {
-                    reused = reused.wrapping_add(1);
-                    if cfg!(debug_assertions) && reused % CHECK_EVERY == 1 {
-                        let fresh = step.image(pair, map, dict, v);
-                        assert_eq!(image, fresh, "maps named alike agree");
-                    }
-                    return image;
-                }
-                let image = step.image(pair, map, dict, v);
-                images.insert((id, v), image);
-                image
-            })));
+        let key = StepKey {
+            ops: step.ops.clone(),
+            quiet: step.quiet.cloned(),
+            guard: step
+                .guard_level
+                .map(|level| (level, step.action, step.crashed)),
+            dead: step
+                .ops
+                .iter()
+                .filter_map(|op| match op {
+                    NetOp::DiscardDeadTo(i) => Some(step.procs[*i as usize]),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let known = self.steps.contains_key(&key);
+        self.known_steps = self.known_steps.wrapping_add(u32::from(known));
+        // The test build checks one in `CHECK_EVERY` of the steps it knows.
+        if !known || (cfg!(debug_assertions) && self.known_steps % CHECK_EVERY == 1) {
+            let ids: Box<[Option<u32>]> = (0..ends.len())
+                .map(|level| self.map_of(&step, level, ends[level]))
+                .collect();
+            if known {
+                assert_eq!(self.steps[&key].ids, ids, "steps keyed alike agree");
+            } else {
+                let names = self.names(&ids).into_boxed_slice();
+                self.steps.insert(key.clone(), StepMaps { ids, names });
+            }
         }
-        let mut refs: Vec<Option<&mut dyn FnMut(Value) -> Option<Value>>> = boxed
+        let LevelMaps {
+            maps,
+            images,
+            steps,
+            ..
+        } = self;
+        let StepMaps { ids, names } = &steps[&key];
+        // Each level's map: its images, computed once per map id.
+        let mut closures: SmallVec<[_; 16]> = dicts
+            .iter_mut()
+            .zip(images)
+            .zip(ids.iter())
+            .zip(ends)
+            .map(|(((dict, images), id), &pair)| {
+                let id = (*id)?;
+                let map = &maps[id as usize];
+                // The test build checks one in `CHECK_EVERY` of the images it reuses.
+                let mut reused = 0u32;
+                Some(move |v: Value| {
+                    if let Some(&image) = images.get(&(id, v)) {
+                        reused = reused.wrapping_add(1);
+                        if cfg!(debug_assertions) && reused % CHECK_EVERY == 1 {
+                            let fresh = step.image(pair, map, dict, v);
+                            assert_eq!(image, fresh, "maps named alike agree");
+                        }
+                        return image;
+                    }
+                    let image = step.image(pair, map, dict, v);
+                    images.insert((id, v), image);
+                    image
+                })
+            })
+            .collect();
+        let mut refs: SmallVec<[Option<&mut dyn FnMut(Value) -> Option<Value>>; 16]> = closures
             .iter_mut()
             .map(|m| {
                 m.as_mut()
-                    .map(|f| &mut **f as &mut dyn FnMut(Value) -> Option<Value>)
+                    .map(|f| f as &mut dyn FnMut(Value) -> Option<Value>)
             })
             .collect();
         match back {
-            None => mdd.transform_by(nets, &names.expect("named forward"), &mut refs),
+            None => mdd.transform_by(nets, names, &mut refs),
             Some(target) => mdd.preimage(nets, &mut refs, target),
         }
     }
