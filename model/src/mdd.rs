@@ -22,6 +22,9 @@ pub type Node = u32;
 /// A value at one level.
 pub type Value = u32;
 
+/// A map of one level's values ([`Mdd::transform`]): `None` drops the vector.
+pub type LevelFn<'a> = &'a mut dyn FnMut(Value) -> Option<Value>;
+
 #[derive(Clone, Copy)]
 struct Entry {
     level: u32,
@@ -392,11 +395,7 @@ impl Mdd {
     /// The image of `a` under a map applied level by level: at level `l`, each value `v`
     /// becomes `maps[l](v)`, or the vector is dropped where that is `None`; a level without a
     /// map keeps its values. Vectors that become equal merge.
-    pub fn transform(
-        &mut self,
-        a: Node,
-        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
-    ) -> Node {
+    pub fn transform(&mut self, a: Node, maps: &mut [Option<LevelFn<'_>>]) -> Node {
         let Some(last) = maps.iter().rposition(Option::is_some) else {
             return a;
         };
@@ -418,12 +417,7 @@ impl Mdd {
     /// what the maps do from level `l` down (0: nothing, every level keeps its values). Equal
     /// names must mean equal maps, for as long as the store lives; two calls with the same
     /// maps below some level then share their work there.
-    pub fn transform_by(
-        &mut self,
-        a: Node,
-        ids: &[u32],
-        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
-    ) -> Node {
+    pub fn transform_by(&mut self, a: Node, ids: &[u32], maps: &mut [Option<LevelFn<'_>>]) -> Node {
         debug_assert_eq!(ids.len(), self.levels);
         self.transform_rec(a, maps, &mut Memo::Named(ids))
     }
@@ -431,7 +425,7 @@ impl Mdd {
     fn transform_rec(
         &mut self,
         a: Node,
-        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
+        maps: &mut [Option<LevelFn<'_>>],
         memo: &mut Memo<'_>,
     ) -> Node {
         if a == Self::EMPTY {
@@ -493,7 +487,7 @@ impl Mdd {
     pub fn preimage(
         &mut self,
         domain: Node,
-        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
+        maps: &mut [Option<LevelFn<'_>>],
         target: Node,
     ) -> Node {
         let mut memo = std::mem::take(&mut self.memo2);
@@ -506,7 +500,7 @@ impl Mdd {
     fn preimage_rec(
         &mut self,
         d: Node,
-        maps: &mut [Option<&mut dyn FnMut(Value) -> Option<Value>>],
+        maps: &mut [Option<LevelFn<'_>>],
         t: Node,
         memo: &mut HashMap<(Node, Node), Node, ahash::RandomState>,
     ) -> Node {

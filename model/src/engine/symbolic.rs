@@ -37,7 +37,7 @@
 //! the engine's shards: the liveness pass runs on them in parallel too; the search for paths
 //! runs on one thread.
 
-use crate::mdd::{Mdd, Node, Value};
+use crate::mdd::{LevelFn, Mdd, Node, Value};
 use crate::memory::{self, Budget};
 use crate::properties;
 use crate::system::{Action, BullySystem, Config, NetOp, NetOps, Network, Quiet, SysState};
@@ -735,7 +735,7 @@ impl<'m> Engine<'m> {
         wanted.then_some(nets)
     }
 
-    fn no_maps<'a>(&self) -> Vec<Option<&'a mut dyn FnMut(Value) -> Option<Value>>> {
+    fn no_maps<'a>(&self) -> Vec<Option<LevelFn<'a>>> {
         (0..self.ends.len()).map(|_| None).collect()
     }
 

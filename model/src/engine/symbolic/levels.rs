@@ -11,7 +11,7 @@
 //! computed once per map, and [`Mdd::transform_by`] keeps a map's image of a node across
 //! steps and combinations.
 
-use crate::mdd::{Mdd, Node, Value};
+use crate::mdd::{LevelFn, Mdd, Node, Value};
 use crate::system::{Action, BullySystem, Mask, NetOp, NetOps, Network, Proc, Quiet};
 use smallvec::SmallVec;
 use std::collections::HashMap;
@@ -192,12 +192,9 @@ impl LevelMaps {
                 })
             })
             .collect();
-        let mut refs: SmallVec<[Option<&mut dyn FnMut(Value) -> Option<Value>>; 16]> = closures
+        let mut refs: SmallVec<[Option<LevelFn<'_>>; 16]> = closures
             .iter_mut()
-            .map(|m| {
-                m.as_mut()
-                    .map(|f| f as &mut dyn FnMut(Value) -> Option<Value>)
-            })
+            .map(|m| m.as_mut().map(|f| f as LevelFn<'_>))
             .collect();
         match back {
             None => mdd.transform_by(nets, names, &mut refs),
