@@ -322,8 +322,8 @@ impl Mdd {
             return r;
         }
         let level = self.level(a);
-        let ea: Edges = self.edges(a).into();
-        let eb: Edges = self.edges(b).into();
+        let ea = Edges::from_slice(self.edges(a));
+        let eb = Edges::from_slice(self.edges(b));
         let mut out = Edges::new();
         let (mut i, mut j) = (0, 0);
         while i < ea.len() || j < eb.len() {
@@ -364,8 +364,8 @@ impl Mdd {
             return r;
         }
         let level = self.level(a);
-        let ea: Edges = self.edges(a).into();
-        let eb: Edges = self.edges(b).into();
+        let ea = Edges::from_slice(self.edges(a));
+        let eb = Edges::from_slice(self.edges(b));
         let mut out = Edges::new();
         let mut j = 0;
         for &(v, c) in &ea {
@@ -445,7 +445,7 @@ impl Mdd {
         if let Some(r) = known {
             return r;
         }
-        let edges: Edges = self.edges(a).into();
+        let edges = Edges::from_slice(self.edges(a));
         let mut out = Edges::new();
         for &(v, c) in &edges {
             let v2 = match &mut maps[level] {
@@ -514,7 +514,7 @@ impl Mdd {
             return r;
         }
         let level = self.level(d);
-        let edges: Edges = self.edges(d).into();
+        let edges = Edges::from_slice(self.edges(d));
         let mut out = Edges::new();
         for (v, cd) in edges {
             let image = match &mut maps[level] {
