@@ -191,6 +191,19 @@ impl Mdd {
         &self.edges[e.start as usize..(e.start + e.len) as usize]
     }
 
+    /// How many edges `n` has.
+    fn degree(&self, n: Node) -> usize {
+        self.nodes[n as usize].len as usize
+    }
+
+    /// Edge `i` of `n`. (Operations read edges one at a time, not as a slice: their recursive
+    /// calls may grow the store, which never moves an existing node's edges within it.)
+    fn edge(&self, n: Node, i: usize) -> (Value, Node) {
+        let e = self.nodes[n as usize];
+        debug_assert!(i < e.len as usize);
+        self.edges[e.start as usize + i]
+    }
+
     fn hash_key(&self, level: usize, edges: &[(Value, Node)]) -> u64 {
         let mut h = self.hasher.build_hasher();
         level.hash(&mut h);
@@ -322,28 +335,40 @@ impl Mdd {
             return r;
         }
         let level = self.level(a);
-        let ea = Edges::from_slice(self.edges(a));
-        let eb = Edges::from_slice(self.edges(b));
+        let (na, nb) = (self.degree(a), self.degree(b));
         let mut out = Edges::new();
+        // Whether `out` is still `a`'s edges, and `b`'s.
+        let (mut is_a, mut is_b) = (true, true);
         let (mut i, mut j) = (0, 0);
-        while i < ea.len() || j < eb.len() {
-            if j == eb.len() || (i < ea.len() && ea[i].0 < eb[j].0) {
-                out.push(ea[i]);
-                i += 1;
-            } else if i == ea.len() || eb[j].0 < ea[i].0 {
-                out.push(eb[j]);
-                j += 1;
-            } else {
-                let c = self.union(ea[i].1, eb[j].1);
-                out.push((ea[i].0, c));
-                i += 1;
-                j += 1;
+        while i < na || j < nb {
+            let x = (i < na).then(|| self.edge(a, i));
+            let y = (j < nb).then(|| self.edge(b, j));
+            match (x, y) {
+                (Some(x), Some(y)) if x.0 == y.0 => {
+                    let c = self.union(x.1, y.1);
+                    is_a &= c == x.1;
+                    is_b &= c == y.1;
+                    out.push((x.0, c));
+                    i += 1;
+                    j += 1;
+                }
+                (Some(x), y) if y.is_none_or(|y| x.0 < y.0) => {
+                    is_b = false;
+                    out.push(x);
+                    i += 1;
+                }
+                (_, Some(y)) => {
+                    is_a = false;
+                    out.push(y);
+                    j += 1;
+                }
+                (_, None) => unreachable!("the loop runs while one side has edges, a's first"),
             }
         }
         // A union that adds nothing to one side is that side: no lookup needed.
-        let r = if out == ea {
+        let r = if is_a {
             a
-        } else if out == eb {
+        } else if is_b {
             b
         } else {
             self.make(level, &out)
@@ -364,24 +389,27 @@ impl Mdd {
             return r;
         }
         let level = self.level(a);
-        let ea = Edges::from_slice(self.edges(a));
-        let eb = Edges::from_slice(self.edges(b));
+        let nb = self.degree(b);
         let mut out = Edges::new();
+        // Whether `out` is still `a`'s edges.
+        let mut is_a = true;
         let mut j = 0;
-        for &(v, c) in &ea {
-            while j < eb.len() && eb[j].0 < v {
+        for i in 0..self.degree(a) {
+            let (v, c) = self.edge(a, i);
+            while j < nb && self.edge(b, j).0 < v {
                 j += 1;
             }
-            let d = if j < eb.len() && eb[j].0 == v {
-                self.diff(c, eb[j].1)
+            let d = if j < nb && self.edge(b, j).0 == v {
+                self.diff(c, self.edge(b, j).1)
             } else {
                 c
             };
+            is_a &= d == c;
             if d != Self::EMPTY {
                 out.push((v, d));
             }
         }
-        let r = if out == ea { a } else { self.make(level, &out) };
+        let r = if is_a { a } else { self.make(level, &out) };
         self.diff_cache.put(a, b, r);
         r
     }
@@ -445,9 +473,9 @@ impl Mdd {
         if let Some(r) = known {
             return r;
         }
-        let edges = Edges::from_slice(self.edges(a));
         let mut out = Edges::new();
-        for &(v, c) in &edges {
+        for i in 0..self.degree(a) {
+            let (v, c) = self.edge(a, i);
             let v2 = match &mut maps[level] {
                 None => Some(v),
                 Some(f) => f(v),
@@ -468,7 +496,7 @@ impl Mdd {
             }
         }
         // A node the map leaves as it was is itself: no lookup needed.
-        let r = if merged == edges {
+        let r = if merged.as_slice() == self.edges(a) {
             a
         } else {
             self.make(level, &merged)
@@ -514,9 +542,9 @@ impl Mdd {
             return r;
         }
         let level = self.level(d);
-        let edges = Edges::from_slice(self.edges(d));
         let mut out = Edges::new();
-        for (v, cd) in edges {
+        for i in 0..self.degree(d) {
+            let (v, cd) = self.edge(d, i);
             let image = match &mut maps[level] {
                 None => Some(v),
                 Some(f) => f(v),
