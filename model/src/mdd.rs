@@ -61,6 +61,15 @@ impl Cache {
         let (x, y, r) = self.slots[self.slot(a, b)];
         (x == a && y == b).then_some(r)
     }
+    /// Emptied, with `size` slots (rounded up to a power of two); the same memory if the size
+    /// stays.
+    fn reset(&mut self, size: usize) {
+        if size.next_power_of_two() == self.slots.len() {
+            self.slots.fill(Self::FREE);
+        } else {
+            *self = Cache::new(size);
+        }
+    }
     fn put(&mut self, a: Node, b: Node, r: Node) {
         let i = self.slot(a, b);
         self.slots[i] = (a, b, r);
@@ -171,9 +180,13 @@ impl Mdd {
     /// Caches about as large as the node store (within bounds), emptied.
     fn resize_caches(&mut self) {
         let size = self.nodes.len().clamp(CACHE_MIN, CACHE_MAX);
-        self.union_cache = Cache::new(size);
-        self.diff_cache = Cache::new(size);
-        self.map_cache = Cache::new(size);
+        for cache in [
+            &mut self.union_cache,
+            &mut self.diff_cache,
+            &mut self.map_cache,
+        ] {
+            cache.reset(size);
+        }
     }
 
     /// How many nodes exist (all diagrams together).
@@ -264,46 +277,47 @@ impl Mdd {
             live[n as usize] = true;
             stack.extend(self.edges(n).iter().map(|&(_, c)| c));
         }
+        // Compacted in place, in order: a node's new place and its edges' are never after the
+        // old ones, so nothing is overwritten before it is read, and the vectors keep their
+        // memory (fresh memory costs a page fault per page on first use).
         let mut renumber = vec![Self::EMPTY; self.nodes.len()];
-        // Room to double before the next collection (the engines collect once the store has
-        // doubled), so that growing never copies the store.
-        let alive = live.iter().filter(|&&l| l).count();
-        let mut nodes = Vec::with_capacity(2 * alive);
-        let kept_edges: usize = (0..self.nodes.len())
-            .filter(|&n| live[n])
-            .map(|n| self.nodes[n].len as usize)
-            .sum();
-        let mut edges = Vec::with_capacity(2 * kept_edges);
+        let (mut kept, mut kept_edges) = (0usize, 0usize);
         for (old, &alive) in live.iter().enumerate() {
             if !alive {
                 continue;
             }
-            renumber[old] = nodes.len() as Node;
+            renumber[old] = kept as Node;
             let e = self.nodes[old];
-            let start = edges.len() as u32;
-            edges.extend(
-                self.edges[e.start as usize..(e.start + e.len) as usize]
-                    .iter()
-                    .map(|&(v, c)| (v, renumber[c as usize])),
-            );
+            let start = kept_edges;
+            for i in e.start as usize..(e.start + e.len) as usize {
+                let (v, c) = self.edges[i];
+                self.edges[kept_edges] = (v, renumber[c as usize]);
+                kept_edges += 1;
+            }
             // A child's new number differs from its old one, so the hash is taken again.
-            let hash = self.hash_key(e.level as usize, &edges[start as usize..]);
-            nodes.push(Entry {
+            let hash = self.hash_key(e.level as usize, &self.edges[start..kept_edges]);
+            self.nodes[kept] = Entry {
                 level: e.level,
-                start,
+                start: start as u32,
                 len: e.len,
                 hash,
-            });
+            };
+            kept += 1;
         }
-        self.nodes = nodes;
-        self.edges = edges;
-        // Room to double before the next collection, without growing.
-        let mut unique = HashTable::with_capacity(2 * self.nodes.len());
+        self.nodes.truncate(kept);
+        self.edges.truncate(kept_edges);
+        // Room to double before the next collection (the engines collect once the store has
+        // doubled), so that growing never copies the store.
+        self.nodes.reserve(kept);
+        self.edges.reserve(kept_edges);
+        self.unique.clear();
+        self.unique
+            .reserve(2 * kept, |&m| self.nodes[m as usize].hash);
         let nodes = &self.nodes;
         for n in 2..nodes.len() as Node {
-            unique.insert_unique(nodes[n as usize].hash, n, |&m| nodes[m as usize].hash);
+            self.unique
+                .insert_unique(nodes[n as usize].hash, n, |&m| nodes[m as usize].hash);
         }
-        self.unique = unique;
         for r in roots.iter_mut() {
             **r = renumber[**r as usize];
         }
