@@ -87,8 +87,9 @@ impl Shared {
 
 /// The worker that owns the combination `state` (its network empty), of `workers`: by its
 /// lowest process, its two highest and its ghost state. A step of any other process stays
-/// with its worker, and most steps are such (N=4, join start, one crash: 1.13 times the CPU
-/// time of one thread, against 1.45 times when the whole combination decides). The lowest
+/// with its worker, and most steps are such (N=4, join start, one crash, by the two highest
+/// alone: 1.13 times the CPU time of one thread, against 1.45 times when the whole combination
+/// decides). The lowest
 /// process is there for the end of the search: at N=5 the last combinations to expand share
 /// their two highest processes, and by those alone one worker idled for the last 8.6 s of a
 /// 42.4 s search; with the lowest it idles 0.9 s and the search takes 33.2 s (join start:
