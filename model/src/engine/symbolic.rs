@@ -185,6 +185,8 @@ pub struct Engine<'m> {
     /// Which worker of a parallel search this is (0 alone): the high bits of the entry
     /// numbers its steps are recorded from ([`Entry::preds`], [`Engine::global`]).
     worker: u32,
+    /// What this worker's dictionaries share with the other workers'.
+    peers: parallel::Peers,
     /// The most nodes the store has held (see [`DiagramNodes`]).
     peak_nodes: usize,
     /// After a search on several threads: each worker's engine, holding the combinations it
@@ -288,6 +290,7 @@ impl<'m> Engine<'m> {
             entries: Vec::new(),
             edges: HashSet::default(),
             worker: 0,
+            peers: parallel::Peers::default(),
             peak_nodes: 0,
             shards: Vec::new(),
         }

@@ -21,7 +21,7 @@ use crate::mdd::{Mdd, Node, Portable, Value};
 use crate::system::{Action, BullySystem, Network, SysState};
 use stateright::Model;
 use std::cmp::Reverse;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
@@ -30,9 +30,24 @@ use std::time::{Duration, Instant};
 
 /// A set of networks on its way to another worker's store.
 struct Shipment {
+    /// The worker that sent it.
+    sender: usize,
     nets: Portable,
-    /// The channel content each `(level, value)` of `nets` stands for.
+    /// The channel content that each `(level, value)` of `nets` not sent to this worker before
+    /// stands for.
     contents: Vec<((usize, Value), Network)>,
+}
+
+/// What a worker's dictionaries ([`Dict`](super::Dict)) hold in common with the others': a
+/// channel content goes to each worker once, and each later shipment names it by its value
+/// here. Messages from one worker arrive in the order it sent them, so a content always
+/// arrives before its first use.
+#[derive(Default)]
+pub(super) struct Peers {
+    /// For each worker: the `(level, value)`s whose content it has been sent.
+    sent: Vec<HashSet<(usize, Value), ahash::RandomState>>,
+    /// For each worker: its `(level, value)`s, as values here.
+    known: Vec<HashMap<(usize, Value), Value, ahash::RandomState>>,
 }
 
 /// Networks for a combination another worker owns, reached by `action` from entry `from`
@@ -347,7 +362,7 @@ impl Engine<'_> {
                 self.arrive(work, to, image, 0, visit)?;
                 continue;
             }
-            let d = self.delivery(next, image, k, action);
+            let d = self.delivery(next, image, k, action, to);
             send(shared, outboxes, to, d);
         }
         ControlFlow::Continue(())
@@ -355,38 +370,55 @@ impl Engine<'_> {
 
     /// The networks `image` that step `action` from entry `k` reaches in the combination
     /// `state`, for the worker that owns it.
-    fn delivery(&mut self, state: SysState, image: Node, k: u32, action: Action) -> Delivery {
+    fn delivery(
+        &mut self,
+        state: SysState,
+        image: Node,
+        k: u32,
+        action: Action,
+        to: usize,
+    ) -> Delivery {
         Delivery {
             state,
-            nets: self.pack(image),
+            nets: self.pack(image, to),
             from: self.global(k),
             action,
             first: self.edges.insert((k, action)),
         }
     }
 
-    /// The networks `nets`, ready to leave this store.
-    fn pack(&self, nets: Node) -> Shipment {
+    /// The networks `nets`, ready to leave this store for worker `to`'s.
+    fn pack(&mut self, nets: Node, to: usize) -> Shipment {
         let nets = self.mdd.export(nets);
+        if self.peers.sent.len() <= to {
+            self.peers.sent.resize_with(to + 1, HashSet::default);
+        }
+        let sent = &mut self.peers.sent[to];
         let mut contents: Vec<((usize, Value), Network)> = Vec::new();
-        let mut seen = std::collections::HashSet::with_hasher(ahash::RandomState::new());
         for (level, v) in nets.values() {
-            if seen.insert((level, v)) {
+            if sent.insert((level, v)) {
                 contents.push(((level, v), self.dicts[level].values[v as usize].clone()));
             }
         }
-        Shipment { nets, contents }
+        Shipment {
+            sender: self.worker as usize,
+            nets,
+            contents,
+        }
     }
 
     /// Networks from another store, rebuilt in this one.
     fn unpack(&mut self, shipment: Shipment) -> Node {
-        let values: HashMap<(usize, Value), Value, ahash::RandomState> = shipment
-            .contents
-            .into_iter()
-            .map(|((level, v), net)| ((level, v), self.dicts[level].intern(net)))
-            .collect();
+        let from = shipment.sender;
+        if self.peers.known.len() <= from {
+            self.peers.known.resize_with(from + 1, HashMap::default);
+        }
+        let known = &mut self.peers.known[from];
+        for ((level, v), net) in shipment.contents {
+            known.insert((level, v), self.dicts[level].intern(net));
+        }
         self.mdd
-            .import(&shipment.nets, |level, v| values[&(level, v)])
+            .import(&shipment.nets, |level, v| known[&(level, v)])
     }
 }
 
@@ -460,7 +492,7 @@ fn go_back(
         }
         for (w, steps) in elsewhere.into_iter().enumerate() {
             if !steps.is_empty() {
-                let target = engine.pack(target);
+                let target = engine.pack(target, w);
                 send(shared, outboxes, w, News { target, steps });
             }
         }
