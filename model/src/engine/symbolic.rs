@@ -942,11 +942,13 @@ impl<'m> Engine<'m> {
         let state = self.entries[from as usize].state.clone();
         // A timer's guard is the one `local_actions` gives it; a message step has none.
         let mut quiet = Quiet::none(state.procs.len());
-        self.model.local_actions(&state, |b, q| {
-            if b == a {
-                quiet = q;
-            }
-        });
+        if self.level_of(&a).is_none() {
+            self.model.local_actions(&state, |b, q| {
+                if b == a {
+                    quiet = q;
+                }
+            });
+        }
         let guard = Guard {
             quiet: Some(&quiet),
             level: true,
