@@ -413,10 +413,9 @@ impl Mdd {
             while j < nb && self.edge(b, j).0 < v {
                 j += 1;
             }
-            let d = if j < nb && self.edge(b, j).0 == v {
-                self.diff(c, self.edge(b, j).1)
-            } else {
-                c
+            let d = match (j < nb).then(|| self.edge(b, j)) {
+                Some((w, cb)) if w == v => self.diff(c, cb),
+                _ => c,
             };
             is_a &= d == c;
             if d != Self::EMPTY {

@@ -194,16 +194,34 @@ fn run_cluster_with(
 }
 
 /// `run_cluster_with` and environment variables (a function of the base port) for the
-/// launcher and the nodes it starts.
+/// launcher and the nodes it starts. On an error the directory is kept, and named.
 fn run_cluster_env(
     name: &str,
     extra: &[&str],
     env: impl Fn(u64) -> Vec<(&'static str, String)>,
     script: impl Fn(u64) -> String,
 ) -> Result<Run, String> {
+    let dir = Scratch::new("bully-conformance", name);
+    match cluster_in(&dir, extra, env, script) {
+        Ok((base, files, steps)) => Ok(Run {
+            base,
+            dir,
+            files,
+            steps,
+        }),
+        Err(e) => Err(format!("{e}; see {}", dir.keep().display())),
+    }
+}
+
+/// [`run_cluster_env`] in `dir`: the base port, the step logs and their steps.
+fn cluster_in(
+    dir: &Path,
+    extra: &[&str],
+    env: impl Fn(u64) -> Vec<(&'static str, String)>,
+    script: impl Fn(u64) -> String,
+) -> Result<(u64, Vec<PathBuf>, Vec<Step>), String> {
     let bin = node_binary()?;
     let base = free_base_port() as u64;
-    let dir = Scratch::new("bully-conformance", name);
     let script_path = dir.join("script");
     std::fs::write(&script_path, script(base)).map_err(|e| e.to_string())?;
     let data = dir.join("data");
@@ -225,21 +243,13 @@ fn run_cluster_env(
     let mut guard = Guard(child);
     let status = guard.wait(Duration::from_secs(30))?;
     if !status.success() {
-        return Err(format!(
-            "bully-node cluster exited with {status}; see {}",
-            dir.keep().display()
-        ));
+        return Err(format!("bully-node cluster exited with {status}"));
     }
     let files: Vec<PathBuf> = (base..base + NODES)
         .map(|id| data.join(format!("node-{id}.steps")))
         .collect();
     let steps = conformance::load(&files).map_err(|e| e.to_string())?;
-    Ok(Run {
-        base,
-        dir,
-        files,
-        steps,
-    })
+    Ok((base, files, steps))
 }
 
 static RUN: OnceLock<Result<Run, String>> = OnceLock::new();

@@ -101,8 +101,9 @@ pub(super) struct LevelMaps {
     /// The names of maps from one level down ([`Mdd::transform_by`]): (level, its map's id + 1
     /// or 0 where it keeps its values, the name below) → name. 0 names the identity.
     names: HashMap<(usize, u32, u32), u32, ahash::RandomState>,
-    /// Each step seen so far, by what its maps read.
-    steps: HashMap<StepKey, StepMaps, ahash::RandomState>,
+    /// Each step seen so far, by what its maps read: its index in `step_maps`.
+    steps: HashMap<StepKey, u32, ahash::RandomState>,
+    step_maps: Vec<StepMaps>,
     /// How many steps were found among `steps` (for the test build's checks).
     known_steps: u32,
 }
@@ -136,36 +137,38 @@ impl LevelMaps {
             guard: step
                 .guard_level
                 .map(|level| (level, step.action, step.crashed)),
-            dead: step
-                .ops
-                .iter()
-                .filter_map(|op| match op {
-                    NetOp::DiscardDeadTo(i) => Some(step.procs[*i as usize]),
-                    _ => None,
-                })
-                .collect(),
+            dead: dead_receivers(step.ops, step.procs).collect(),
         };
-        let known = self.steps.contains_key(&key);
-        self.known_steps = self.known_steps.wrapping_add(u32::from(known));
-        // The test build checks one in `CHECK_EVERY` of the steps it knows.
-        if !known || (cfg!(debug_assertions) && self.known_steps % CHECK_EVERY == 1) {
-            let ids: Box<[Option<u32>]> = (0..ends.len())
-                .map(|level| self.map_of(&step, level, ends[level]))
-                .collect();
-            if known {
-                assert_eq!(self.steps[&key].ids, ids, "steps keyed alike agree");
-            } else {
-                let names = self.names(&ids).into_boxed_slice();
-                self.steps.insert(key.clone(), StepMaps { ids, names });
+        let known = self.steps.get(&key).copied();
+        self.known_steps = self.known_steps.wrapping_add(u32::from(known.is_some()));
+        let index = match known {
+            Some(index) => {
+                // The test build checks one in `CHECK_EVERY` of the steps it knows.
+                if cfg!(debug_assertions) && self.known_steps % CHECK_EVERY == 1 {
+                    let ids = self.ids_of(&step, ends);
+                    assert_eq!(
+                        self.step_maps[index as usize].ids, ids,
+                        "steps keyed alike agree"
+                    );
+                }
+                index
             }
-        }
+            None => {
+                let ids = self.ids_of(&step, ends);
+                let names = self.names(&ids).into_boxed_slice();
+                let index = self.step_maps.len() as u32;
+                self.step_maps.push(StepMaps { ids, names });
+                self.steps.insert(key, index);
+                index
+            }
+        };
         let LevelMaps {
             maps,
             images,
-            steps,
+            step_maps,
             ..
         } = self;
-        let StepMaps { ids, names } = &steps[&key];
+        let StepMaps { ids, names } = &step_maps[index as usize];
         // Each level's map: its images, computed once per map id.
         let mut closures: SmallVec<[_; 16]> = dicts
             .iter_mut()
@@ -200,6 +203,13 @@ impl LevelMaps {
             None => mdd.transform_by(nets, names, &mut refs),
             Some(target) => mdd.preimage(nets, &mut refs, target),
         }
+    }
+
+    /// The ids of `step`'s maps, level by level.
+    fn ids_of(&mut self, step: &LevelStep<'_>, ends: &[(usize, usize)]) -> Box<[Option<u32>]> {
+        (0..ends.len())
+            .map(|level| self.map_of(step, level, ends[level]))
+            .collect()
     }
 
     /// The names of the maps `ids` from each level down ([`Mdd::transform_by`]).
@@ -237,13 +247,7 @@ impl LevelMaps {
         if ops.is_empty() && quiet == [false; 2] && guard.is_none() {
             return None;
         }
-        let dead = ops
-            .iter()
-            .filter_map(|op| match op {
-                NetOp::DiscardDeadTo(i) => Some(step.procs[*i as usize]),
-                _ => None,
-            })
-            .collect();
+        let dead = dead_receivers(&ops, step.procs).collect();
         let map = LevelMap {
             level,
             ops,
@@ -298,6 +302,15 @@ impl LevelStep<'_> {
         }
         Some(dict.intern(net))
     }
+}
+
+/// For each [`NetOp::DiscardDeadTo`] of `ops`, its process in `procs` (the processes after
+/// the step): all that the dead-message reduction reads of them ([`BullySystem::apply_op`]).
+fn dead_receivers<'a>(ops: &'a [NetOp], procs: &'a [Proc]) -> impl Iterator<Item = Proc> + 'a {
+    ops.iter().filter_map(|op| match op {
+        NetOp::DiscardDeadTo(i) => Some(procs[*i as usize]),
+        _ => None,
+    })
 }
 
 /// Whether `op` acts on the channel from `src` to `dst`.
