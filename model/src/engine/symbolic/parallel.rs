@@ -100,19 +100,20 @@ impl Shared {
     }
 }
 
-/// The worker that owns the combination `state` (its network empty), of `workers`: by its
-/// lowest process, its two highest and its ghost state. A step of any other process stays
-/// with its worker, and most steps are such (N=4, join start, one crash, by the two highest
-/// alone: 1.13 times the CPU time of one thread, against 1.45 times when the whole combination
-/// decides). The lowest
-/// process is there for the end of the search: at N=5 the last combinations to expand share
-/// their two highest processes, and by those alone one worker idled for the last 8.6 s of a
-/// 42.4 s search; with the lowest it idles 0.9 s and the search takes 33.2 s (join start:
-/// 54.3 s against 51.8 s). Measured with `check -n 5 --threads 2 --no-liveness` and each key.
+/// The worker that owns the combination `state` (its network empty), of `workers`: by its two
+/// lowest processes and its ghost state. A step of any other process stays with its worker.
+///
+/// The key decides how much work the workers duplicate: each has its own diagram store and
+/// caches, so a sub-diagram that combinations on both workers hold is built, and stepped,
+/// twice. The two lowest processes are followers most of the time, so few steps change them:
+/// at N=5 two workers spend about the CPU time of one (54.5 s of user time, against 53.1 s on
+/// one thread). Keys with the highest processes, which win the elections, cost more: the
+/// lowest and the two highest 1.4 times as much (73.2 s), the two highest alone 1.2 times
+/// (64.5 s). Measured with `check -n 5 --threads 2 --no-liveness` and each key; join start
+/// the same way: 43.3 s of wall time against 47.2 s with the lowest and two highest.
 fn owner(state: &SysState, workers: usize) -> usize {
-    let n = state.procs.len();
-    let (lowest, high) = (&state.procs[..1], &state.procs[n.saturating_sub(2)..]);
-    let h = ahash::RandomState::with_seeds(3, 5, 7, 9).hash_one((lowest, high, &state.ghost));
+    let lowest = &state.procs[..state.procs.len().min(2)];
+    let h = ahash::RandomState::with_seeds(3, 5, 7, 9).hash_one((lowest, &state.ghost));
     (h % workers as u64) as usize
 }
 
