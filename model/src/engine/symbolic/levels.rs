@@ -131,37 +131,7 @@ impl LevelMaps {
         nets: Node,
         back: Option<Node>,
     ) -> Node {
-        let key = StepKey {
-            ops: step.ops.clone(),
-            quiet: step.quiet.cloned(),
-            guard: step
-                .guard_level
-                .map(|level| (level, step.action, step.crashed)),
-            dead: dead_receivers(step.ops, step.procs).collect(),
-        };
-        let known = self.steps.get(&key).copied();
-        self.known_steps = self.known_steps.wrapping_add(u32::from(known.is_some()));
-        let index = match known {
-            Some(index) => {
-                // The test build checks one in `CHECK_EVERY` of the steps it knows.
-                if cfg!(debug_assertions) && self.known_steps % CHECK_EVERY == 1 {
-                    let ids = self.ids_of(&step, ends);
-                    assert_eq!(
-                        self.step_maps[index as usize].ids, ids,
-                        "steps keyed alike agree"
-                    );
-                }
-                index
-            }
-            None => {
-                let ids = self.ids_of(&step, ends);
-                let names = self.names(&ids).into_boxed_slice();
-                let index = self.step_maps.len() as u32;
-                self.step_maps.push(StepMaps { ids, names });
-                self.steps.insert(key, index);
-                index
-            }
-        };
+        let index = self.step_index(&step, ends);
         let LevelMaps {
             maps,
             images,
@@ -202,6 +172,41 @@ impl LevelMaps {
         match back {
             None => mdd.transform_by(nets, names, &mut refs),
             Some(target) => mdd.preimage(nets, &mut refs, target),
+        }
+    }
+
+    /// The index in `step_maps` of `step`'s maps: found by what they read, or made.
+    fn step_index(&mut self, step: &LevelStep<'_>, ends: &[(usize, usize)]) -> u32 {
+        let key = StepKey {
+            ops: step.ops.clone(),
+            quiet: step.quiet.cloned(),
+            guard: step
+                .guard_level
+                .map(|level| (level, step.action, step.crashed)),
+            dead: dead_receivers(step.ops, step.procs).collect(),
+        };
+        let known = self.steps.get(&key).copied();
+        self.known_steps = self.known_steps.wrapping_add(u32::from(known.is_some()));
+        match known {
+            Some(index) => {
+                // The test build checks one in `CHECK_EVERY` of the steps it knows.
+                if cfg!(debug_assertions) && self.known_steps % CHECK_EVERY == 1 {
+                    let ids = self.ids_of(step, ends);
+                    assert_eq!(
+                        self.step_maps[index as usize].ids, ids,
+                        "steps keyed alike agree"
+                    );
+                }
+                index
+            }
+            None => {
+                let ids = self.ids_of(step, ends);
+                let names = self.names(&ids).into_boxed_slice();
+                let index = self.step_maps.len() as u32;
+                self.step_maps.push(StepMaps { ids, names });
+                self.steps.insert(key, index);
+                index
+            }
         }
     }
 
