@@ -359,14 +359,12 @@ fn mutant_never_answer_fails_at_the_first_lower_election() {
         (usize::from(expected.node) as u64, expected.seq),
         "{v}"
     );
-    // The mutant leaves the state as it was. The correct handler answers, and a process that
-    // was not electing also starts an election: the replay then sees the state differ first.
-    let kind = if expected.before.as_ref() == Some(&expected.after) {
-        "commands differ"
-    } else {
-        "after-state differs"
-    };
-    assert!(v.what.contains(kind), "expected {kind}: {v}");
+    // The correct handler answers, where the mutant returns at once. A process that was not
+    // electing also starts an election, so the replay may see the state differ first.
+    assert!(
+        v.what.contains("commands differ") || v.what.contains("after-state differs"),
+        "{v}"
+    );
     assert!(verdict
         .to_string()
         .contains(&format!("node {} seq {}", v.node, v.seq)));
