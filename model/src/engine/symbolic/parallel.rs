@@ -105,9 +105,9 @@ impl Shared {
 ///
 /// The key decides how much work the workers duplicate: each has its own diagram store and
 /// caches, so a sub-diagram that combinations on both workers hold is built, and stepped,
-/// twice. The two lowest processes are followers most of the time, so few steps change them:
-/// at N=5 two workers spend about the CPU time of one (54.5 s of user time, against 53.1 s on
-/// one thread). Keys with the highest processes, which win the elections, cost more: the
+/// twice. With the two lowest processes, at N=5 two workers spend about the CPU time of one
+/// (54.5 s of user time, against 53.1 s on one thread). Keys with the highest processes cost
+/// more: the
 /// lowest and the two highest 1.4 times as much (73.2 s), the two highest alone 1.2 times
 /// (64.5 s). Measured with `check -n 5 --threads 2 --no-liveness` and each key; join start
 /// the same way: 43.3 s of wall time against 47.2 s with the lowest and two highest.
